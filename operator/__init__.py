@@ -1,0 +1,1 @@
+"""modelops operator: API types, pure builders, thin kopf handlers."""

@@ -1,0 +1,1 @@
+"""modelops serving runtime: FastAPI model server plus the drift and materialize jobs."""
