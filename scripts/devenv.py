@@ -95,16 +95,22 @@ class Proc:
         except (OSError, ValueError):
             return None
         pid = int(rec["pid"])
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            return None
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            return None
-        if not cmdline or Path(os.fsdecode(cmdline[0])).name != Path(rec["exe"]).name:
-            return None
-        return pid
+        want = Path(rec["exe"]).name
+        for _ in range(20):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                return None
+            if stat.rsplit(")", 1)[1].split()[0] == "Z":
+                return None
+            if cmdline != [b""]:
+                break
+            time.sleep(0.01)  # mid-exec, /proc shows an empty command line for a moment
+        # The program itself, or a script run by an interpreter (mlflow under python).
+        # redis-server rewrites its title to "redis-server 127.0.0.1:PORT": first word only.
+        names = [Path(os.fsdecode(arg).split(" ")[0]).name for arg in cmdline[:2]]
+        return pid if want in names else None
 
     def alive(self) -> bool:
         return self.pid() is not None
@@ -294,6 +300,8 @@ def cluster_up(state: Path = STATE) -> dict[str, str]:
             f"--etcd-servers=http://127.0.0.1:{etcd_port}",
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
+            # The `kubernetes` Service endpoint may not be loopback; nothing here needs it.
+            "--endpoint-reconciler-type=none",
             f"--secure-port={api_port}",
             f"--cert-dir={pki}",
             f"--token-auth-file={pki / 'tokens.csv'}",
@@ -366,6 +374,11 @@ def cluster_up(state: Path = STATE) -> dict[str, str]:
         "  manageAllNodes: false\n"
         "  manageNodesWithAnnotationSelector: kwok.x-k8s.io/node=fake\n"
         "  nodeLeaseDurationSeconds: 40\n"
+        # The standalone binary skips the defaulting kwokctl does: zero parallelism is fatal.
+        "  nodeLeaseParallelism: 4\n"
+        "  podPlayStageParallelism: 4\n"
+        "  nodePlayStageParallelism: 4\n"
+        "  podsOnNodeSyncParallelism: 4\n"
         "---\n" + (bins / "kwok-stages.yaml").read_text()
     )
     Proc(state, "kwok").start(
@@ -475,8 +488,7 @@ def mlflow_start(state: Path, port: int | None = None) -> str:
             # Artifacts go through the server (mlflow-artifacts:/), as they would for pods.
             "--artifacts-destination",
             str(data / "artifacts"),
-        ],
-        env={**os.environ, "MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE": "true"},
+        ]
     )
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/health", 120, proc=proc)

@@ -1,0 +1,11 @@
+"""modelops.dev/v1alpha1: the API types, the single source of truth for the CRDs."""
+
+from modelops.operator.api.v1alpha1 import model_deployment
+from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment
+
+# Every kind with its CRD metadata, in the order `make crds` writes them.
+KINDS = [
+    (ModelDeployment, model_deployment.CRD_INFO),
+]
+
+__all__ = ["KINDS", "ModelDeployment"]

@@ -1,0 +1,289 @@
+"""ModelDeployment: serve one MLflow model version as an autoscaled prediction Service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from modelops.operator.api.base import (
+    API_VERSION,
+    Condition,
+    CrdInfo,
+    KubeModel,
+    ObjectRef,
+    PrinterColumn,
+    SecretKeyRef,
+)
+from pydantic import Field
+
+# models:/NAME@ALIAS, models:/NAME/VERSION, models:/NAME/STAGE, runs:/RUN/PATH, s3://..., /abs
+MODEL_URI_PATTERN = (
+    r"^(models:/[^/@\s]+(@[A-Za-z0-9_-]+|/[^/\s]+)|runs:/[0-9a-zA-Z]+/\S+|s3://\S+|/\S*)$"
+)
+
+
+class ModelSource(KubeModel):
+    """Where the model comes from."""
+
+    uri: str = Field(pattern=MODEL_URI_PATTERN, max_length=1024)
+    """The model to serve: models:/NAME@ALIAS (pinned to the version the alias names at
+    reconcile time and rolled when the alias moves), models:/NAME/VERSION, models:/NAME/STAGE
+    (legacy stages), runs:/RUN_ID/PATH, s3://BUCKET/PATH, or an absolute path inside the image."""
+    tracking_uri: str | None = Field(default=None, pattern=r"^(https?|file|databricks)://?\S*$")
+    """The MLflow tracking server; defaults to the operator's MODELOPS_MLFLOW_TRACKING_URI."""
+    credentials_secret_ref: ObjectRef | None = None
+    """A Secret whose keys (e.g. MLFLOW_TRACKING_TOKEN, AWS_ACCESS_KEY_ID) are passed to the
+    runtime as environment variables. Credentials never go inline in the spec."""
+
+
+class Autoscaling(KubeModel):
+    """Horizontal autoscaling (autoscaling/v2 HorizontalPodAutoscaler)."""
+
+    model_config = KubeModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.minReplicas <= self.maxReplicas",
+                    "message": "autoscaling.minReplicas must be <= autoscaling.maxReplicas",
+                },
+            ]
+        }
+    }
+
+    min_replicas: int = Field(default=1, ge=1, le=1000)
+    """The fewest replicas the autoscaler keeps."""
+    max_replicas: int = Field(ge=1, le=1000)
+    """The most replicas the autoscaler may run."""
+    target_cpu_utilization_percentage: int | None = Field(
+        default=None, ge=1, le=100, alias="targetCPUUtilizationPercentage"
+    )
+    """Average CPU utilization (percent of requests) to hold; 80 when no target is given."""
+    target_memory_utilization_percentage: int | None = Field(default=None, ge=1, le=100)
+    """Average memory utilization (percent of requests) to hold."""
+
+
+class Resources(KubeModel):
+    """Compute resources for the runtime container, as in a Pod spec."""
+
+    requests: dict[str, str | int] | None = None
+    """Minimum resources, e.g. {cpu: 500m, memory: 512Mi}."""
+    limits: dict[str, str | int] | None = None
+    """Maximum resources, e.g. {memory: 1Gi}."""
+
+
+class EnvVar(KubeModel):
+    """An extra environment variable for the runtime container."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=253)
+    """The variable's name."""
+    value: str = ""
+    """Its value."""
+
+
+class Toleration(KubeModel):
+    """A Pod toleration."""
+
+    key: str | None = None
+    """The taint key; empty matches all keys with operator Exists."""
+    operator: Literal["Exists", "Equal"] | None = None
+    """Exists or Equal (the default)."""
+    value: str | None = None
+    """The taint value to match with Equal."""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    """The taint effect to match; empty matches all."""
+    toleration_seconds: int | None = None
+    """How long a NoExecute taint is tolerated."""
+
+
+class RuntimeSpec(KubeModel):
+    """The serving runtime's container."""
+
+    image: str | None = Field(default=None, max_length=1024)
+    """The runtime image; defaults to the operator's MODELOPS_RUNTIME_IMAGE."""
+    workers: int = Field(default=1, ge=1, le=64)
+    """Server worker processes per pod."""
+    resources: Resources | None = None
+    """Container resources; defaults to requests cpu 250m, memory 512Mi and a 2Gi memory limit."""
+    env: list[EnvVar] | None = Field(default=None, max_length=64)
+    """Extra environment variables."""
+    node_selector: dict[str, str] | None = None
+    """Node labels the pods must match."""
+    tolerations: list[Toleration] | None = None
+    """Taints the pods tolerate."""
+
+
+class Batching(KubeModel):
+    """Adaptive micro-batching of concurrent requests into one model call."""
+
+    enabled: bool = True
+    """Merge concurrent requests into one model call."""
+    max_batch_size: int = Field(default=64, ge=1, le=10000)
+    """The most rows in one model call."""
+    max_latency_ms: float = Field(default=2.0, ge=0, le=1000)
+    """The longest a request waits for others to join its batch."""
+
+
+class Cache(KubeModel):
+    """A Redis response cache keyed by model version and input."""
+
+    model_config = KubeModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!(has(self.redisUrl) && has(self.redisSecretRef))",
+                    "message": "cache: set redisUrl or redisSecretRef, not both",
+                },
+                {
+                    "rule": "has(self.redisUrl) || has(self.redisSecretRef)",
+                    "message": "cache: redisUrl or redisSecretRef is required",
+                },
+            ]
+        }
+    }
+
+    redis_url: str | None = Field(default=None, pattern=r"^rediss?://\S+$")
+    """redis://host:port/db, for a Redis without a password."""
+    redis_secret_ref: SecretKeyRef | None = None
+    """A Secret key holding the Redis URL (with its password)."""
+    ttl_seconds: int = Field(default=300, ge=1, le=604800)
+    """How long a cached prediction lives."""
+
+
+class PredictionLog(KubeModel):
+    """A sampled log of inputs and predictions in a capped Redis stream, for drift checks."""
+
+    enabled: bool = False
+    """Log a sample of requests."""
+    sample_rate: float = Field(default=1.0, gt=0, le=1)
+    """The fraction of requests logged."""
+    max_len: int = Field(default=100000, ge=100, le=10000000)
+    """The stream's approximate cap in entries."""
+    redis_url: str | None = Field(default=None, pattern=r"^rediss?://\S+$")
+    """The Redis to log to; defaults to the cache's Redis, then MODELOPS_REDIS_URL."""
+
+
+class ServiceSpec(KubeModel):
+    """The Service in front of the pods."""
+
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
+    """The Service type."""
+    port: int = Field(default=80, ge=1, le=65535)
+    """The Service port (the container always listens on 8080)."""
+
+
+class ModelDeploymentSpec(KubeModel):
+    """The desired state of a ModelDeployment."""
+
+    model_config = KubeModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!(has(self.replicas) && has(self.autoscaling))",
+                    "message": "set replicas or autoscaling, not both",
+                    "fieldPath": ".replicas",
+                },
+            ]
+        }
+    }
+
+    model: ModelSource
+    """The model to serve."""
+    replicas: int | None = Field(default=None, ge=0, le=1000)
+    """A fixed replica count (1 when neither replicas nor autoscaling is set)."""
+    autoscaling: Autoscaling | None = None
+    """Scale between minReplicas and maxReplicas on CPU or memory."""
+    runtime: RuntimeSpec = Field(default_factory=RuntimeSpec)
+    """The runtime container."""
+    batching: Batching = Field(default_factory=Batching)
+    """Micro-batching."""
+    cache: Cache | None = None
+    """An optional Redis response cache."""
+    prediction_log: PredictionLog = Field(default_factory=PredictionLog)
+    """An optional sampled prediction log, read by DriftMonitors."""
+    service: ServiceSpec = Field(default_factory=ServiceSpec)
+    """The Service."""
+    suspend: bool = False
+    """Scale to zero and keep everything else."""
+
+
+class ResolvedModel(KubeModel):
+    """The model version actually served."""
+
+    uri: str | None = None
+    """The URI as written in the spec."""
+    resolved_uri: str | None = None
+    """The pinned URI the pods load (models:/NAME/VERSION)."""
+    name: str | None = None
+    """The registered model's name."""
+    version: str | None = None
+    """The registered model version."""
+    run_id: str | None = None
+    """The MLflow run that produced it."""
+
+
+class Failure(KubeModel):
+    """The last failure the operator saw."""
+
+    reason: str
+    """A CamelCase reason."""
+    message: str
+    """What went wrong."""
+    time: datetime
+    """When it happened."""
+
+
+class ModelDeploymentStatus(KubeModel):
+    """The observed state of a ModelDeployment, written only by the operator."""
+
+    observed_generation: int | None = None
+    """The metadata.generation the status describes."""
+    conditions: list[Condition] | None = Field(
+        default=None,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    """Ready (the summary), ModelResolved, ModelCompatible, Available, Progressing, Degraded."""
+    model: ResolvedModel | None = None
+    """The model version served."""
+    replicas: int | None = None
+    """Desired replicas (the scale subresource reads it)."""
+    ready_replicas: int | None = None
+    """Replicas passing readiness."""
+    replica_summary: str | None = None
+    """READY/DESIRED replicas, for display."""
+    selector: str | None = None
+    """The pods' label selector (for the scale subresource and HPAs)."""
+    url: str | None = None
+    """The in-cluster URL of the prediction Service."""
+    last_failure: Failure | None = None
+    """The last failure, kept until a later success."""
+
+
+class ModelDeployment(KubeModel):
+    """Serves one MLflow model version as an autoscaled prediction Service."""
+
+    api_version: Literal["modelops.dev/v1alpha1"] = API_VERSION
+    kind: Literal["ModelDeployment"] = "ModelDeployment"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: ModelDeploymentSpec
+    status: ModelDeploymentStatus | None = None
+
+
+CRD_INFO = CrdInfo(
+    kind="ModelDeployment",
+    plural="modeldeployments",
+    singular="modeldeployment",
+    short_names=("md",),
+    columns=(
+        PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status'),
+        PrinterColumn("Model", ".spec.model.uri"),
+        PrinterColumn("Version", ".status.model.version"),
+        PrinterColumn("Replicas", ".status.replicaSummary", description="Ready/desired replicas"),
+        PrinterColumn("URL", ".status.url", priority=1),
+        PrinterColumn("Age", ".metadata.creationTimestamp", "date"),
+    ),
+    scale={
+        "specReplicasPath": ".spec.replicas",
+        "statusReplicasPath": ".status.replicas",
+        "labelSelectorPath": ".status.selector",
+    },
+)

@@ -1,0 +1,157 @@
+"""Kubernetes I/O: server-side apply, list, delete and status patches. The only seam to the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from modelops.operator.planning import Key
+
+FIELD_MANAGER = "modelops-operator"
+
+# group -> (path prefix, version); kind -> plural. Only the kinds the operator makes.
+_GROUPS = {
+    "": ("/api/v1", "v1"),
+    "apps": ("/apis/apps/v1", "v1"),
+    "autoscaling": ("/apis/autoscaling/v2", "v2"),
+    "policy": ("/apis/policy/v1", "v1"),
+    "batch": ("/apis/batch/v1", "v1"),
+    "modelops.dev": ("/apis/modelops.dev/v1alpha1", "v1alpha1"),
+}
+_PLURALS = {
+    "Deployment": "deployments",
+    "Service": "services",
+    "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+    "PodDisruptionBudget": "poddisruptionbudgets",
+    "CronJob": "cronjobs",
+    "Job": "jobs",
+    "ConfigMap": "configmaps",
+    "ModelDeployment": "modeldeployments",
+    "DriftMonitor": "driftmonitors",
+    "FeatureMaterialization": "featurematerializations",
+}
+_GROUP_OF = {
+    "Deployment": "apps",
+    "Service": "",
+    "HorizontalPodAutoscaler": "autoscaling",
+    "PodDisruptionBudget": "policy",
+    "CronJob": "batch",
+    "Job": "batch",
+    "ConfigMap": "",
+    "ModelDeployment": "modelops.dev",
+    "DriftMonitor": "modelops.dev",
+    "FeatureMaterialization": "modelops.dev",
+}
+
+_api_client: client.ApiClient | None = None
+
+
+def api() -> client.ApiClient:
+    """One shared client: in-cluster config in a pod, else the kubeconfig."""
+    global _api_client
+    if _api_client is None:
+        try:
+            config.load_incluster_config()
+        except config.ConfigException:
+            config.load_kube_config()
+        _api_client = client.ApiClient()
+    return _api_client
+
+
+def _path(kind: str, namespace: str, name: str | None = None, sub: str | None = None) -> str:
+    prefix, _ = _GROUPS[_GROUP_OF[kind]]
+    path = f"{prefix}/namespaces/{namespace}/{_PLURALS[kind]}"
+    if name:
+        path += f"/{name}"
+    if sub:
+        path += f"/{sub}"
+    return path
+
+
+def _call(method: str, path: str, **kwargs: Any) -> Any:
+    return api().call_api(
+        path,
+        method,
+        auth_settings=["BearerToken"],
+        response_type="object",
+        _return_http_data_only=True,
+        **kwargs,
+    )
+
+
+def apply(obj: dict[str, Any]) -> dict[str, Any]:
+    """Server-side apply with one field manager: re-applying an unchanged object is a no-op
+    (no new resourceVersion), and hand edits to the fields we own are taken back."""
+    meta = obj["metadata"]
+    return _call(  # type: ignore[no-any-return]
+        "PATCH",
+        _path(obj["kind"], meta["namespace"], meta["name"]),
+        body=obj,
+        header_params={
+            "Content-Type": "application/apply-patch+yaml",
+            "Accept": "application/json",
+        },
+        query_params=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+    )
+
+
+def get(kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        return _call(
+            "GET", _path(kind, namespace, name), header_params={"Accept": "application/json"}
+        )  # type: ignore[no-any-return]
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+
+
+def list_owned(
+    kinds: list[str], namespace: str, owner_uid: str, selector: str
+) -> list[dict[str, Any]]:
+    """Children of one owner: labelled as ours and carrying its uid as controller reference."""
+    found = []
+    for kind in kinds:
+        items = _call(
+            "GET",
+            _path(kind, namespace),
+            query_params=[("labelSelector", selector)],
+            header_params={"Accept": "application/json"},
+        )["items"]
+        for item in items:
+            item.setdefault("kind", kind)
+            prefix, version = _GROUPS[_GROUP_OF[kind]]
+            group = _GROUP_OF[kind]
+            item.setdefault("apiVersion", f"{group}/{version}" if group else version)
+            refs = item["metadata"].get("ownerReferences", [])
+            if any(r.get("uid") == owner_uid and r.get("controller") for r in refs):
+                found.append(item)
+    return found
+
+
+def delete(key: Key, namespace: str) -> None:
+    _group, kind, name = key
+    try:
+        _call(
+            "DELETE",
+            _path(kind, namespace, name),
+            body={"propagationPolicy": "Background"},
+            header_params={"Accept": "application/json", "Content-Type": "application/json"},
+        )
+    except ApiException as e:
+        if e.status != 404:
+            raise
+
+
+def patch_status(kind: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+    """Merge-patch the status subresource (never spec: GitOps tools would see drift)."""
+    _call(
+        "PATCH",
+        _path(kind, namespace, name, "status"),
+        body={"status": status},
+        header_params={
+            "Content-Type": "application/merge-patch+json",
+            "Accept": "application/json",
+        },
+    )

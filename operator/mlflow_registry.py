@@ -1,0 +1,166 @@
+"""MLflow registry I/O: pin an alias or stage to a version, and pre-flight the model's needs."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from modelops.operator.api.v1alpha1.model_deployment import ResolvedModel
+from modelops.operator.settings import OperatorSettings
+from modelops.operator.status import (
+    MODEL_NOT_FOUND,
+    REGISTRY_UNAVAILABLE,
+    Compatibility,
+    Resolution,
+)
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(@(?P<alias>[^/]+)|/(?P<ref>[^/]+))$")
+# MLflow error codes that mean "no such model/alias/version": retrying will not help until
+# somebody registers it, so they are reported as ModelNotFound, not as an outage.
+_NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}
+
+
+def _client(tracking_uri: str, timeout: float) -> Any:
+    # MLflow's client retries a refused connection for minutes by default; the operator
+    # retries on its own schedule and must report an outage promptly.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(timeout)))
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def _failure(exc: Exception, what: str) -> Resolution:
+    from mlflow.exceptions import MlflowException
+
+    if isinstance(exc, MlflowException) and exc.error_code in _NOT_FOUND_CODES:
+        return Resolution(None, MODEL_NOT_FOUND, f"{what}: {exc.message}")
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return Resolution(None, REGISTRY_UNAVAILABLE, f"{what}: {text[:500]}")
+
+
+def resolve(uri: str, tracking_uri: str, settings: OperatorSettings) -> Resolution:
+    """models:/NAME@ALIAS and models:/NAME/STAGE -> models:/NAME/VERSION; other URIs as is."""
+    m = _MODELS_URI.match(uri)
+    if m is None:
+        # runs:/, s3:// and image paths are already immutable enough: served as written.
+        return Resolution(ResolvedModel(uri=uri, resolved_uri=uri))
+    name, alias, ref = m["name"], m["alias"], m["ref"]
+    try:
+        client = _client(tracking_uri, settings.registry_timeout_seconds)
+        if alias is not None:
+            mv = client.get_model_version_by_alias(name, alias)
+        elif ref.isdigit():
+            mv = client.get_model_version(name, ref)
+        elif ref.lower() == "latest":
+            versions = client.search_model_versions(f"name='{name}'")
+            if not versions:
+                return Resolution(None, MODEL_NOT_FOUND, f"{uri}: model {name} has no versions")
+            mv = max(versions, key=lambda v: int(v.version))
+        else:
+            # Legacy stages (Production, Staging): deprecated by MLflow, still honoured.
+            versions = _latest_in_stage(client, name, ref)
+            if not versions:
+                return Resolution(None, MODEL_NOT_FOUND, f"{uri}: no version in stage {ref}")
+            mv = versions[0]
+    except Exception as exc:  # noqa: BLE001 - every registry failure becomes a condition
+        return _failure(exc, f"Could not resolve {uri}")
+    return Resolution(
+        ResolvedModel(
+            uri=uri,
+            resolved_uri=f"models:/{name}/{mv.version}",
+            name=name,
+            version=str(mv.version),
+            run_id=mv.run_id or None,
+        )
+    )
+
+
+def _latest_in_stage(client: Any, name: str, stage: str) -> list[Any]:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return list(client.get_latest_versions(name, stages=[stage]))
+
+
+def check_compatibility(
+    model: ResolvedModel, tracking_uri: str, settings: OperatorSettings
+) -> Compatibility:
+    """Read the version's MLmodel and requirements.txt and compare them with the runtime."""
+    if model.name is None or model.version is None:
+        return Compatibility(None, "Not a registry model: not checked")
+    try:
+        client = _client(tracking_uri, settings.registry_timeout_seconds)
+        root = client.get_model_version_download_uri(model.name, model.version)
+        with tempfile.TemporaryDirectory(prefix="modelops-preflight-") as tmp:
+            mlmodel = _download(f"{root}/MLmodel", tracking_uri, tmp)
+            if mlmodel is None:
+                return Compatibility(None, f"{model.resolved_uri} has no MLmodel file")
+            meta = yaml.safe_load(Path(mlmodel).read_text()) or {}
+            reqs_path = _download(f"{root}/requirements.txt", tracking_uri, tmp)
+            reqs = Path(reqs_path).read_text() if reqs_path else ""
+    except Exception as exc:  # noqa: BLE001 - a failed pre-flight is reported, not fatal
+        return Compatibility(None, f"Could not read the model's metadata: {str(exc)[:300]}")
+    problems = compatibility_problems(meta, reqs, settings)
+    if problems:
+        return Compatibility(False, "; ".join(problems))
+    return Compatibility(True, "The runtime ships every flavor and package the model needs")
+
+
+def _download(uri: str, tracking_uri: str, dst: str) -> str | None:
+    import mlflow
+
+    try:
+        return str(
+            mlflow.artifacts.download_artifacts(uri, dst_path=dst, tracking_uri=tracking_uri)
+        )
+    except Exception:  # noqa: BLE001 - a missing file is answered with None
+        return None
+
+
+def _major_minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def compatibility_problems(
+    mlmodel: dict[str, Any], requirements: str, settings: OperatorSettings
+) -> list[str]:
+    """Pure: the mismatches between a model's needs and what the runtime ships."""
+    problems: list[str] = []
+    shipped = {canonicalize_name(k): v for k, v in settings.runtime_packages.items()}
+    flavors: dict[str, Any] = mlmodel.get("flavors") or {}
+    for flavor, conf in flavors.items():
+        if flavor not in settings.runtime_flavors:
+            problems.append(f"flavor {flavor} is not supported by the runtime")
+            continue
+        package = settings.runtime_flavors[flavor]
+        version_key = f"{flavor}_version"
+        if package and isinstance(conf, dict) and conf.get(version_key):
+            want = _major_minor(str(conf[version_key]))
+            have = shipped.get(canonicalize_name(package))
+            if have is not None and want != have:
+                problems.append(f"{package} {conf[version_key]} (runtime ships {have})")
+    for line in requirements.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        name = canonicalize_name(req.name)
+        pinned = [s.version for s in req.specifier if s.operator == "=="]
+        if name not in shipped:
+            problems.append(f"{req.name} is required but the runtime does not ship it")
+        elif pinned and _major_minor(pinned[0]) != shipped[name]:
+            message = f"{req.name}=={pinned[0]} (runtime ships {shipped[name]})"
+            if message not in problems and not any(p.startswith(f"{req.name} ") for p in problems):
+                problems.append(message)
+    return problems

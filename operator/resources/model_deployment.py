@@ -1,0 +1,272 @@
+"""Pure builders: a ModelDeployment and its resolved model -> Deployment, Service, HPA, PDB."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment, ResolvedModel
+from modelops.operator.resources.common import (
+    RUNTIME_PORT,
+    child_metadata,
+    common_labels,
+    container_security_context,
+    pod_security_context,
+    selector_labels,
+    tmp_volume,
+)
+from modelops.operator.settings import OperatorSettings
+
+COMPONENT = "predictor"
+DEFAULT_RESOURCES = {
+    "requests": {"cpu": "250m", "memory": "512Mi"},
+    "limits": {"memory": "2Gi"},
+}
+DEFAULT_CPU_TARGET = 80
+
+
+def _owner(md: ModelDeployment) -> dict[str, Any]:
+    return {"apiVersion": md.api_version, "kind": md.kind, "metadata": md.metadata}
+
+
+def _name(md: ModelDeployment) -> str:
+    return str(md.metadata["name"])
+
+
+def desired_replicas(md: ModelDeployment) -> int | None:
+    """The replica count the operator sets, or None when an HPA owns it."""
+    spec = md.spec
+    if spec.suspend:
+        return 0
+    if spec.autoscaling is not None:
+        return None
+    return 1 if spec.replicas is None else spec.replicas
+
+
+def prediction_stream(namespace: str, name: str) -> str:
+    """The Redis stream a deployment's prediction log goes to (DriftMonitors read it)."""
+    return f"modelops:predictions:{namespace}:{name}"
+
+
+def runtime_env(
+    md: ModelDeployment, resolved: ResolvedModel, settings: OperatorSettings
+) -> list[dict[str, Any]]:
+    """The serving runtime's configuration; every name is a RuntimeSettings field."""
+    spec = md.spec
+    env: list[dict[str, Any]] = [
+        {"name": "MODEL_URI", "value": resolved.resolved_uri or spec.model.uri},
+        {"name": "MODEL_NAME", "value": resolved.name or _name(md)},
+        {"name": "MODEL_VERSION", "value": resolved.version or ""},
+        {
+            "name": "MLFLOW_TRACKING_URI",
+            "value": spec.model.tracking_uri or settings.mlflow_tracking_uri,
+        },
+        {"name": "PORT", "value": str(RUNTIME_PORT)},
+        {"name": "WORKERS", "value": str(spec.runtime.workers)},
+        {"name": "BATCHING_ENABLED", "value": str(spec.batching.enabled).lower()},
+        {"name": "MAX_BATCH_SIZE", "value": str(spec.batching.max_batch_size)},
+        {"name": "MAX_LATENCY_MS", "value": str(spec.batching.max_latency_ms)},
+    ]
+    cache = spec.cache
+    if cache is not None:
+        env.append({"name": "CACHE_ENABLED", "value": "true"})
+        env.append({"name": "CACHE_TTL_SECONDS", "value": str(cache.ttl_seconds)})
+        if cache.redis_secret_ref is not None:
+            ref = cache.redis_secret_ref
+            env.append(
+                {
+                    "name": "REDIS_URL",
+                    "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
+                }
+            )
+        elif cache.redis_url:
+            env.append({"name": "REDIS_URL", "value": cache.redis_url})
+    log = spec.prediction_log
+    if log.enabled:
+        log_redis = log.redis_url or (cache.redis_url if cache else None) or settings.redis_url
+        env += [
+            {"name": "PREDICTION_LOG_ENABLED", "value": "true"},
+            {"name": "PREDICTION_LOG_SAMPLE_RATE", "value": str(log.sample_rate)},
+            {"name": "PREDICTION_LOG_MAX_LEN", "value": str(log.max_len)},
+            {
+                "name": "PREDICTION_LOG_STREAM",
+                "value": prediction_stream(str(md.metadata["namespace"]), _name(md)),
+            },
+        ]
+        if log_redis:
+            env.append({"name": "PREDICTION_LOG_REDIS_URL", "value": log_redis})
+    # User variables last, so they can override a default deliberately.
+    seen = {e["name"] for e in env}
+    for var in spec.runtime.env or []:
+        if var.name in seen:
+            env = [e for e in env if e["name"] != var.name]
+        env.append({"name": var.name, "value": var.value})
+    return env
+
+
+def build_deployment(
+    md: ModelDeployment, resolved: ResolvedModel, settings: OperatorSettings
+) -> dict[str, Any]:
+    name = _name(md)
+    spec = md.spec
+    labels = common_labels(name, COMPONENT, resolved.version)
+    volume, mount = tmp_volume()
+    resources = (
+        spec.runtime.resources.wire() if spec.runtime.resources is not None else DEFAULT_RESOURCES
+    )
+    container: dict[str, Any] = {
+        "name": "runtime",
+        "image": spec.runtime.image or settings.runtime_image,
+        "args": ["serve"],
+        "ports": [{"name": "http", "containerPort": RUNTIME_PORT, "protocol": "TCP"}],
+        "env": runtime_env(md, resolved, settings),
+        "resources": resources,
+        "livenessProbe": {
+            "httpGet": {"path": "/health", "port": "http"},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
+        # Not ready until the model is loaded; a load failure keeps the pod alive, not ready.
+        "readinessProbe": {
+            "httpGet": {"path": "/ready", "port": "http"},
+            "periodSeconds": 5,
+            "failureThreshold": 2,
+        },
+        "securityContext": container_security_context(),
+        "volumeMounts": [mount],
+    }
+    if spec.model.credentials_secret_ref is not None:
+        container["envFrom"] = [{"secretRef": {"name": spec.model.credentials_secret_ref.name}}]
+    pod_spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security_context(),
+        # Leaves time to drain in-flight requests after SIGTERM.
+        "terminationGracePeriodSeconds": 30,
+        "containers": [container],
+        "volumes": [volume],
+    }
+    if spec.runtime.node_selector:
+        pod_spec["nodeSelector"] = dict(spec.runtime.node_selector)
+    if spec.runtime.tolerations:
+        pod_spec["tolerations"] = [t.wire() for t in spec.runtime.tolerations]
+    deploy_spec: dict[str, Any] = {
+        "selector": {"matchLabels": selector_labels(name, COMPONENT)},
+        "strategy": {
+            "type": "RollingUpdate",
+            # Never below the ready count during a model rollout.
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"},
+        },
+        "revisionHistoryLimit": 5,
+        "template": {
+            "metadata": {
+                "labels": labels,
+                "annotations": {
+                    "prometheus.io/scrape": "true",
+                    "prometheus.io/port": str(RUNTIME_PORT),
+                    "prometheus.io/path": "/metrics",
+                    "modelops.dev/model-uri": resolved.resolved_uri or spec.model.uri,
+                },
+            },
+            "spec": pod_spec,
+        },
+    }
+    replicas = desired_replicas(md)
+    if replicas is not None:
+        deploy_spec["replicas"] = replicas
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": child_metadata(_owner(md), name, labels),
+        "spec": deploy_spec,
+    }
+
+
+def build_service(md: ModelDeployment, resolved: ResolvedModel) -> dict[str, Any]:
+    name = _name(md)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": child_metadata(_owner(md), name, common_labels(name, COMPONENT)),
+        "spec": {
+            "type": md.spec.service.type,
+            "selector": selector_labels(name, COMPONENT),
+            "ports": [
+                {
+                    "name": "http",
+                    "port": md.spec.service.port,
+                    "targetPort": "http",
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+
+
+def build_hpa(md: ModelDeployment) -> dict[str, Any] | None:
+    scaling = md.spec.autoscaling
+    if scaling is None or md.spec.suspend:
+        return None
+    name = _name(md)
+    metrics = []
+    cpu = scaling.target_cpu_utilization_percentage
+    mem = scaling.target_memory_utilization_percentage
+    if cpu is not None or mem is None:
+        metrics.append(_utilization("cpu", cpu or DEFAULT_CPU_TARGET))
+    if mem is not None:
+        metrics.append(_utilization("memory", mem))
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": child_metadata(_owner(md), name, common_labels(name, COMPONENT)),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": scaling.min_replicas,
+            "maxReplicas": scaling.max_replicas,
+            "metrics": metrics,
+        },
+    }
+
+
+def _utilization(resource: str, percent: int) -> dict[str, Any]:
+    return {
+        "type": "Resource",
+        "resource": {
+            "name": resource,
+            "target": {"type": "Utilization", "averageUtilization": percent},
+        },
+    }
+
+
+def build_pdb(md: ModelDeployment) -> dict[str, Any] | None:
+    """Only with 2 or more replicas: a PDB on a single replica would block node drains."""
+    if md.spec.suspend:
+        return None
+    scaling = md.spec.autoscaling
+    floor = scaling.min_replicas if scaling is not None else (desired_replicas(md) or 0)
+    if floor < 2:
+        return None
+    name = _name(md)
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": child_metadata(_owner(md), name, common_labels(name, COMPONENT)),
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": selector_labels(name, COMPONENT)},
+        },
+    }
+
+
+def desired_children(
+    md: ModelDeployment, resolved: ResolvedModel, settings: OperatorSettings
+) -> list[dict[str, Any]]:
+    children = [build_deployment(md, resolved, settings), build_service(md, resolved)]
+    for optional in (build_hpa(md), build_pdb(md)):
+        if optional is not None:
+            children.append(optional)
+    return children
+
+
+def service_url(md: ModelDeployment, settings: OperatorSettings) -> str:
+    port = md.spec.service.port
+    host = f"{_name(md)}.{md.metadata['namespace']}.svc.{settings.cluster_domain}"
+    return f"http://{host}" if port == 80 else f"http://{host}:{port}"

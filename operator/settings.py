@@ -1,0 +1,55 @@
+"""Operator configuration, from MODELOPS_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# What the runtime image ships (major.minor), for the ModelCompatible pre-flight check. The
+# operator image does not carry these packages, so the table lives here; a contract test keeps
+# it equal to what the runtime extra resolves to.
+RUNTIME_PACKAGES: dict[str, str] = {
+    "mlflow": "3.17",
+    "scikit-learn": "1.9",
+    "numpy": "2.4",
+    "pandas": "2.3",
+    "scipy": "1.17",
+    "cloudpickle": "3.1",
+    "skops": "0.16",
+    "pyarrow": "25.0",
+}
+# MLflow flavors the runtime can load, and the package each one needs.
+RUNTIME_FLAVORS: dict[str, str | None] = {
+    "python_function": None,
+    "sklearn": "scikit-learn",
+}
+
+
+class OperatorSettings(BaseSettings):
+    """Defaults for every ModelDeployment, DriftMonitor and FeatureMaterialization."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELOPS_", frozen=True)
+
+    mlflow_tracking_uri: str = "http://mlflow.mlflow.svc.cluster.local:5000"
+    """MLflow tracking/registry server, used when a spec names none."""
+    runtime_image: str = "ghcr.io/modelops/runtime:0.1.0"
+    """The serving runtime image, used when a spec names none."""
+    model_poll_seconds: float = Field(default=60.0, gt=0)
+    """How often aliases are re-resolved (a moved alias rolls out)."""
+    redis_url: str | None = None
+    """Default Redis for prediction logs."""
+    cluster_domain: str = "cluster.local"
+    """The cluster's DNS domain, for status.url."""
+    runtime_packages: dict[str, str] = Field(default_factory=lambda: dict(RUNTIME_PACKAGES))
+    """Package major.minor versions the runtime image ships (JSON)."""
+    runtime_flavors: dict[str, str | None] = Field(default_factory=lambda: dict(RUNTIME_FLAVORS))
+    """MLflow flavors the runtime can load (JSON)."""
+    registry_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Timeout for one MLflow registry call."""
+
+
+@lru_cache
+def get_settings() -> OperatorSettings:
+    return OperatorSettings()

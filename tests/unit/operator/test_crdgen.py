@@ -1,0 +1,79 @@
+"""The generated CRDs: current, structural, and faithful to the types."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelops.operator.api import crdgen
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_committed_crds_are_current() -> None:
+    files = crdgen.rendered_files()
+    committed = {p.name: p.read_text() for p in (ROOT / "crds").glob("*.yaml")}
+    assert committed == files, "crds/ is stale: run `make crds`"
+
+
+def _walk(node: Any, path: str = "$") -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    if isinstance(node, dict):
+        out.append((path, node))
+        for k, v in node.get("properties", {}).items():
+            out += _walk(v, f"{path}.{k}")
+        if isinstance(node.get("items"), dict):
+            out += _walk(node["items"], f"{path}[]")
+        if isinstance(node.get("additionalProperties"), dict):
+            out += _walk(node["additionalProperties"], f"{path}{{}}")
+    return out
+
+
+def test_every_schema_node_is_structural() -> None:
+    for text in crdgen.rendered_files().values():
+        crd = yaml.safe_load(text)
+        schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        for path, node in _walk(schema):
+            assert "$ref" not in node and "anyOf" not in node and "title" not in node, path
+            assert node.get("additionalProperties") is not False, path
+            assert "uniqueItems" not in node, path
+            assert "type" in node or node.get("x-kubernetes-int-or-string"), path
+            if path.startswith("$.spec") and not path.endswith(("[]", "{}")):
+                assert node.get("description"), f"{path} has no description for kubectl explain"
+
+
+def test_optional_unions_fold_into_the_type_and_exclusive_bounds_become_booleans() -> None:
+    node = crdgen._structural(
+        {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "null"}], "default": None}
+    )
+    assert node == {"type": "number", "minimum": 0, "exclusiveMinimum": True}
+
+
+def test_model_deployment_crd_names_columns_and_subresources() -> None:
+    crd = yaml.safe_load(crdgen.rendered_files()["modelops.dev_modeldeployments.yaml"])
+    names = crd["spec"]["names"]
+    assert names["shortNames"] == ["md"] and names["categories"] == ["modelops"]
+    version = crd["spec"]["versions"][0]
+    assert set(version["subresources"]) == {"status", "scale"}
+    assert [c["name"] for c in version["additionalPrinterColumns"]] == [
+        "Ready",
+        "Model",
+        "Version",
+        "Replicas",
+        "URL",
+        "Age",
+    ]
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    rules = [r["rule"] for r in spec["x-kubernetes-validations"]]
+    assert "!(has(self.replicas) && has(self.autoscaling))" in rules
+    assert "targetCPUUtilizationPercentage" in spec["properties"]["autoscaling"]["properties"]
+
+
+def test_check_mode_reports_stale_files(tmp_path: Path) -> None:
+    assert crdgen.main(["--out", str(tmp_path), "--check"]) == 1
+    assert crdgen.main(["--out", str(tmp_path)]) == 0
+    assert crdgen.main(["--out", str(tmp_path), "--check"]) == 0
+    (tmp_path / "modelops.dev_stale.yaml").write_text("x: 1\n")
+    assert crdgen.main(["--out", str(tmp_path), "--check"]) == 1
