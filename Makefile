@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSDEPS_STAMP := .cluster/.system-deps
 
-.PHONY: help setup system-deps binaries cluster-up cluster-down services-up services-down \
+.PHONY: help setup system-deps binaries crds crds-check cluster-up cluster-down services-up services-down \
         down status test test-unit test-integration lint demo clean
 
 help:
@@ -64,7 +64,13 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: setup binaries
+crds: setup
+	$(BIN)/python -m modelops.operator.api.crdgen --out crds
+
+crds-check: setup
+	$(BIN)/python -m modelops.operator.api.crdgen --out crds --check
+
+test: setup binaries crds-check lint
 	$(BIN)/pytest
 
 test-unit: setup

@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
 from modelops.operator.api.v1alpha1.model_deployment import ResolvedModel
 from modelops.operator.settings import OperatorSettings
 from modelops.operator.status import (
@@ -17,8 +20,6 @@ from modelops.operator.status import (
     Compatibility,
     Resolution,
 )
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(@(?P<alias>[^/]+)|/(?P<ref>[^/]+))$")
 # MLflow error codes that mean "no such model/alias/version": retrying will not help until
@@ -157,9 +158,10 @@ def compatibility_problems(
             continue
         name = canonicalize_name(req.name)
         pinned = [s.version for s in req.specifier if s.operator == "=="]
-        if name not in shipped:
-            problems.append(f"{req.name} is required but the runtime does not ship it")
-        elif pinned and _major_minor(pinned[0]) != shipped[name]:
+        # MLflow records every module the logging process had imported (pytest, rich, ...),
+        # so a package the runtime does not ship is not by itself a reason to refuse; the
+        # flavor check above catches a missing framework.
+        if name in shipped and pinned and _major_minor(pinned[0]) != shipped[name]:
             message = f"{req.name}=={pinned[0]} (runtime ships {shipped[name]})"
             if message not in problems and not any(p.startswith(f"{req.name} ") for p in problems):
                 problems.append(message)

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import kopf
+from pydantic import ValidationError
+
 from modelops.operator import mlflow_registry, status
 from modelops.operator.api.base import GROUP, VERSION
 from modelops.operator.api.v1alpha1.model_deployment import (
@@ -23,7 +25,6 @@ from modelops.operator.resources.model_deployment import (
     service_url,
 )
 from modelops.operator.settings import get_settings
-from pydantic import ValidationError
 
 PLURAL = "modeldeployments"
 KIND = "ModelDeployment"

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import kopf
+
 from modelops.operator.k8s import apply as k8s
 
 

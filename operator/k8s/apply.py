@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+
 from modelops.operator.planning import Key
 
 FIELD_MANAGER = "modelops-operator"
@@ -69,15 +71,28 @@ def _path(kind: str, namespace: str, name: str | None = None, sub: str | None = 
     return path
 
 
-def _call(method: str, path: str, **kwargs: Any) -> Any:
-    return api().call_api(
-        path,
-        method,
+def _call(
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    query_params: list[tuple[str, str]] | None = None,
+    header_params: dict[str, str] | None = None,
+) -> Any:
+    c = api()
+    request = c.param_serialize(
+        method=method,
+        resource_path=path,
+        query_params=query_params,
+        header_params={"Accept": "application/json", **(header_params or {})},
+        body=body,
         auth_settings=["BearerToken"],
-        response_type="object",
-        _return_http_data_only=True,
-        **kwargs,
     )
+    response = c.call_api(*request, _request_timeout=30)
+    response.read()
+    if not 200 <= response.status < 300:
+        raise ApiException(http_resp=response)
+    return json.loads(response.data) if response.data else None
 
 
 def apply(obj: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from pydantic import Field
+
 from modelops.operator.api.base import (
     API_VERSION,
     Condition,
@@ -14,7 +16,6 @@ from modelops.operator.api.base import (
     PrinterColumn,
     SecretKeyRef,
 )
-from pydantic import Field
 
 # models:/NAME@ALIAS, models:/NAME/VERSION, models:/NAME/STAGE, runs:/RUN/PATH, s3://..., /abs
 MODEL_URI_PATTERN = (
