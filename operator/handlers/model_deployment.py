@@ -100,13 +100,31 @@ def _previous_resolution(md: ModelDeployment) -> status.Resolution:
     return status.Resolution(_pinned(md))
 
 
-async def reconcile(body: dict[str, Any], logger: logging.Logger | Any, resolve: bool) -> None:
+# One reconcile at a time per object: the poll timer, spec changes and child events would
+# otherwise race, and a pass working from a stale status could roll a version back.
+_locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+
+async def reconcile(namespace: str, name: str, logger: logging.Logger | Any, resolve: bool) -> None:
     """One idempotent pass: create, update, resume, the poll timer and child events all land
-    here and converge to the same children and status."""
+    here and converge to the same children and status. Works from a fresh read of the object,
+    never from the (possibly older) body of the event that triggered it."""
+    lock = _locks.setdefault((namespace, name), asyncio.Lock())
+    async with lock:
+        body = await asyncio.to_thread(k8s.get, KIND, namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            _locks.pop((namespace, name), None)
+            return
+        await _reconcile(body, logger, resolve)
+
+
+async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any, resolve: bool) -> None:
     md = _parse(body)
     settings = get_settings()
     ns, name = md.metadata["namespace"], md.metadata["name"]
     pinned = _pinned(md)
+    if not resolve and pinned is None:
+        return  # nothing rolled out yet: the ModelDeployment's own handler is on it
     if resolve:
         resolution, compat = await _resolve(md)
     else:
@@ -165,20 +183,20 @@ async def reconcile(body: dict[str, Any], logger: logging.Logger | Any, resolve:
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
 @kopf.on.update(GROUP, VERSION, PLURAL, field="metadata.annotations")
 async def on_model_deployment_change(
-    body: kopf.Body, logger: kopf.Logger, retry: int, **_: Any
+    meta: kopf.Meta, logger: kopf.Logger, retry: int, **_: Any
 ) -> None:
     try:
-        await reconcile(dict(body), logger, resolve=True)
+        await reconcile(meta["namespace"], meta["name"], logger, resolve=True)
     except kopf.TemporaryError as e:
         # Exponential backoff while the registry is down, capped at five minutes.
         raise kopf.TemporaryError(str(e), delay=min(300, 5 * 2**retry)) from None
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=get_settings().model_poll_seconds, initial_delay=5)
-async def resync_model_deployment(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
+async def resync_model_deployment(meta: kopf.Meta, logger: kopf.Logger, **_: Any) -> None:
     """Re-resolve the alias (a moved alias rolls out) and restore drifted children."""
     try:
-        await reconcile(dict(body), logger, resolve=True)
+        await reconcile(meta["namespace"], meta["name"], logger, resolve=True)
     except kopf.TemporaryError:
         pass  # status already says why; the next tick retries
 
@@ -195,12 +213,7 @@ async def _reconcile_owner(body: kopf.Body, logger: kopf.Logger) -> None:
     ns = body.get("metadata", {}).get("namespace")
     if owner is None or ns is None:
         return
-    md = await asyncio.to_thread(k8s.get, KIND, ns, owner)
-    if md is None or md["metadata"].get("deletionTimestamp"):
-        return
-    if not (md.get("status") or {}).get("model"):
-        return  # not rolled out yet: the ModelDeployment's own handler is on it
-    await reconcile(md, logger, resolve=False)
+    await reconcile(ns, owner, logger, resolve=False)
 
 
 _CHILD_LABELS = {

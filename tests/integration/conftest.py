@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -86,3 +88,78 @@ def mlflow_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = devenv.mlflow_start(state)
     yield url
     devenv.Proc(state, "mlflow").stop()
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: dict[str, str], kubectl_bin: str) -> None:
+    """The generated CRDs, installed and Established."""
+    kc = ["--kubeconfig", cluster["kubeconfig"]]
+    subprocess.run([kubectl_bin, *kc, "apply", "-f", str(ROOT / "crds")], check=True)
+    names = [f"crd/{p.stem.split('_', 1)[1]}.modelops.dev" for p in (ROOT / "crds").glob("*.yaml")]
+    subprocess.run(
+        [kubectl_bin, *kc, "wait", "--for=condition=Established", "--timeout=30s", *names],
+        check=True,
+    )
+
+
+class OperatorProcess:
+    """`modelops-operator` as users run it: a separate process, stoppable and restartable."""
+
+    def __init__(self, env: dict[str, str], logdir: Path) -> None:
+        self.env = env
+        self.logdir = logdir
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def logfile(self) -> Path:
+        return self.logdir / f"operator-{self.starts}.log"
+
+    def start(self) -> None:
+        self.starts += 1
+        with open(self.logfile, "wb") as out:
+            self.proc = subprocess.Popen(
+                [str(Path(sys.executable).parent / "modelops-operator"), "--standalone", "-A"],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def log(self) -> str:
+        return self.logfile.read_text(errors="replace")
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+POLL_SECONDS = 3
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: dict[str, str], crds: None, mlflow_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    env = {
+        **os.environ,
+        "KUBECONFIG": cluster["kubeconfig"],
+        "MODELOPS_MLFLOW_TRACKING_URI": mlflow_url,
+        "MODELOPS_MODEL_POLL_SECONDS": str(POLL_SECONDS),
+        "MODELOPS_RUNTIME_IMAGE": "registry.test/modelops-runtime:test",
+    }
+    op = OperatorProcess(env, tmp_path_factory.mktemp("operator"))
+    op.start()
+    yield op
+    op.stop()
+    if os.environ.get("MODELOPS_TEST_SHOW_OPERATOR_LOG"):
+        print(op.log())

@@ -1,0 +1,62 @@
+"""Small helpers shared by integration tests."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.3) -> T:
+    """Poll until predicate() is truthy; fail naming what never happened."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def register_model(
+    tracking_uri: str,
+    name: str,
+    *,
+    alias: str | None = "champion",
+    pip_requirements: list[str] | None = None,
+    seed: int = 0,
+) -> str:
+    """Train a small logistic regression, register it as a new version of `name`."""
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = make_classification(
+        n_samples=200, n_features=4, n_informative=3, n_redundant=0, random_state=seed
+    )
+    frame = pd.DataFrame(x, columns=["a", "b", "c", "d"])
+    model = LogisticRegression(max_iter=200).fit(frame, y)
+    mlflow.set_tracking_uri(tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    with warnings.catch_warnings():
+        # MLflow warns about integer outputs in the inferred signature and about its own
+        # deprecations; neither is what these tests examine.
+        warnings.simplefilter("ignore")
+        with mlflow.start_run():
+            info = mlflow.sklearn.log_model(
+                model,
+                name="model",
+                registered_model_name=name,
+                signature=infer_signature(frame, model.predict(frame)),
+                pip_requirements=pip_requirements,
+            )
+    version = str(info.registered_model_version)
+    if alias:
+        client.set_registered_model_alias(name, alias, version)
+    return version

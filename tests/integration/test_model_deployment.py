@@ -1,0 +1,446 @@
+"""ModelDeployment on the real control plane with a real MLflow registry and the real operator."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from .conftest import POLL_SECONDS, OperatorProcess
+from .helpers import register_model, wait_for
+
+GROUP, VERSION, PLURAL = "modelops.dev", "v1alpha1", "modeldeployments"
+pytestmark = pytest.mark.timeout(180)
+
+
+def md_body(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name},
+        "spec": {"model": {"uri": f"models:/{name}@champion"}, **spec},
+    }
+
+
+class Cluster:
+    """Thin accessors over the real API used by these tests."""
+
+    def __init__(self, api_client: Any, namespace: str) -> None:
+        self.ns = namespace
+        self.custom = client.CustomObjectsApi(api_client)
+        self.apps = client.AppsV1Api(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self.autoscaling = client.AutoscalingV2Api(api_client)
+        self.policy = client.PolicyV1Api(api_client)
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.custom.create_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, body)  # type: ignore[no-any-return]
+
+    def md(self, name: str) -> dict[str, Any]:
+        return self.custom.get_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, name)  # type: ignore[no-any-return]
+
+    def patch_spec(self, name: str, spec: dict[str, Any]) -> None:
+        self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, self.ns, PLURAL, name, {"spec": spec}
+        )
+
+    def condition(self, name: str, type_: str) -> dict[str, Any] | None:
+        for c in (self.md(name).get("status") or {}).get("conditions", []):
+            if c["type"] == type_:
+                return c  # type: ignore[no-any-return]
+        return None
+
+    def is_ready(self, name: str) -> bool:
+        md = self.md(name)
+        cond = self.condition(name, "Ready")
+        return bool(
+            cond
+            and cond["status"] == "True"
+            and md["status"].get("observedGeneration") == md["metadata"]["generation"]
+        )
+
+    def deployment(self, name: str) -> Any | None:
+        try:
+            return self.apps.read_namespaced_deployment(name, self.ns)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def model_uri(self, name: str) -> str | None:
+        dep = self.deployment(name)
+        if dep is None:
+            return None
+        env = {e.name: e.value for e in dep.spec.template.spec.containers[0].env}
+        return env.get("MODEL_URI")
+
+    def children_versions(self, name: str) -> dict[str, str]:
+        """resourceVersion of each child that exists."""
+        found = {}
+        for kind, reader in (
+            ("Deployment", self.apps.read_namespaced_deployment),
+            ("Service", self.core.read_namespaced_service),
+            ("HorizontalPodAutoscaler", self.autoscaling.read_namespaced_horizontal_pod_autoscaler),
+            ("PodDisruptionBudget", self.policy.read_namespaced_pod_disruption_budget),
+        ):
+            try:
+                found[kind] = reader(name, self.ns).metadata.resource_version
+            except ApiException as e:
+                if e.status != 404:
+                    raise
+        return found
+
+    def events(self, name: str) -> list[Any]:
+        return [
+            e
+            for e in self.core.list_namespaced_event(self.ns).items
+            if e.involved_object.kind == "ModelDeployment" and e.involved_object.name == name
+        ]
+
+
+@pytest.fixture
+def k(api_client: Any, namespace: str, operator: OperatorProcess) -> Cluster:
+    return Cluster(api_client, namespace)
+
+
+@pytest.fixture
+def model_name() -> str:
+    return f"m{uuid.uuid4().hex[:8]}"
+
+
+def test_apply_creates_owned_children_and_becomes_ready(
+    k: Cluster, mlflow_url: str, model_name: str
+) -> None:
+    version = register_model(mlflow_url, model_name)
+    created = k.create(md_body(model_name, autoscaling={"minReplicas": 2, "maxReplicas": 4}))
+    wait_for(lambda: k.is_ready(model_name), 60, "Ready=True")
+
+    md = k.md(model_name)
+    st = md["status"]
+    assert st["model"]["resolvedUri"] == f"models:/{model_name}/{version}"
+    assert st["model"]["version"] == version
+    assert st["url"] == f"http://{model_name}.{k.ns}.svc.cluster.local"
+    assert st["readyReplicas"] == 2 and st["replicaSummary"] == "2/2"
+    conds = {c["type"]: c["status"] for c in st["conditions"]}
+    assert conds == {
+        "Ready": "True",
+        "ModelResolved": "True",
+        "ModelCompatible": "True",
+        "Available": "True",
+        "Progressing": "False",
+        "Degraded": "False",
+    }
+    dep = k.deployment(model_name)
+    assert dep is not None
+    assert k.model_uri(model_name) == f"models:/{model_name}/{version}"
+    owner = dep.metadata.owner_references[0]
+    assert (owner.kind, owner.uid, owner.controller) == (
+        "ModelDeployment",
+        created["metadata"]["uid"],
+        True,
+    )
+    assert set(k.children_versions(model_name)) == {
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+    }
+    pods = k.core.list_namespaced_pod(k.ns).items
+    assert len(pods) == 2 and all(p.status.phase == "Running" for p in pods)
+    assert any(e.reason == "Deployed" for e in k.events(model_name))
+
+
+def test_reconcile_is_idempotent_and_survives_an_operator_restart(
+    k: Cluster, mlflow_url: str, model_name: str, operator: OperatorProcess
+) -> None:
+    register_model(mlflow_url, model_name)
+    k.create(md_body(model_name, replicas=2))
+    wait_for(lambda: k.is_ready(model_name), 60, "Ready=True")
+    # Several poll ticks re-resolve and re-apply: nothing may change.
+    before = k.children_versions(model_name)
+    status_before = k.md(model_name)["status"]
+    time.sleep(POLL_SECONDS * 2 + 1)
+    assert k.children_versions(model_name) == before
+    assert k.md(model_name)["status"] == status_before
+
+    operator.stop(kill=True)
+    operator.start()
+    wait_for(lambda: "Started the modelops operator" in operator.log(), 30, "operator start")
+    time.sleep(POLL_SECONDS * 2 + 2)  # resume handler plus timer ticks
+    assert k.children_versions(model_name) == before, "a restart must not rewrite children"
+    assert k.md(model_name)["status"] == status_before
+    deployments = k.apps.list_namespaced_deployment(k.ns).items
+    assert [d.metadata.name for d in deployments] == [model_name]
+    assert len(k.apps.list_namespaced_replica_set(k.ns).items) == 1
+
+
+def test_spec_change_rolls_the_deployment(k: Cluster, mlflow_url: str, model_name: str) -> None:
+    register_model(mlflow_url, model_name)
+    k.create(md_body(model_name))
+    wait_for(lambda: k.is_ready(model_name), 60, "Ready=True")
+    k.patch_spec(model_name, {"batching": {"maxBatchSize": 16}})
+
+    def rolled() -> bool:
+        dep = k.deployment(model_name)
+        env = {e.name: e.value for e in dep.spec.template.spec.containers[0].env}
+        return env["MAX_BATCH_SIZE"] == "16"
+
+    wait_for(rolled, 30, "the new batch size in the Deployment")
+    wait_for(lambda: k.is_ready(model_name), 60, "Ready=True at generation 2")
+    assert k.md(model_name)["status"]["observedGeneration"] == 2
+    wait_for(lambda: len(k.apps.list_namespaced_replica_set(k.ns).items) == 2, 30, "a new RS")
+
+
+def test_alias_move_rolls_out_the_new_version(k: Cluster, mlflow_url: str, model_name: str) -> None:
+    v1 = register_model(mlflow_url, model_name)
+    k.create(md_body(model_name))
+    wait_for(lambda: k.is_ready(model_name), 60, "Ready=True")
+    assert k.model_uri(model_name) == f"models:/{model_name}/{v1}"
+
+    v2 = register_model(mlflow_url, model_name, seed=1)
+    wait_for(
+        lambda: k.model_uri(model_name) == f"models:/{model_name}/{v2}",
+        POLL_SECONDS * 5,
+        "the Deployment to run the new version",
+    )
+    wait_for(lambda: k.is_ready(model_name), 60, "Ready=True on the new version")
+    assert k.md(model_name)["status"]["model"]["version"] == v2
+    rolled = [e for e in k.events(model_name) if e.reason == "RolledOut"]
+    assert rolled, "a RolledOut event"
+    assert f"models:/{model_name}/{v2}" in rolled[0].message
+    assert f"models:/{model_name}/{v1}" in rolled[0].message
+
+
+def test_delete_garbage_collects_children(k: Cluster, mlflow_url: str, model_name: str) -> None:
+    register_model(mlflow_url, model_name)
+    k.create(md_body(model_name, replicas=2))
+    wait_for(lambda: k.is_ready(model_name), 60, "Ready=True")
+    k.custom.delete_namespaced_custom_object(GROUP, VERSION, k.ns, PLURAL, model_name)
+    wait_for(lambda: k.deployment(model_name) is None, 60, "the Deployment to be collected")
+    wait_for(
+        lambda: not k.core.list_namespaced_service(k.ns).items, 60, "the Service to be collected"
+    )
+    wait_for(
+        lambda: not k.policy.list_namespaced_pod_disruption_budget(k.ns).items,
+        60,
+        "the PDB to be collected",
+    )
+
+
+def test_removing_autoscaling_deletes_the_hpa(k: Cluster, mlflow_url: str, model_name: str) -> None:
+    register_model(mlflow_url, model_name)
+    k.create(md_body(model_name, autoscaling={"minReplicas": 1, "maxReplicas": 3}))
+    wait_for(lambda: "HorizontalPodAutoscaler" in k.children_versions(model_name), 60, "an HPA")
+    k.patch_spec(model_name, {"autoscaling": None})  # merge patch: null removes the field
+    wait_for(
+        lambda: "HorizontalPodAutoscaler" not in k.children_versions(model_name),
+        30,
+        "the HPA to be deleted",
+    )
+
+
+def test_hand_edits_and_deletions_of_children_are_undone(
+    k: Cluster, mlflow_url: str, model_name: str
+) -> None:
+    register_model(mlflow_url, model_name)
+    k.create(md_body(model_name))
+    wait_for(lambda: k.is_ready(model_name), 60, "Ready=True")
+    svc_uid = k.core.read_namespaced_service(model_name, k.ns).metadata.uid
+    k.core.delete_namespaced_service(model_name, k.ns)
+
+    def service_back() -> bool:
+        try:
+            return k.core.read_namespaced_service(model_name, k.ns).metadata.uid != svc_uid
+        except ApiException:
+            return False
+
+    wait_for(service_back, 30, "the Service to be recreated")
+
+    k.apps.patch_namespaced_deployment(
+        model_name,
+        k.ns,
+        {"spec": {"template": {"spec": {"containers": [{"name": "runtime", "image": "evil:1"}]}}}},
+    )
+
+    def image_restored() -> bool:
+        dep = k.deployment(model_name)
+        return dep.spec.template.spec.containers[0].image == "registry.test/modelops-runtime:test"
+
+    wait_for(image_restored, 30, "the image to be restored")
+
+
+def test_kubectl_scale(
+    k: Cluster, mlflow_url: str, model_name: str, cluster: dict[str, str], kubectl_bin: str
+) -> None:
+    register_model(mlflow_url, model_name)
+    k.create(md_body(model_name))
+    wait_for(lambda: k.is_ready(model_name), 60, "Ready=True")
+    subprocess.run(
+        [
+            kubectl_bin,
+            "--kubeconfig",
+            cluster["kubeconfig"],
+            "-n",
+            k.ns,
+            "scale",
+            f"md/{model_name}",
+            "--replicas=3",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    wait_for(lambda: k.deployment(model_name).spec.replicas == 3, 30, "3 replicas")
+    wait_for(lambda: k.md(model_name)["status"].get("readyReplicas") == 3, 60, "3 ready")
+    wait_for(lambda: "PodDisruptionBudget" in k.children_versions(model_name), 30, "a PDB")
+    out = subprocess.run(
+        [
+            kubectl_bin,
+            "--kubeconfig",
+            cluster["kubeconfig"],
+            "-n",
+            k.ns,
+            "get",
+            "md",
+            model_name,
+            "-o",
+            "json",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert json.loads(out)["spec"]["replicas"] == 3
+
+
+def test_registry_down_is_reported_and_nothing_is_deployed(k: Cluster, model_name: str) -> None:
+    body = md_body(model_name)
+    body["spec"]["model"]["trackingUri"] = "http://127.0.0.1:9"  # discard port: nothing listens
+    k.create(body)
+    cond = wait_for(lambda: k.condition(model_name, "ModelResolved"), 60, "ModelResolved")
+    assert (cond["status"], cond["reason"]) == ("False", "RegistryUnavailable")
+    ready = k.condition(model_name, "Ready")
+    assert ready is not None and ready["status"] == "False"
+    assert k.deployment(model_name) is None
+    assert k.md(model_name)["status"]["lastFailure"]["reason"] == "RegistryUnavailable"
+
+
+def test_missing_model_is_reported(k: Cluster, model_name: str) -> None:
+    k.create(md_body(model_name))
+    cond = wait_for(lambda: k.condition(model_name, "ModelResolved"), 60, "ModelResolved")
+    assert (cond["status"], cond["reason"]) == ("False", "ModelNotFound")
+    assert model_name in cond["message"]
+    assert k.deployment(model_name) is None
+
+
+def test_registry_outage_leaves_the_running_version_untouched(
+    k: Cluster, mlflow_url: str, model_name: str
+) -> None:
+    register_model(mlflow_url, model_name)
+    k.create(md_body(model_name))
+    wait_for(lambda: k.is_ready(model_name), 60, "Ready=True")
+    before = k.children_versions(model_name)
+    uri = k.model_uri(model_name)
+    k.patch_spec(model_name, {"model": {"trackingUri": "http://127.0.0.1:9"}})
+    wait_for(
+        lambda: (
+            (k.condition(model_name, "ModelResolved") or {}).get("reason") == "RegistryUnavailable"
+        ),
+        60,
+        "RegistryUnavailable",
+    )
+    assert k.model_uri(model_name) == uri
+    avail = k.condition(model_name, "Available")
+    assert avail is not None and avail["status"] == "True"
+    assert k.md(model_name)["status"]["model"]["resolvedUri"] == uri
+    assert k.children_versions(model_name)["Service"] == before["Service"]
+
+
+def test_incompatible_model_is_caught_before_any_pod_runs(
+    k: Cluster, mlflow_url: str, model_name: str
+) -> None:
+    register_model(mlflow_url, model_name, pip_requirements=["scikit-learn==1.2.2"])
+    k.create(md_body(model_name))
+    cond = wait_for(
+        lambda: (
+            (c := k.condition(model_name, "ModelCompatible")) and c["status"] != "Unknown" and c
+        ),
+        60,
+        "ModelCompatible",
+    )
+    assert (cond["status"], cond["reason"]) == ("False", "Incompatible")
+    assert "scikit-learn==1.2.2" in cond["message"]
+    degraded = k.condition(model_name, "Degraded")
+    assert degraded is not None and degraded["status"] == "True"
+    assert k.deployment(model_name) is None
+
+
+INVALID_SPECS = [
+    ({}, "spec.model"),
+    ({"model": {}}, "spec.model.uri"),
+    ({"model": {"uri": "http://example.com/model"}}, "spec.model.uri"),
+    ({"model": {"uri": "models:/a/b/c"}}, "spec.model.uri"),
+    ({"model": {"uri": "models:/m/1", "trackingUri": "ftp://x"}}, "spec.model.trackingUri"),
+    (
+        {"model": {"uri": "models:/m/1", "credentialsSecretRef": {}}},
+        "spec.model.credentialsSecretRef.name",
+    ),
+    ({"replicas": -1}, "spec.replicas"),
+    ({"replicas": 1001}, "spec.replicas"),
+    ({"replicas": 2, "autoscaling": {"maxReplicas": 3}}, "set replicas or autoscaling, not both"),
+    (
+        {"autoscaling": {"minReplicas": 5, "maxReplicas": 3}},
+        "minReplicas must be <= autoscaling.maxReplicas",
+    ),
+    ({"autoscaling": {"minReplicas": 1}}, "spec.autoscaling.maxReplicas"),
+    ({"autoscaling": {"minReplicas": 0, "maxReplicas": 3}}, "spec.autoscaling.minReplicas"),
+    (
+        {"autoscaling": {"maxReplicas": 3, "targetCPUUtilizationPercentage": 0}},
+        "spec.autoscaling.targetCPUUtilizationPercentage",
+    ),
+    (
+        {"autoscaling": {"maxReplicas": 3, "targetMemoryUtilizationPercentage": 101}},
+        "spec.autoscaling.targetMemoryUtilizationPercentage",
+    ),
+    ({"runtime": {"workers": 0}}, "spec.runtime.workers"),
+    ({"runtime": {"env": [{"name": "1BAD", "value": "x"}]}}, "spec.runtime.env[0].name"),
+    ({"runtime": {"tolerations": [{"operator": "Maybe"}]}}, "spec.runtime.tolerations[0].operator"),
+    ({"batching": {"maxBatchSize": 0}}, "spec.batching.maxBatchSize"),
+    ({"batching": {"maxLatencyMs": -1}}, "spec.batching.maxLatencyMs"),
+    ({"cache": {"ttlSeconds": 10}}, "redisUrl or redisSecretRef is required"),
+    (
+        {"cache": {"redisUrl": "redis://r:6379", "redisSecretRef": {"name": "s", "key": "k"}}},
+        "not both",
+    ),
+    ({"cache": {"redisUrl": "http://r:6379"}}, "spec.cache.redisUrl"),
+    ({"cache": {"redisUrl": "redis://r:6379", "ttlSeconds": 0}}, "spec.cache.ttlSeconds"),
+    ({"predictionLog": {"sampleRate": 0}}, "spec.predictionLog.sampleRate"),
+    ({"predictionLog": {"sampleRate": 1.5}}, "spec.predictionLog.sampleRate"),
+    ({"predictionLog": {"maxLen": 10}}, "spec.predictionLog.maxLen"),
+    ({"service": {"type": "Ingress"}}, "spec.service.type"),
+    ({"service": {"port": 70000}}, "spec.service.port"),
+    ({"suspend": "yes"}, "spec.suspend"),
+    ({"replica": 2}, 'unknown field "spec.replica"'),
+]
+
+
+@pytest.mark.parametrize(("spec", "names"), INVALID_SPECS, ids=[n for _, n in INVALID_SPECS])
+def test_invalid_specs_are_rejected_at_admission_naming_the_field(
+    api_client: Any, crds: None, spec: dict[str, Any], names: str
+) -> None:
+    body = md_body("invalid")
+    body["spec"] = {"model": {"uri": "models:/m/1"}, **spec} if spec else {}
+    if "model" in spec:
+        body["spec"]["model"] = spec["model"]
+    with pytest.raises(ApiException) as err:
+        client.CustomObjectsApi(api_client).create_namespaced_custom_object(
+            GROUP, VERSION, "default", PLURAL, body, dry_run="All", field_validation="Strict"
+        )
+    assert err.value.status in (400, 422)
+    message = json.loads(err.value.body)["message"]
+    assert names in message, message
