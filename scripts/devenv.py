@@ -513,6 +513,22 @@ def services_down(state: Path = STATE) -> None:
     (state / "services.json").unlink(missing_ok=True)
 
 
+def operator_start(state: Path, mlflow_url: str, redis_url: str | None = None) -> None:
+    """Run the operator from the virtualenv against the local control plane (the demo's)."""
+    proc = Proc(state, "operator")
+    if proc.alive():
+        return
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(state / "kubeconfig"),
+        "MODELOPS_MLFLOW_TRACKING_URI": mlflow_url,
+        "MODELOPS_MODEL_POLL_SECONDS": os.environ.get("MODELOPS_MODEL_POLL_SECONDS", "10"),
+    }
+    if redis_url:
+        env["MODELOPS_REDIS_URL"] = redis_url
+    proc.start([venv_bin("modelops-operator"), "--standalone", "--all-namespaces"], env=env)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -530,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "services-down":
         services_down()
     elif args.command == "down":
+        Proc(STATE, "operator").stop()
         services_down()
         cluster_down()
     else:
