@@ -48,6 +48,10 @@ class OperatorSettings(BaseSettings):
     """MLflow flavors the runtime can load (JSON)."""
     registry_timeout_seconds: float = Field(default=10.0, gt=0)
     """Timeout for one MLflow registry call."""
+    metrics_port: int = Field(default=8000, ge=0, le=65535)
+    """Port of the operator's Prometheus /metrics (0 turns it off)."""
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    """Timeout for an onDrift webhook POST."""
 
 
 @lru_cache

@@ -222,7 +222,7 @@ def compute_status(
                 now,
             )
 
-    conditions = _keep_transition_times(
+    conditions = keep_transition_times(
         [ready, resolved, compatible, available, progressing, degraded], previous.conditions or []
     )
     last_failure = previous.last_failure
@@ -248,7 +248,7 @@ def compute_status(
     )
 
 
-def _keep_transition_times(new: list[Condition], old: list[Condition]) -> list[Condition]:
+def keep_transition_times(new: list[Condition], old: list[Condition]) -> list[Condition]:
     before = {c.type: c for c in old}
     out = []
     for c in new:

@@ -16,6 +16,7 @@ from modelops.operator.api.v1alpha1.model_deployment import (
     ModelDeployment,
     ResolvedModel,
 )
+from modelops.operator.handlers import locks
 from modelops.operator.k8s import apply as k8s
 from modelops.operator.planning import plan
 from modelops.operator.resources.common import selector_labels
@@ -100,20 +101,14 @@ def _previous_resolution(md: ModelDeployment) -> status.Resolution:
     return status.Resolution(_pinned(md))
 
 
-# One reconcile at a time per object: the poll timer, spec changes and child events would
-# otherwise race, and a pass working from a stale status could roll a version back.
-_locks: dict[tuple[str, str], asyncio.Lock] = {}
-
-
 async def reconcile(namespace: str, name: str, logger: logging.Logger | Any, resolve: bool) -> None:
     """One idempotent pass: create, update, resume, the poll timer and child events all land
     here and converge to the same children and status. Works from a fresh read of the object,
     never from the (possibly older) body of the event that triggered it."""
-    lock = _locks.setdefault((namespace, name), asyncio.Lock())
-    async with lock:
+    async with locks.lock_for(KIND, namespace, name):
         body = await asyncio.to_thread(k8s.get, KIND, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
-            _locks.pop((namespace, name), None)
+            locks.forget(KIND, namespace, name)
             return
         await _reconcile(body, logger, resolve)
 

@@ -7,7 +7,9 @@ from typing import Any
 
 import kopf
 
+from modelops.operator import metrics
 from modelops.operator.k8s import apply as k8s
+from modelops.operator.settings import get_settings
 
 
 @kopf.on.startup()
@@ -25,4 +27,7 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
     settings.execution.max_workers = 20
     settings.networking.request_timeout = 30
     k8s.api()  # fail fast on a missing kubeconfig
+    port = get_settings().metrics_port
+    if not metrics.serve(port):
+        logger.warning(f"Could not serve metrics on port {port}; running without them")
     logger.info("Started the modelops operator")

@@ -1,11 +1,13 @@
 """modelops.dev/v1alpha1: the API types, the single source of truth for the CRDs."""
 
-from modelops.operator.api.v1alpha1 import model_deployment
+from modelops.operator.api.v1alpha1 import drift_monitor, model_deployment
+from modelops.operator.api.v1alpha1.drift_monitor import DriftMonitor
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment
 
 # Every kind with its CRD metadata, in the order `make crds` writes them.
 KINDS = [
     (ModelDeployment, model_deployment.CRD_INFO),
+    (DriftMonitor, drift_monitor.CRD_INFO),
 ]
 
-__all__ = ["KINDS", "ModelDeployment"]
+__all__ = ["KINDS", "DriftMonitor", "ModelDeployment"]

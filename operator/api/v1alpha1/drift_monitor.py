@@ -1,0 +1,216 @@
+"""DriftMonitor: scheduled Evidently drift checks on what a ModelDeployment served."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from modelops.operator.api.base import (
+    API_VERSION,
+    Condition,
+    CrdInfo,
+    KubeModel,
+    ObjectRef,
+    PrinterColumn,
+    SecretKeyRef,
+)
+from modelops.operator.api.v1alpha1.schedule import DURATION_PATTERN, ScheduleFields, cron_field
+
+# Evidently 0.7's registered drift methods (stattests), by the names its presets accept.
+DriftMethod = Literal[
+    "ks",
+    "chisquare",
+    "z",
+    "jensenshannon",
+    "kl_div",
+    "psi",
+    "wasserstein",
+    "anderson",
+    "cramer_von_mises",
+    "fisher_exact",
+    "g_test",
+    "hellinger",
+    "mannw",
+    "ed",
+    "es",
+    "t_test",
+    "empirical_mmd",
+    "TVD",
+]
+DATA_URI_PATTERN = r"^(runs:/[0-9a-zA-Z]+/\S+|models:/\S+|s3://\S+|gs://\S+|mlflow-artifacts:/\S+|https?://\S+|/\S*)$"
+
+
+class CurrentData(KubeModel):
+    """What the model saw: a window of its prediction log, or a dataset."""
+
+    model_config = KubeModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!(has(self.uri) && has(self.window))",
+                    "message": "current: set window (the prediction log) or uri, not both",
+                }
+            ]
+        }
+    }
+
+    window: str | None = Field(
+        default=None,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"self.matches('{DURATION_PATTERN}')",
+                    "message": "window must be a duration like 30m, 1h or 7d",
+                }
+            ]
+        },
+    )
+    """How far back to read the deployment's prediction log (e.g. 1h, 30m, 7d); 1h when
+    neither window nor uri is set."""
+    min_rows: int = Field(default=100, ge=1, le=100_000_000)
+    """Fewer current rows than this make the run fail with a clear error instead of a guess."""
+    uri: str | None = Field(default=None, pattern=DATA_URI_PATTERN, max_length=2048)
+    """A dataset (parquet or csv) to use instead of the prediction log."""
+
+
+class ReferenceData(KubeModel):
+    """The data the model was trained on."""
+
+    uri: str | None = Field(default=None, pattern=DATA_URI_PATTERN, max_length=2048)
+    """runs:/RUN/path, s3://..., or a file path (parquet or csv). When absent: the dataset
+    that mlflow.log_input recorded on the run of the model version now served."""
+
+
+class Threshold(KubeModel):
+    """When the whole dataset counts as drifted."""
+
+    drift_share: float = Field(default=0.2, gt=0, le=1)
+    """The share of drifted columns at or above which the dataset has drifted, in (0, 1]."""
+
+
+class ReportSpec(KubeModel):
+    """Where the Evidently reports go."""
+
+    uri: str = Field(pattern=r"^(s3://\S+|gs://\S+|mlflow-artifacts:/\S+|/\S*)$", max_length=2048)
+    """A directory, or an artifact store URI MLflow can write (s3://...): HTML and JSON."""
+
+
+class OnDrift(KubeModel):
+    """What happens when dataset drift is found; an Event is always posted."""
+
+    tag_model_version: bool = False
+    """Tag the served MLflow model version with modelops.drift=true and the drift share."""
+    webhook_secret_ref: SecretKeyRef | None = None
+    """A Secret key holding a URL to POST the result to as JSON."""
+
+
+class DriftMonitorSpec(ScheduleFields):
+    """The desired state of a DriftMonitor."""
+
+    model_deployment_ref: ObjectRef
+    """The ModelDeployment whose prediction log is the current data."""
+    schedule: str = cron_field("@hourly")
+    """When to check, in cron syntax (default @hourly)."""
+    reference: ReferenceData = Field(default_factory=ReferenceData)
+    """The reference (training) data."""
+    current: CurrentData = Field(default_factory=CurrentData)
+    """The current data."""
+    columns: list[str] | None = Field(default=None, max_length=1000)
+    """The columns to compare; all the columns both datasets share by default."""
+    methods: dict[str, DriftMethod] | None = None
+    """A drift method per column (Evidently's names); Evidently picks by type and size otherwise."""
+    threshold: Threshold = Field(default_factory=Threshold)
+    """When the dataset counts as drifted."""
+    report: ReportSpec | None = None
+    """Where to write the HTML and JSON reports; none are kept by default."""
+    on_drift: OnDrift = Field(default_factory=OnDrift)
+    """Actions on dataset drift."""
+
+
+class DriftResult(KubeModel):
+    """One run's outcome."""
+
+    job_name: str | None = None
+    """The Job that ran it."""
+    start_time: datetime | None = None
+    """When the run started."""
+    completion_time: datetime | None = None
+    """When it finished."""
+    rows_reference: int | None = None
+    """Reference rows compared."""
+    rows_current: int | None = None
+    """Current rows compared."""
+    dataset_drift: bool | None = None
+    """Whether the share of drifted columns reached the threshold."""
+    drift_share: float | None = None
+    """The share of drifted columns."""
+    drifted_columns: list[str] | None = None
+    """The columns found drifted."""
+    report_uri: str | None = None
+    """Where the report was written."""
+    error: str | None = None
+    """Why the run failed, when it did."""
+
+
+class DriftHistoryEntry(KubeModel):
+    """A past run, newest first."""
+
+    time: datetime
+    """When the run finished."""
+    drift_share: float | None = None
+    """The share of drifted columns."""
+    dataset_drift: bool | None = None
+    """Whether the dataset drifted."""
+    job_name: str | None = None
+    """The Job that ran it."""
+    error: str | None = None
+    """Why it failed, when it did."""
+
+
+class DriftMonitorStatus(KubeModel):
+    """The observed state of a DriftMonitor, written only by the operator."""
+
+    observed_generation: int | None = None
+    """The metadata.generation the status describes."""
+    conditions: list[Condition] | None = Field(
+        default=None,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    """Ready (the summary), LastRunSucceeded, DriftDetected."""
+    cron_job_name: str | None = None
+    """The CronJob that schedules the runs."""
+    model_version: str | None = None
+    """The served model version the reference was taken for."""
+    last_run: DriftResult | None = None
+    """The latest finished run."""
+    history: list[DriftHistoryEntry] | None = Field(default=None, max_length=10)
+    """The last 10 runs, newest first."""
+
+
+class DriftMonitor(KubeModel):
+    """Scheduled Evidently drift checks on what a ModelDeployment served."""
+
+    api_version: Literal["modelops.dev/v1alpha1"] = API_VERSION
+    kind: Literal["DriftMonitor"] = "DriftMonitor"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: DriftMonitorSpec
+    status: DriftMonitorStatus | None = None
+
+
+CRD_INFO = CrdInfo(
+    kind="DriftMonitor",
+    plural="driftmonitors",
+    singular="driftmonitor",
+    short_names=("dm",),
+    columns=(
+        PrinterColumn("Target", ".spec.modelDeploymentRef.name"),
+        PrinterColumn("Schedule", ".spec.schedule"),
+        PrinterColumn("Last Run", ".status.lastRun.completionTime", "date"),
+        PrinterColumn("Drift Share", ".status.lastRun.driftShare", "number"),
+        PrinterColumn("Drifted", ".status.lastRun.datasetDrift", "boolean"),
+        PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status', priority=1),
+        PrinterColumn("Age", ".metadata.creationTimestamp", "date"),
+    ),
+)

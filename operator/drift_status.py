@@ -1,0 +1,158 @@
+"""Pure status policy for DriftMonitors: job results -> lastRun, history and conditions."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from modelops.operator.api.base import Condition
+from modelops.operator.api.v1alpha1.drift_monitor import (
+    DriftHistoryEntry,
+    DriftMonitor,
+    DriftMonitorStatus,
+    DriftResult,
+)
+from modelops.operator.status import keep_transition_times
+
+READY = "Ready"
+LAST_RUN_SUCCEEDED = "LastRunSucceeded"
+DRIFT_DETECTED = "DriftDetected"
+
+SCHEDULED = "Scheduled"
+SUSPENDED = "Suspended"
+TARGET_NOT_FOUND = "TargetNotFound"
+TARGET_NOT_DEPLOYED = "TargetNotDeployed"
+NO_RUN_YET = "NoRunYet"
+SUCCEEDED = "Succeeded"
+RUN_FAILED = "RunFailed"
+NO_DRIFT = "NoDrift"
+HISTORY_LIMIT = 10
+
+
+def parse_result(message: str | None) -> dict[str, Any] | None:
+    """The job's JSON result from a termination message; a non-JSON message (the log tail
+    kept by FallbackToLogsOnError after a crash) becomes an error result."""
+    if not message or not message.strip():
+        return None
+    text = message.strip()
+    try:
+        doc = json.loads(text.splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        return {"error": f"the job crashed: {text[-500:]}"}
+    if not isinstance(doc, dict):
+        return {"error": f"the job wrote an unexpected result: {text[-300:]}"}
+    return doc
+
+
+def _time(value: Any, default: datetime) -> datetime:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).replace(microsecond=0)
+        except ValueError:
+            return default
+    return default
+
+
+def to_drift_result(doc: dict[str, Any], job_name: str, now: datetime) -> DriftResult:
+    columns = doc.get("driftedColumns")
+    return DriftResult(
+        job_name=job_name,
+        start_time=_time(doc.get("startTime"), now),
+        completion_time=_time(doc.get("completionTime"), now),
+        rows_reference=doc.get("rowsReference"),
+        rows_current=doc.get("rowsCurrent"),
+        dataset_drift=doc.get("datasetDrift"),
+        drift_share=doc.get("driftShare"),
+        drifted_columns=list(columns) if isinstance(columns, list) else None,
+        report_uri=doc.get("reportUri"),
+        error=doc.get("error") or None,
+    )
+
+
+def already_recorded(status: DriftMonitorStatus | None, job_name: str) -> bool:
+    """A job's real result is recorded once; an error recorded for it may still be replaced
+    by the result its pod reports later."""
+    for entry in (status.history if status else None) or []:
+        if entry.job_name == job_name and entry.error is None:
+            return True
+    return False
+
+
+def record_run(status: DriftMonitorStatus | None, result: DriftResult) -> DriftMonitorStatus:
+    """lastRun and history with one more run (replacing an entry of the same Job)."""
+    current = status or DriftMonitorStatus()
+    entry = DriftHistoryEntry(
+        time=result.completion_time,  # type: ignore[arg-type]
+        drift_share=result.drift_share,
+        dataset_drift=result.dataset_drift,
+        job_name=result.job_name,
+        error=result.error,
+    )
+    others = [h for h in current.history or [] if h.job_name != result.job_name]
+    history = sorted([entry, *others], key=lambda h: h.time, reverse=True)[:HISTORY_LIMIT]
+    newest = history[0].job_name == result.job_name
+    return current.model_copy(
+        update={"last_run": result if newest else current.last_run, "history": history}
+    )
+
+
+def conditions(
+    dm: DriftMonitor,
+    status: DriftMonitorStatus,
+    target_problem: tuple[str, str] | None,
+    now: datetime,
+) -> list[Condition]:
+    gen = dm.metadata.get("generation")
+
+    def cond(type_: str, value: bool | None, reason: str, message: str) -> Condition:
+        s = "Unknown" if value is None else ("True" if value else "False")
+        return Condition(
+            type=type_,
+            status=s,
+            reason=reason,
+            message=message,
+            last_transition_time=now,
+            observed_generation=gen,
+        )
+
+    last = status.last_run
+    if last is None:
+        ran = cond(LAST_RUN_SUCCEEDED, None, NO_RUN_YET, "No run has finished yet")
+        drift = cond(DRIFT_DETECTED, None, NO_RUN_YET, "No run has finished yet")
+    elif last.error:
+        ran = cond(LAST_RUN_SUCCEEDED, False, RUN_FAILED, last.error)
+        drift = cond(DRIFT_DETECTED, None, RUN_FAILED, "The last run failed")
+    else:
+        ran = cond(
+            LAST_RUN_SUCCEEDED,
+            True,
+            SUCCEEDED,
+            f"Compared {last.rows_current} current with {last.rows_reference} reference rows",
+        )
+        share = last.drift_share or 0.0
+        drifted = ", ".join(last.drifted_columns or []) or "none"
+        threshold = dm.spec.threshold.drift_share
+        if last.dataset_drift:
+            drift = cond(
+                DRIFT_DETECTED,
+                True,
+                DRIFT_DETECTED,
+                f"Drift share {share:.3f} >= {threshold}: drifted columns {drifted}",
+            )
+        else:
+            drift = cond(
+                DRIFT_DETECTED,
+                False,
+                NO_DRIFT,
+                f"Drift share {share:.3f} < {threshold}; drifted columns: {drifted}",
+            )
+    if target_problem is not None:
+        ready = cond(READY, False, *target_problem)
+    elif last is not None and last.error:
+        ready = cond(READY, False, RUN_FAILED, f"The last run failed: {last.error}")
+    elif dm.spec.suspend:
+        ready = cond(READY, True, SUSPENDED, "Scheduling is suspended")
+    else:
+        ready = cond(READY, True, SCHEDULED, f"Checks run on schedule {dm.spec.schedule}")
+    return keep_transition_times([ready, ran, drift], status.conditions or [])

@@ -1,0 +1,262 @@
+"""kopf adapters for DriftMonitor: schedule the drift CronJob, read finished runs into status."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import urllib.request
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from modelops.operator import drift_status, metrics
+from modelops.operator.api.base import GROUP, VERSION
+from modelops.operator.api.v1alpha1.drift_monitor import DriftMonitor, DriftMonitorStatus
+from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment
+from modelops.operator.handlers import locks
+from modelops.operator.k8s import apply as k8s
+from modelops.operator.resources.drift_monitor import (
+    COMPONENT,
+    build_drift_cronjob,
+    drift_target,
+)
+from modelops.operator.settings import get_settings
+
+PLURAL = "driftmonitors"
+KIND = "DriftMonitor"
+_POD_LABELS = {"app.kubernetes.io/managed-by": "modelops", "app.kubernetes.io/component": COMPONENT}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _parse(body: dict[str, Any]) -> DriftMonitor:
+    try:
+        return DriftMonitor.model_validate(
+            {
+                "apiVersion": body.get("apiVersion"),
+                "kind": body.get("kind"),
+                "metadata": dict(body["metadata"]),
+                "spec": dict(body.get("spec") or {}),
+                "status": dict(body.get("status") or {}) or None,
+            }
+        )
+    except ValidationError as e:
+        raise kopf.PermanentError(f"Invalid DriftMonitor: {e}") from e
+
+
+async def _write_status(dm: DriftMonitor, status: DriftMonitorStatus) -> None:
+    ns, name = dm.metadata["namespace"], dm.metadata["name"]
+    wire = status.wire()
+    if wire != (dm.status.wire() if dm.status else {}):
+        await asyncio.to_thread(k8s.patch_status, KIND, ns, name, wire)
+
+
+async def reconcile(namespace: str, name: str, logger: logging.Logger | Any) -> None:
+    """Apply the CronJob for the target's current model version; status says what blocks it."""
+    async with locks.lock_for(KIND, namespace, name):
+        body = await asyncio.to_thread(k8s.get, KIND, namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            locks.forget(KIND, namespace, name)
+            return
+        dm = _parse(body)
+        settings = get_settings()
+        target_name = dm.spec.model_deployment_ref.name
+        md_body = await asyncio.to_thread(k8s.get, "ModelDeployment", namespace, target_name)
+        status = dm.status or DriftMonitorStatus()
+        problem: tuple[str, str] | None = None
+        if md_body is None:
+            problem = (
+                drift_status.TARGET_NOT_FOUND,
+                f"ModelDeployment {target_name} does not exist in {namespace}",
+            )
+        else:
+            md = ModelDeployment.model_validate(
+                {k: md_body.get(k) for k in ("apiVersion", "kind", "metadata", "spec", "status")}
+            )
+            target = drift_target(md, settings)
+            if target.model_uri is None and dm.spec.reference.uri is None:
+                problem = (
+                    drift_status.TARGET_NOT_DEPLOYED,
+                    f"ModelDeployment {target_name} serves no model version yet",
+                )
+            else:
+                cron = build_drift_cronjob(dm, target, settings)
+                await asyncio.to_thread(k8s.apply, cron)
+                status = status.model_copy(
+                    update={
+                        "cron_job_name": cron["metadata"]["name"],
+                        "model_version": target.model_version,
+                    }
+                )
+        status = status.model_copy(
+            update={
+                "observed_generation": dm.metadata.get("generation"),
+                "conditions": drift_status.conditions(dm, status, problem, _now()),
+            }
+        )
+        await _write_status(dm, status)
+        if problem is not None:
+            logger.info(f"DriftMonitor not scheduled: {problem[1]}")
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+async def on_drift_monitor_change(meta: kopf.Meta, logger: kopf.Logger, **_: Any) -> None:
+    await reconcile(meta["namespace"], meta["name"], logger)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=get_settings().model_poll_seconds, initial_delay=5)
+async def resync_drift_monitor(meta: kopf.Meta, logger: kopf.Logger, **_: Any) -> None:
+    """Follow the target's rollouts (the reference is the served version's training data)."""
+    await reconcile(meta["namespace"], meta["name"], logger)
+
+
+def _terminated_message(pod: dict[str, Any]) -> str | None:
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        terminated = (cs.get("state") or {}).get("terminated")
+        if terminated and terminated.get("message"):
+            return str(terminated["message"])
+    return None
+
+
+async def record_result(
+    namespace: str, name: str, job_name: str, doc: dict[str, Any], logger: Any
+) -> None:
+    async with locks.lock_for(KIND, namespace, name):
+        body = await asyncio.to_thread(k8s.get, KIND, namespace, name)
+        if body is None:
+            return
+        dm = _parse(body)
+        if drift_status.already_recorded(dm.status, job_name):
+            return
+        now = _now()
+        result = drift_status.to_drift_result(doc, job_name, now)
+        status = drift_status.record_run(dm.status, result)
+        status = status.model_copy(
+            update={
+                "observed_generation": dm.metadata.get("generation"),
+                "conditions": drift_status.conditions(dm, status, None, now),
+            }
+        )
+        await _write_status(dm, status)
+    if result.error:
+        kopf.warn(body, reason="DriftCheckFailed", message=f"{job_name}: {result.error}")
+        return
+    metrics.DRIFT_SHARE.labels(namespace, name).set(result.drift_share or 0.0)
+    metrics.DATASET_DRIFT.labels(namespace, name).set(1 if result.dataset_drift else 0)
+    summary = (
+        f"{job_name}: drift share {result.drift_share} "
+        f"(threshold {dm.spec.threshold.drift_share}), drifted columns: "
+        f"{', '.join(result.drifted_columns or []) or 'none'}"
+    )
+    if not result.dataset_drift:
+        kopf.info(body, reason="NoDrift", message=summary)
+        return
+    kopf.warn(body, reason="DriftDetected", message=summary)
+    await _on_drift(dm, body, result, logger)
+
+
+async def _on_drift(dm: DriftMonitor, body: dict[str, Any], result: Any, logger: Any) -> None:
+    """The configured actions; each failure is an Event, never a crash or a lost result."""
+    settings = get_settings()
+    ns = dm.metadata["namespace"]
+    payload = {
+        "namespace": ns,
+        "driftMonitor": dm.metadata["name"],
+        "modelDeployment": dm.spec.model_deployment_ref.name,
+        "modelVersion": dm.status.model_version if dm.status else None,
+        **result.wire(),
+    }
+    if dm.spec.on_drift.tag_model_version:
+        try:
+            await asyncio.to_thread(_tag_model_version, dm, result)
+            kopf.info(body, reason="ModelVersionTagged", message="Tagged modelops.drift=true")
+        except Exception as exc:  # noqa: BLE001
+            kopf.warn(body, reason="TagFailed", message=f"Could not tag the model version: {exc}")
+    ref = dm.spec.on_drift.webhook_secret_ref
+    if ref is not None:
+        try:
+            secret = await asyncio.to_thread(k8s.get, "Secret", ns, ref.name)
+            if secret is None or ref.key not in (secret.get("data") or {}):
+                raise ValueError(f"Secret {ref.name} has no key {ref.key}")
+            url = base64.b64decode(secret["data"][ref.key]).decode().strip()
+            await asyncio.to_thread(_post, url, payload, settings.webhook_timeout_seconds)
+            kopf.info(body, reason="WebhookSent", message=f"Posted the result to {ref.name}")
+        except Exception as exc:  # noqa: BLE001
+            kopf.warn(body, reason="WebhookFailed", message=f"Webhook from {ref.name}: {exc}")
+
+
+def _tag_model_version(dm: DriftMonitor, result: Any) -> None:
+    from mlflow import MlflowClient
+
+    md = k8s.get("ModelDeployment", dm.metadata["namespace"], dm.spec.model_deployment_ref.name)
+    model = ((md or {}).get("status") or {}).get("model") or {}
+    if not model.get("name") or not model.get("version"):
+        raise ValueError("the target serves no registered model version")
+    tracking = (md or {}).get("spec", {}).get("model", {}).get("trackingUri") or (
+        get_settings().mlflow_tracking_uri
+    )
+    client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
+    client.set_model_version_tag(model["name"], model["version"], "modelops.drift", "true")
+    client.set_model_version_tag(
+        model["name"], model["version"], "modelops.drift_share", str(result.drift_share)
+    )
+
+
+def _post(url: str, payload: dict[str, Any], timeout: float) -> None:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload, default=str).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        if response.status >= 300:
+            raise ValueError(f"HTTP {response.status}")
+
+
+@kopf.on.event("", "v1", "pods", labels=_POD_LABELS)
+async def on_drift_pod_event(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
+    """A finished run's pod carries its result in the termination message."""
+    phase = (body.get("status") or {}).get("phase")
+    if phase not in ("Succeeded", "Failed"):
+        return
+    labels = body.get("metadata", {}).get("labels", {})
+    monitor = labels.get(f"modelops.dev/{COMPONENT}")
+    job_name = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")
+    doc = drift_status.parse_result(_terminated_message(dict(body)))
+    if monitor is None or job_name is None or doc is None:
+        return
+    await record_result(body["metadata"]["namespace"], monitor, job_name, doc, logger)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=_POD_LABELS)
+async def on_drift_job_event(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
+    """A Job that failed without its pods reporting a result (deadline, image pull, OOM)."""
+    conds = {c.get("type"): c for c in (body.get("status") or {}).get("conditions") or []}
+    failed = conds.get("Failed")
+    if not failed or failed.get("status") != "True":
+        return
+    labels = body.get("metadata", {}).get("labels", {})
+    monitor = labels.get(f"modelops.dev/{COMPONENT}")
+    if monitor is None:
+        return
+    ns, job_name = body["metadata"]["namespace"], body["metadata"]["name"]
+    # Give the pods' own results precedence: they say more than the Job's reason.
+    await asyncio.sleep(2)
+    dm_body = await asyncio.to_thread(k8s.get, KIND, ns, monitor)
+    if dm_body is None:
+        return
+    history = ((dm_body.get("status") or {}).get("history")) or []
+    if any(h.get("jobName") == job_name for h in history):
+        return
+    reason = failed.get("reason") or "Failed"
+    doc = {"error": f"the Job failed ({reason}): {failed.get('message') or 'no message'}"}
+    await record_result(ns, monitor, job_name, doc, logger)

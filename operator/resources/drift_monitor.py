@@ -1,0 +1,101 @@
+"""Pure builders: a DriftMonitor and its target ModelDeployment -> the drift CronJob."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from modelops.operator.api.v1alpha1.drift_monitor import DriftMonitor
+from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment
+from modelops.operator.resources.jobs import build_cronjob
+from modelops.operator.resources.model_deployment import prediction_stream
+from modelops.operator.settings import OperatorSettings
+
+COMPONENT = "drift-monitor"
+DEFAULT_WINDOW = "1h"
+
+
+@dataclass(frozen=True)
+class DriftTarget:
+    """What a drift run needs to know about the ModelDeployment it watches."""
+
+    model_uri: str | None
+    """The pinned model (models:/NAME/VERSION) whose training data is the default reference."""
+    model_version: str | None
+    tracking_uri: str
+    stream: str
+    redis_env: dict[str, Any] | None
+    """PREDICTION_LOG_REDIS_URL as an env entry: a value, or a Secret reference."""
+    credentials_secret: str | None
+
+
+def drift_target(md: ModelDeployment, settings: OperatorSettings) -> DriftTarget:
+    spec = md.spec
+    model = md.status.model if md.status else None
+    log, cache = spec.prediction_log, spec.cache
+    redis_env: dict[str, Any] | None = None
+    # Same precedence as the runtime's: the log's own Redis, the cache's, the operator default.
+    if log.redis_url:
+        redis_env = {"name": "PREDICTION_LOG_REDIS_URL", "value": log.redis_url}
+    elif cache is not None and cache.redis_url:
+        redis_env = {"name": "PREDICTION_LOG_REDIS_URL", "value": cache.redis_url}
+    elif cache is not None and cache.redis_secret_ref is not None:
+        ref = cache.redis_secret_ref
+        redis_env = {
+            "name": "PREDICTION_LOG_REDIS_URL",
+            "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
+        }
+    elif settings.redis_url:
+        redis_env = {"name": "PREDICTION_LOG_REDIS_URL", "value": settings.redis_url}
+    return DriftTarget(
+        model_uri=model.resolved_uri if model else None,
+        model_version=model.version if model else None,
+        tracking_uri=spec.model.tracking_uri or settings.mlflow_tracking_uri,
+        stream=prediction_stream(str(md.metadata["namespace"]), str(md.metadata["name"])),
+        redis_env=redis_env,
+        credentials_secret=(
+            spec.model.credentials_secret_ref.name if spec.model.credentials_secret_ref else None
+        ),
+    )
+
+
+def drift_args(dm: DriftMonitor, target: DriftTarget) -> list[str]:
+    """The `modelops-runtime drift` command line for one run."""
+    spec = dm.spec
+    args = ["drift", "--threshold", str(spec.threshold.drift_share)]
+    if spec.reference.uri:
+        args += ["--reference", spec.reference.uri]
+    elif target.model_uri:
+        args += ["--reference-model", target.model_uri]
+    if spec.current.uri:
+        args += ["--current", spec.current.uri]
+    else:
+        args += ["--window", spec.current.window or DEFAULT_WINDOW]
+    args += ["--min-rows", str(spec.current.min_rows)]
+    if spec.columns:
+        args += ["--columns", ",".join(spec.columns)]
+    for column, method in sorted((spec.methods or {}).items()):
+        args += ["--method", f"{column}={method}"]
+    if spec.report is not None:
+        args += ["--report-dir", spec.report.uri]
+    return args
+
+
+def build_drift_cronjob(
+    dm: DriftMonitor, target: DriftTarget, settings: OperatorSettings
+) -> dict[str, Any]:
+    env: list[dict[str, Any]] = [
+        {"name": "MLFLOW_TRACKING_URI", "value": target.tracking_uri},
+        {"name": "PREDICTION_LOG_STREAM", "value": target.stream},
+        {"name": "HOME", "value": "/tmp"},
+    ]
+    if target.redis_env is not None:
+        env.append(target.redis_env)
+    owner = {"apiVersion": dm.api_version, "kind": dm.kind, "metadata": dm.metadata}
+    cron = build_cronjob(
+        owner, dm.spec, dm.spec.schedule, COMPONENT, drift_args(dm, target), env, settings
+    )
+    if target.credentials_secret:
+        container = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+        container["envFrom"] = [{"secretRef": {"name": target.credentials_secret}}]
+    return cron

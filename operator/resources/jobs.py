@@ -1,0 +1,90 @@
+"""A CronJob for the runtime image's batch jobs (drift, materialize), hardened like serving."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelops.operator.api.v1alpha1.schedule import ScheduleFields
+from modelops.operator.resources.common import (
+    child_metadata,
+    common_labels,
+    container_security_context,
+    pod_security_context,
+    tmp_volume,
+)
+from modelops.operator.settings import OperatorSettings
+
+DEFAULT_JOB_RESOURCES: dict[str, dict[str, str | int]] = {
+    "requests": {"cpu": "250m", "memory": "512Mi"},
+    "limits": {"memory": "2Gi"},
+}
+# The job writes its JSON result here; the operator reads it from the finished pod's status,
+# so the job needs no API rights at all.
+TERMINATION_MESSAGE_PATH = "/dev/termination-log"
+
+
+def build_cronjob(
+    owner: dict[str, Any],
+    spec: ScheduleFields,
+    schedule: str,
+    component: str,
+    args: list[str],
+    env: list[dict[str, Any]],
+    settings: OperatorSettings,
+    extra_volumes: list[tuple[dict[str, Any], dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    name = owner["metadata"]["name"]
+    labels = common_labels(name, component)
+    pod_labels = {**labels, f"modelops.dev/{component}": name}
+    tmp, tmp_mount = tmp_volume()
+    volumes, mounts = [tmp], [tmp_mount]
+    for volume, mount in extra_volumes or []:
+        volumes.append(volume)
+        mounts.append(mount)
+    container = {
+        "name": component,
+        "image": spec.job.image or settings.runtime_image,
+        "args": args,
+        "env": env,
+        "resources": spec.job.resources or DEFAULT_JOB_RESOURCES,
+        "securityContext": container_security_context(),
+        "terminationMessagePath": TERMINATION_MESSAGE_PATH,
+        # A crash before the result is written still leaves its last log lines as the message.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": mounts,
+    }
+    cron_spec: dict[str, Any] = {
+        "schedule": schedule,
+        "suspend": spec.suspend,
+        "concurrencyPolicy": spec.concurrency_policy,
+        "successfulJobsHistoryLimit": spec.successful_jobs_history_limit,
+        "failedJobsHistoryLimit": spec.failed_jobs_history_limit,
+        "jobTemplate": {
+            "metadata": {"labels": pod_labels},
+            "spec": {
+                "backoffLimit": spec.job.backoff_limit,
+                "activeDeadlineSeconds": spec.job.active_deadline_seconds,
+                "ttlSecondsAfterFinished": 86400,
+                "template": {
+                    "metadata": {"labels": pod_labels},
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "automountServiceAccountToken": False,
+                        "securityContext": pod_security_context(),
+                        "containers": [container],
+                        "volumes": volumes,
+                    },
+                },
+            },
+        },
+    }
+    if spec.time_zone:
+        cron_spec["timeZone"] = spec.time_zone
+    if spec.starting_deadline_seconds is not None:
+        cron_spec["startingDeadlineSeconds"] = spec.starting_deadline_seconds
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": child_metadata(owner, name, labels),
+        "spec": cron_spec,
+    }

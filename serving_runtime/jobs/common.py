@@ -1,0 +1,132 @@
+"""What the batch jobs share: errors as results, data loading, the result's way out."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+# The kubelet keeps at most 4096 bytes of a termination message.
+TERMINATION_LIMIT = 4096
+# Keys dropped first when the message would not fit: detail that the stdout line keeps.
+_OPTIONAL_KEYS = ("columnScores", "featureViewsDetail")
+
+
+class JobError(Exception):
+    """A failure the job reports as its result (a clear `error`, exit code 1)."""
+
+
+def env_default(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+def redact(url: str) -> str:
+    """A URL fit for a message: the password replaced."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _read_file(path: Path) -> Any:
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix in (".csv", ".txt"):
+            return pd.read_csv(path)
+        try:
+            return pd.read_parquet(path)
+        except Exception:  # noqa: BLE001 - not parquet: try csv
+            return pd.read_csv(path)
+    except Exception as exc:  # noqa: BLE001
+        raise JobError(f"could not read {path.name} as parquet or csv: {exc}") from exc
+
+
+def load_table(uri: str, tracking_uri: str | None = None) -> Any:
+    """A DataFrame from a local path, a directory of parquet/csv files, or any URI MLflow can
+    download (runs:/, models:/, s3://, mlflow-artifacts:/) or http(s)."""
+    import pandas as pd
+
+    if uri.startswith(("http://", "https://")):
+        tmp = Path(tempfile.mkdtemp(prefix="modelops-data-"))
+        target = tmp / (Path(urllib.parse.urlsplit(uri).path).name or "data")
+        try:
+            urllib.request.urlretrieve(uri, target)  # noqa: S310 - user-configured data URL
+        except OSError as exc:
+            raise JobError(f"could not download {uri}: {exc}") from exc
+        path = target
+    elif uri.startswith("/") or uri.startswith("file:"):
+        path = Path(uri.removeprefix("file://").removeprefix("file:"))
+    else:
+        import mlflow
+
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=uri,
+                dst_path=tempfile.mkdtemp(prefix="modelops-data-"),
+                tracking_uri=tracking_uri,
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise JobError(f"could not download {uri}: {exc}") from exc
+        path = Path(local)
+    if not path.exists():
+        raise JobError(f"{uri} does not exist")
+    if path.is_dir():
+        files = sorted(
+            p for p in path.rglob("*") if p.suffix.lower() in (".parquet", ".pq", ".csv")
+        )
+        if not files:
+            raise JobError(f"{uri} holds no parquet or csv file")
+        frame = pd.concat([_read_file(p) for p in files], ignore_index=True)
+    else:
+        frame = _read_file(path)
+    if frame.empty:
+        raise JobError(f"{uri} holds no rows")
+    return frame
+
+
+def termination_message(result: dict[str, Any]) -> str:
+    """The result compacted to fit the kubelet's limit, dropping detail before facts."""
+    doc = dict(result)
+    text = json.dumps(doc, separators=(",", ":"), default=str)
+    for key in _OPTIONAL_KEYS:
+        if len(text.encode()) <= TERMINATION_LIMIT:
+            break
+        doc.pop(key, None)
+        text = json.dumps(doc, separators=(",", ":"), default=str)
+    for key, value in list(doc.items()):
+        if len(text.encode()) <= TERMINATION_LIMIT:
+            break
+        if isinstance(value, list) and value:
+            doc[key] = value[:10]
+            doc[f"{key}Truncated"] = len(value)
+            text = json.dumps(doc, separators=(",", ":"), default=str)
+    if len(text.encode()) > TERMINATION_LIMIT and isinstance(doc.get("error"), str):
+        doc["error"] = doc["error"][:1000]
+        text = json.dumps(doc, separators=(",", ":"), default=str)
+    return text
+
+
+def emit_result(result: dict[str, Any], started: datetime) -> None:
+    """Print the result as the last stdout line and leave it as the termination message."""
+    doc = {
+        **result,
+        "startTime": started.isoformat().replace("+00:00", "Z"),
+        "completionTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    }
+    path = Path(os.environ.get("TERMINATION_MESSAGE_PATH", "/dev/termination-log"))
+    try:
+        if path.parent.exists() and (path.exists() or path.parent != Path("/dev")):
+            path.write_text(termination_message(doc))
+    except OSError:
+        pass  # outside a pod: stdout is the result
+    print(json.dumps(doc, default=str), flush=True)

@@ -1,0 +1,276 @@
+"""`modelops-runtime drift`: compare current data with the reference using Evidently 0.7.
+
+The result is one JSON object, printed as the last line of stdout and written to the pod's
+termination message, where the operator reads it (the job needs no Kubernetes API rights):
+{datasetDrift, driftShare, driftedColumns, rowsReference, rowsCurrent, reportUri, error, ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import time
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from modelops.serving_runtime.jobs.common import (
+    JobError,
+    emit_result,
+    env_default,
+    load_table,
+    redact,
+)
+
+_DURATION = re.compile(r"^([1-9][0-9]*)(s|m|h|d)$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(@(?P<alias>[^/]+)|/(?P<version>[^/]+))$")
+
+
+def parse_duration(text: str) -> float:
+    m = _DURATION.match(text)
+    if m is None:
+        raise JobError(f"--window {text!r} is not a duration like 30m, 1h or 7d")
+    return int(m[1]) * _SECONDS[m[2]]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    ref = parser.add_mutually_exclusive_group()
+    ref.add_argument("--reference", help="reference dataset URI (parquet or csv)")
+    ref.add_argument(
+        "--reference-model",
+        help="models:/NAME/VERSION: use the dataset mlflow.log_input recorded on its run",
+    )
+    cur = parser.add_mutually_exclusive_group()
+    cur.add_argument("--current", help="current dataset URI (parquet or csv)")
+    cur.add_argument("--window", help="read this much of the prediction log (e.g. 1h)")
+    parser.add_argument("--stream", default=env_default("PREDICTION_LOG_STREAM"))
+    parser.add_argument("--redis-url", default=env_default("PREDICTION_LOG_REDIS_URL"))
+    parser.add_argument("--tracking-uri", default=env_default("MLFLOW_TRACKING_URI"))
+    parser.add_argument("--columns", help="comma-separated columns (default: all shared)")
+    parser.add_argument(
+        "--method",
+        action="append",
+        default=[],
+        metavar="COLUMN=METHOD",
+        help="an Evidently drift method for a column (repeatable)",
+    )
+    parser.add_argument("--threshold", type=float, default=0.2, help="drift share, in (0, 1]")
+    parser.add_argument("--min-rows", type=int, default=100)
+    parser.add_argument("--report-dir", help="directory or artifact URI for HTML/JSON reports")
+
+
+def reference_from_model(model_uri: str, tracking_uri: str | None) -> Any:
+    """The training dataset mlflow.log_input recorded on the run of a registered version."""
+    import mlflow
+
+    m = _MODEL_URI.match(model_uri)
+    if m is None:
+        raise JobError(f"--reference-model {model_uri!r} is not models:/NAME/VERSION")
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        if m["alias"]:
+            mv = client.get_model_version_by_alias(m["name"], m["alias"])
+        else:
+            mv = client.get_model_version(m["name"], m["version"])
+        run = client.get_run(mv.run_id)
+    except Exception as exc:  # noqa: BLE001 - reported as the run's error
+        raise JobError(f"could not read {model_uri} from the registry: {exc}") from exc
+    inputs = list(run.inputs.dataset_inputs or [])
+    if not inputs:
+        raise JobError(
+            f"run {mv.run_id} of {model_uri} recorded no dataset with mlflow.log_input; "
+            "set spec.reference.uri"
+        )
+    # The dataset logged with context "training" wins; otherwise the first one.
+    inputs.sort(key=lambda d: all(t.value != "training" for t in d.tags))
+    dataset = inputs[0].dataset
+    try:
+        source = mlflow.data.get_source(dataset)
+        local = source.load(dst_path=tempfile.mkdtemp(prefix="modelops-reference-"))
+    except Exception as exc:  # noqa: BLE001
+        raise JobError(
+            f"dataset {dataset.name!r} logged on run {mv.run_id} has no loadable source "
+            f"({dataset.source_type}); log it with mlflow.data.from_pandas(df, source=URI) "
+            f"or set spec.reference.uri ({exc})"
+        ) from exc
+    return load_table(str(local), tracking_uri)
+
+
+def current_from_log(redis_url: str | None, stream: str | None, window: str, now: float) -> Any:
+    import redis
+
+    from modelops.serving_runtime.predlog import read_window
+
+    if not redis_url or not stream:
+        raise JobError("reading the prediction log needs --redis-url and --stream")
+    seconds = parse_duration(window)
+    try:
+        client = redis.Redis.from_url(redis_url, socket_timeout=10, socket_connect_timeout=5)
+        frame = read_window(client, stream, now - seconds)
+    except redis.RedisError as exc:
+        raise JobError(
+            f"could not read the prediction log from {redact(redis_url)}: {exc}"
+        ) from exc
+    return frame.drop(columns=["prediction"], errors="ignore")
+
+
+def parse_methods(items: list[str]) -> dict[str, str]:
+    methods = {}
+    for item in items:
+        column, sep, method = item.partition("=")
+        if not sep or not column or not method:
+            raise JobError(f"--method {item!r} is not COLUMN=METHOD")
+        methods[column] = method
+    return methods
+
+
+def evaluate(
+    reference: Any,
+    current: Any,
+    columns: list[str],
+    threshold: float,
+    methods: dict[str, str],
+) -> tuple[dict[str, Any], Any]:
+    """Run Evidently's DataDriftPreset on the columns; returns the facts and the snapshot."""
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    preset = DataDriftPreset(
+        columns=columns, drift_share=threshold, per_column_method=methods or None
+    )
+    with warnings.catch_warnings():
+        # Evidently and pandas warn about their own internals; the result is the output.
+        warnings.simplefilter("ignore")
+        snapshot = Report([preset], include_tests=True).run(
+            current_data=current[columns], reference_data=reference[columns]
+        )
+        doc = snapshot.dict()
+    return summarize(doc, threshold), snapshot
+
+
+def summarize(doc: dict[str, Any], threshold: float) -> dict[str, Any]:
+    """Pure: drifted columns and the share from an Evidently 0.7 snapshot dict."""
+    failed = {
+        t["metric_config"]["metric_id"]
+        for t in doc.get("tests", [])
+        if str(getattr(t["status"], "value", t["status"])) == "FAIL"
+    }
+    drifted, scores, share = [], {}, None
+    for metric in doc["metrics"]:
+        kind = metric["config"]["type"]
+        if kind.endswith(":ValueDrift"):
+            column = metric["config"]["column"]
+            scores[column] = {
+                "method": metric["config"].get("method"),
+                "score": float(metric["value"]),
+                "threshold": metric["config"].get("threshold"),
+            }
+            if metric["id"] in failed:
+                drifted.append(column)
+        elif kind.endswith(":DriftedColumnsCount"):
+            share = float(metric["value"]["share"])
+    if share is None:
+        raise JobError("Evidently returned no drifted-columns share")
+    return {
+        "datasetDrift": share >= threshold,
+        "driftShare": round(share, 6),
+        "driftedColumns": sorted(drifted),
+        "columnScores": scores,
+    }
+
+
+def write_reports(snapshot: Any, target: str, stamp: str) -> str:
+    """HTML and JSON reports into a directory or an artifact store; returns the HTML's URI."""
+    name = f"drift-{stamp}"
+    if target.startswith("/") or target.startswith("file:"):
+        directory = Path(target.removeprefix("file://").removeprefix("file:"))
+        directory.mkdir(parents=True, exist_ok=True)
+        snapshot.save_html(str(directory / f"{name}.html"))
+        snapshot.save_json(str(directory / f"{name}.json"))
+        return str(directory / f"{name}.html")
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    with tempfile.TemporaryDirectory(prefix="modelops-report-") as tmp:
+        snapshot.save_html(str(Path(tmp) / f"{name}.html"))
+        snapshot.save_json(str(Path(tmp) / f"{name}.json"))
+        get_artifact_repository(target).log_artifacts(tmp)
+    return f"{target.rstrip('/')}/{name}.html"
+
+
+def run(args: argparse.Namespace, now: float | None = None) -> dict[str, Any]:
+    now = time.time() if now is None else now
+    if not 0 < args.threshold <= 1:
+        raise JobError(f"--threshold {args.threshold} must be in (0, 1]")
+    if args.reference:
+        reference = load_table(args.reference, args.tracking_uri)
+    elif args.reference_model:
+        reference = reference_from_model(args.reference_model, args.tracking_uri)
+    else:
+        raise JobError("no reference: give --reference URI or --reference-model models:/N/V")
+    if args.current:
+        current = load_table(args.current, args.tracking_uri)
+    else:
+        current = current_from_log(args.redis_url, args.stream, args.window or "1h", now)
+
+    if args.columns:
+        columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+    else:
+        columns = [c for c in current.columns if c in set(reference.columns)]
+    missing_ref = [c for c in columns if c not in reference.columns]
+    missing_cur = [c for c in columns if c not in current.columns]
+    if missing_ref or missing_cur:
+        parts = []
+        if missing_ref:
+            parts.append(f"not in the reference: {', '.join(missing_ref)}")
+        if missing_cur:
+            parts.append(f"not in the current data: {', '.join(missing_cur)}")
+        raise JobError("missing columns, " + "; ".join(parts))
+    if not columns:
+        raise JobError("the reference and the current data share no columns")
+    if len(current) < args.min_rows:
+        raise JobError(f"too few current rows: {len(current)} < minRows {args.min_rows}")
+    if len(reference) < args.min_rows:
+        raise JobError(f"too few reference rows: {len(reference)} < minRows {args.min_rows}")
+    methods = parse_methods(args.method)
+    unknown = sorted(set(methods) - set(columns))
+    if unknown:
+        raise JobError(f"--method names columns not compared: {', '.join(unknown)}")
+
+    facts, snapshot = evaluate(reference, current, columns, args.threshold, methods)
+    report_uri = None
+    if args.report_dir:
+        stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
+        report_uri = write_reports(snapshot, args.report_dir, stamp)
+    return {
+        **facts,
+        "rowsReference": len(reference),
+        "rowsCurrent": len(current),
+        "reportUri": report_uri,
+        "error": None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="modelops-runtime drift", description=__doc__)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    started = datetime.now(UTC)
+    try:
+        result = run(args)
+        code = 0
+    except JobError as exc:
+        result = {"error": str(exc)}
+        code = 1
+    except Exception as exc:  # noqa: BLE001 - a result, never a stack trace
+        result = {"error": f"unexpected {type(exc).__name__}: {exc}"}
+        code = 1
+    emit_result(result, started)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
