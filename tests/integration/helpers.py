@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -29,6 +30,7 @@ def register_model(
     alias: str | None = "champion",
     pip_requirements: list[str] | None = None,
     seed: int = 0,
+    training_data: Path | None = None,
 ) -> str:
     """Train a small logistic regression, register it as a new version of `name`."""
     import mlflow
@@ -49,6 +51,13 @@ def register_model(
         # deprecations; neither is what these tests examine.
         warnings.simplefilter("ignore")
         with mlflow.start_run():
+            if training_data is not None:
+                # The drift monitor's default reference: the dataset logged on the run.
+                frame.assign(target=y).to_parquet(training_data)
+                dataset = mlflow.data.from_pandas(
+                    frame.assign(target=y), source=str(training_data), name="train"
+                )
+                mlflow.log_input(dataset, context="training")
             info = mlflow.sklearn.log_model(
                 model,
                 name="model",

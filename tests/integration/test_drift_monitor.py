@@ -1,0 +1,358 @@
+"""DriftMonitor: the drift job with real Evidently and MLflow, and the operator on the real
+control plane turning a finished run into status."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+import redis
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from .conftest import OperatorProcess, devenv
+from .helpers import register_model, wait_for
+
+GROUP, VERSION = "modelops.dev", "v1alpha1"
+COLUMNS = ["a", "b", "c", "d"]
+pytestmark = pytest.mark.timeout(240)
+
+
+def run_drift(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "modelops-runtime"), "drift", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    return done.returncode, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    rng = np.random.default_rng(42)
+    d = tmp_path_factory.mktemp("drift-data")
+    reference = pd.DataFrame(rng.normal(size=(2000, 4)), columns=COLUMNS)
+    same = pd.DataFrame(rng.normal(size=(2000, 4)), columns=COLUMNS)
+    shifted = same.copy()
+    shifted["b"] += 1.5  # a shifted mean
+    shifted["d"] *= 4  # a wider spread
+    paths = {
+        "reference": d / "reference.parquet",
+        "same": d / "same.csv",
+        "shifted": d / "shifted.parquet",
+    }
+    reference.to_parquet(paths["reference"])
+    same.to_csv(paths["same"], index=False)
+    shifted.to_parquet(paths["shifted"])
+    return paths
+
+
+def test_known_drift_is_found_in_exactly_the_shifted_columns(
+    datasets: dict[str, Path], tmp_path: Path
+) -> None:
+    code, result = run_drift(
+        "--reference",
+        str(datasets["reference"]),
+        "--current",
+        str(datasets["shifted"]),
+        "--report-dir",
+        str(tmp_path),
+    )
+    assert code == 0 and result["error"] is None
+    assert result["driftedColumns"] == ["b", "d"]
+    assert result["driftShare"] == 0.5 and result["datasetDrift"] is True
+    assert (result["rowsReference"], result["rowsCurrent"]) == (2000, 2000)
+    assert Path(result["reportUri"]).exists()
+    assert Path(result["reportUri"]).with_suffix(".json").exists()
+
+
+def test_no_drift_is_not_detected(datasets: dict[str, Path]) -> None:
+    code, result = run_drift(
+        "--reference", str(datasets["reference"]), "--current", str(datasets["same"])
+    )
+    assert code == 0
+    assert result["datasetDrift"] is False and result["driftedColumns"] == []
+
+
+@pytest.mark.parametrize(
+    ("columns", "methods"),
+    [(None, {}), (["b", "c"], {}), (COLUMNS, {"a": "psi", "b": "wasserstein", "d": "ks"})],
+)
+def test_agrees_with_evidently_run_directly(
+    datasets: dict[str, Path], columns: list[str] | None, methods: dict[str, str]
+) -> None:
+    args = ["--reference", str(datasets["reference"]), "--current", str(datasets["shifted"])]
+    if columns:
+        args += ["--columns", ",".join(columns)]
+    for column, method in methods.items():
+        args += ["--method", f"{column}={method}"]
+    code, result = run_drift(*args, "--threshold", "0.3")
+    assert code == 0
+
+    reference = pd.read_parquet(datasets["reference"])
+    current = pd.read_parquet(datasets["shifted"])
+    cols = columns or COLUMNS
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Evidently's own deprecation noise, import included
+        from evidently import Report
+        from evidently.presets import DataDriftPreset
+
+        snapshot = Report(
+            [DataDriftPreset(columns=cols, drift_share=0.3, per_column_method=methods or None)],
+            include_tests=True,
+        ).run(current_data=current[cols], reference_data=reference[cols])
+        doc = snapshot.dict()
+    share = next(m for m in doc["metrics"] if "DriftedColumnsCount" in m["config"]["type"])
+    failed = {t["metric_config"]["metric_id"] for t in doc["tests"] if t["status"].value == "FAIL"}
+    drifted = sorted(
+        m["config"]["column"]
+        for m in doc["metrics"]
+        if "ValueDrift" in m["config"]["type"] and m["id"] in failed
+    )
+    assert result["driftShare"] == round(share["value"]["share"], 6)
+    assert result["driftedColumns"] == drifted
+    assert result["datasetDrift"] == (share["value"]["share"] >= 0.3)
+    direct_methods = {
+        m["config"]["column"]: m["config"]["method"]
+        for m in doc["metrics"]
+        if "ValueDrift" in m["config"]["type"]
+    }
+    assert {c: s["method"] for c, s in result["columnScores"].items()} == direct_methods
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--current", "{same}", "--reference", "/nonexistent.parquet"], "does not exist"),
+        (["--current", "{same}", "--reference", "{reference}", "--columns", "a,zz"], "zz"),
+        (
+            ["--current", "{same}", "--reference", "{reference}", "--min-rows", "5000"],
+            "too few current rows",
+        ),
+        (["--current", "{bad}", "--reference", "{reference}"], "could not read"),
+        (
+            ["--current", "{same}", "--reference", "{reference}", "--threshold", "0"],
+            "must be in (0, 1]",
+        ),
+        (["--window", "1h", "--reference", "{reference}"], "needs --redis-url and --stream"),
+    ],
+)
+def test_bad_input_fails_with_a_clear_error_and_no_traceback(
+    datasets: dict[str, Path], tmp_path: Path, args: list[str], error: str
+) -> None:
+    bad = tmp_path / "bad.parquet"
+    bad.write_text("garbage")
+    paths = {**{k: str(v) for k, v in datasets.items()}, "bad": str(bad)}
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("PREDICTION_LOG")}
+    code, result = run_drift(*[a.format(**paths) for a in args], env=env)
+    assert code == 1
+    assert error in result["error"]
+
+
+def test_reference_found_through_log_input_and_current_from_the_prediction_log(
+    mlflow_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    name = f"m{uuid.uuid4().hex[:8]}"
+    version = register_model(mlflow_url, name, training_data=tmp_path / "train.parquet")
+    train = pd.read_parquet(tmp_path / "train.parquet")
+    stream = f"modelops:predictions:test:{name}"
+    r = redis.Redis.from_url(redis_url)
+    rng = np.random.default_rng(1)
+    now = time.time()
+    for i in range(300):
+        row = {c: float(v) for c, v in zip(["a", "b", "c", "d"], rng.normal(size=4), strict=True)}
+        row["a"] += 3.0  # what the model saw drifted in `a`
+        doc = {"ts": now - 60 + i * 0.1, "model_version": version, "features": row, "prediction": 1}
+        r.xadd(stream, {"data": orjson.dumps(doc)})
+    code, result = run_drift(
+        "--reference-model",
+        f"models:/{name}/{version}",
+        "--window",
+        "10m",
+        "--tracking-uri",
+        mlflow_url,
+        "--redis-url",
+        redis_url,
+        "--stream",
+        stream,
+    )
+    assert code == 0, result
+    assert result["rowsReference"] == len(train) and result["rowsCurrent"] == 300
+    assert "a" in result["driftedColumns"]
+
+
+DM_INVALID = [
+    ({}, "spec.modelDeploymentRef"),
+    ({"modelDeploymentRef": {"name": "m"}, "schedule": "every hour"}, "cron expression"),
+    ({"modelDeploymentRef": {"name": "m"}, "schedule": "* * * *"}, "cron expression"),
+    (
+        {"modelDeploymentRef": {"name": "m"}, "threshold": {"driftShare": 0}},
+        "spec.threshold.driftShare",
+    ),
+    (
+        {"modelDeploymentRef": {"name": "m"}, "threshold": {"driftShare": 1.5}},
+        "spec.threshold.driftShare",
+    ),
+    (
+        {"modelDeploymentRef": {"name": "m"}, "current": {"window": "1 hour"}},
+        "window must be a duration",
+    ),
+    (
+        {"modelDeploymentRef": {"name": "m"}, "current": {"window": "1h", "uri": "/x.csv"}},
+        "not both",
+    ),
+    ({"modelDeploymentRef": {"name": "m"}, "methods": {"a": "magic"}}, "spec.methods.a"),
+    ({"modelDeploymentRef": {"name": "m"}, "reference": {"uri": "ftp://x"}}, "spec.reference.uri"),
+    (
+        {"modelDeploymentRef": {"name": "m"}, "concurrencyPolicy": "Sometimes"},
+        "spec.concurrencyPolicy",
+    ),
+]
+
+
+@pytest.mark.parametrize(("spec", "text"), DM_INVALID, ids=[t for _, t in DM_INVALID])
+def test_invalid_drift_monitors_are_rejected_at_admission(
+    api_client: Any, crds: None, spec: dict[str, Any], text: str
+) -> None:
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "DriftMonitor",
+        "metadata": {"name": "x"},
+        "spec": spec,
+    }
+    with pytest.raises(ApiException) as err:
+        client.CustomObjectsApi(api_client).create_namespaced_custom_object(
+            GROUP, VERSION, "default", "driftmonitors", body, dry_run="All"
+        )
+    message = json.loads(err.value.body)["message"]
+    assert text in message, message
+
+
+def test_a_finished_run_reaches_the_monitors_status(
+    api_client: Any,
+    namespace: str,
+    operator: OperatorProcess,
+    mlflow_url: str,
+    redis_url: str,
+    tmp_path: Path,
+) -> None:
+    """The operator renders the CronJob; the run executes here with exactly its command and
+    environment (simulated nodes run no containers) and its termination message is written to
+    the pod's status as a kubelet would; the operator reads it into the DriftMonitor."""
+    custom = client.CustomObjectsApi(api_client)
+    batch = client.BatchV1Api(api_client)
+    core = client.CoreV1Api(api_client)
+    name = f"m{uuid.uuid4().hex[:8]}"
+    version = register_model(mlflow_url, name, training_data=tmp_path / "train.parquet")
+    custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        "modeldeployments",
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "ModelDeployment",
+            "metadata": {"name": name},
+            "spec": {
+                "model": {"uri": f"models:/{name}@champion"},
+                "predictionLog": {"enabled": True, "redisUrl": redis_url},
+            },
+        },
+    )
+    custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        "driftmonitors",
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "DriftMonitor",
+            "metadata": {"name": "watch"},
+            "spec": {
+                "modelDeploymentRef": {"name": name},
+                "current": {"window": "10m", "minRows": 50},
+            },
+        },
+    )
+    cron = wait_for(
+        lambda: _get(batch.read_namespaced_cron_job, "watch", namespace), 60, "the CronJob"
+    )
+    args = cron.spec.job_template.spec.template.spec.containers[0].args
+    assert args[args.index("--reference-model") + 1] == f"models:/{name}/{version}"
+
+    # What the deployment served: the logged rows, drifted in `c`.
+    stream = f"modelops:predictions:{namespace}:{name}"
+    r = redis.Redis.from_url(redis_url)
+    train = pd.read_parquet(tmp_path / "train.parquet")
+    served = train[["a", "b", "c", "d"]].sample(200, replace=True, random_state=3)
+    for i, row in enumerate(served.to_dict(orient="records")):
+        row["c"] = row["c"] * 5 + 4
+        doc = {
+            "ts": time.time() - 30 + i * 0.01,
+            "model_version": version,
+            "features": row,
+            "prediction": 0,
+        }
+        r.xadd(stream, {"data": orjson.dumps(doc)})
+
+    job = client.V1Job(
+        metadata=client.V1ObjectMeta(
+            name="watch-manual",
+            labels=cron.spec.job_template.metadata.labels,
+        ),
+        spec=cron.spec.job_template.spec,
+    )
+    batch.create_namespaced_job(namespace, job)
+    pod = wait_for(
+        lambda: core.list_namespaced_pod(namespace, label_selector="job-name=watch-manual").items,
+        30,
+        "the Job's pod",
+    )[0]
+    cron_dict = api_client.sanitize_for_serialization(cron)
+    code, message = devenv.run_cronjob_locally(cron_dict, tmp_path / "run")
+    assert code == 0, message
+    core.patch_namespaced_pod_status(
+        pod.metadata.name, namespace, devenv.pod_result_patch("drift-monitor", code, message)
+    )
+
+    def last_run() -> dict[str, Any] | None:
+        dm = custom.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, "driftmonitors", "watch"
+        )
+        return (dm.get("status") or {}).get("lastRun")
+
+    run = wait_for(last_run, 30, "lastRun in status")
+    assert run["jobName"] == "watch-manual"
+    assert run["datasetDrift"] is True and run["driftedColumns"] == ["c"]
+    assert run["rowsCurrent"] == 200
+    dm = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "driftmonitors", "watch")
+    conds = {c["type"]: c["status"] for c in dm["status"]["conditions"]}
+    assert conds == {"Ready": "True", "LastRunSucceeded": "True", "DriftDetected": "True"}
+    assert dm["status"]["history"][0]["jobName"] == "watch-manual"
+    events = [
+        e.reason
+        for e in core.list_namespaced_event(namespace).items
+        if e.involved_object.kind == "DriftMonitor"
+    ]
+    assert "DriftDetected" in events
+
+
+def _get(reader: Any, name: str, namespace: str) -> Any:
+    try:
+        return reader(name, namespace)
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise

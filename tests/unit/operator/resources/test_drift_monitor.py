@@ -1,0 +1,123 @@
+"""The drift CronJob builder."""
+
+from __future__ import annotations
+
+from modelops.operator.api.v1alpha1.drift_monitor import DriftMonitor
+from modelops.operator.api.v1alpha1.model_deployment import (
+    ModelDeploymentStatus,
+    ResolvedModel,
+)
+from modelops.operator.resources.drift_monitor import (
+    build_drift_cronjob,
+    drift_args,
+    drift_target,
+)
+from modelops.operator.settings import OperatorSettings
+
+from ..conftest import make_md
+
+
+def monitor(**spec: object) -> DriftMonitor:
+    return DriftMonitor.model_validate(
+        {
+            "apiVersion": "modelops.dev/v1alpha1",
+            "kind": "DriftMonitor",
+            "metadata": {"name": "fraud-drift", "namespace": "risk", "uid": "u-1"},
+            "spec": {"modelDeploymentRef": {"name": "fraud"}, **spec},
+        }
+    )
+
+
+def served_md(**spec: object):
+    md = make_md({"model": {"uri": "models:/fraud@champion"}, **spec})
+    md.status = ModelDeploymentStatus(
+        model=ResolvedModel(resolved_uri="models:/fraud/7", name="fraud", version="7")
+    )
+    return md
+
+
+def test_defaults_read_the_prediction_log_against_the_served_versions_training_data(
+    settings: OperatorSettings,
+) -> None:
+    target = drift_target(
+        served_md(predictionLog={"enabled": True, "redisUrl": "redis://r:1/0"}), settings
+    )
+    args = drift_args(monitor(), target)
+    assert args == [
+        "drift",
+        "--threshold",
+        "0.2",
+        "--reference-model",
+        "models:/fraud/7",
+        "--window",
+        "1h",
+        "--min-rows",
+        "100",
+    ]
+    assert target.stream == "modelops:predictions:risk:fraud"
+    assert target.redis_env == {"name": "PREDICTION_LOG_REDIS_URL", "value": "redis://r:1/0"}
+
+
+def test_explicit_data_columns_methods_and_report(settings: OperatorSettings) -> None:
+    m = monitor(
+        reference={"uri": "s3://b/train.parquet"},
+        current={"uri": "s3://b/today.parquet", "minRows": 10},
+        columns=["a", "b"],
+        methods={"b": "psi", "a": "ks"},
+        threshold={"driftShare": 0.5},
+        report={"uri": "s3://b/reports"},
+    )
+    args = drift_args(m, drift_target(served_md(), settings))
+    assert args == [
+        "drift",
+        "--threshold",
+        "0.5",
+        "--reference",
+        "s3://b/train.parquet",
+        "--current",
+        "s3://b/today.parquet",
+        "--min-rows",
+        "10",
+        "--columns",
+        "a,b",
+        "--method",
+        "a=ks",
+        "--method",
+        "b=psi",
+        "--report-dir",
+        "s3://b/reports",
+    ]
+
+
+def test_cronjob_is_owned_forbids_overlap_and_is_hardened(settings: OperatorSettings) -> None:
+    md = served_md(
+        model={"uri": "models:/fraud@champion", "credentialsSecretRef": {"name": "mlflow-creds"}},
+        cache={"redisSecretRef": {"name": "redis", "key": "url"}},
+    )
+    cron = build_drift_cronjob(
+        monitor(schedule="*/5 * * * *", timeZone="Europe/Paris"),
+        drift_target(md, settings),
+        settings,
+    )
+    assert cron["metadata"]["ownerReferences"][0]["kind"] == "DriftMonitor"
+    spec = cron["spec"]
+    assert (spec["schedule"], spec["timeZone"], spec["concurrencyPolicy"]) == (
+        "*/5 * * * *",
+        "Europe/Paris",
+        "Forbid",
+    )
+    job = spec["jobTemplate"]["spec"]
+    assert job["activeDeadlineSeconds"] == 3600 and job["backoffLimit"] == 1
+    pod = job["template"]["spec"]
+    assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
+    (c,) = pod["containers"]
+    assert c["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert c["envFrom"] == [{"secretRef": {"name": "mlflow-creds"}}]
+    env = {e["name"]: e for e in c["env"]}
+    assert env["PREDICTION_LOG_REDIS_URL"]["valueFrom"] == {
+        "secretKeyRef": {"name": "redis", "key": "url"}
+    }
+    labels = job["template"]["metadata"]["labels"]
+    assert labels["modelops.dev/drift-monitor"] == "fraud-drift"
+    assert labels["app.kubernetes.io/component"] == "drift-monitor"

@@ -1,0 +1,90 @@
+"""DriftMonitor status policy: results from termination messages into lastRun and history."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from modelops.operator import drift_status as ds
+from modelops.operator.api.v1alpha1.drift_monitor import DriftMonitor, DriftMonitorStatus
+
+NOW = datetime(2026, 11, 29, 9, 0, 0, tzinfo=UTC)
+
+
+def dm(**spec: object) -> DriftMonitor:
+    return DriftMonitor.model_validate(
+        {
+            "metadata": {"name": "d", "namespace": "n", "generation": 2},
+            "spec": {"modelDeploymentRef": {"name": "fraud"}, **spec},
+        }
+    )
+
+
+def result(job: str, minutes: int, **doc: object) -> ds.DriftResult:
+    t = (NOW + timedelta(minutes=minutes)).isoformat()
+    return ds.to_drift_result({"completionTime": t, "startTime": t, **doc}, job, NOW)
+
+
+def test_parse_result_takes_the_last_json_line() -> None:
+    assert ds.parse_result('log line\n{"driftShare": 0.1}') == {"driftShare": 0.1}
+    assert ds.parse_result("") is None
+    crashed = ds.parse_result("Traceback ...\nMemoryError")
+    assert crashed is not None and "MemoryError" in crashed["error"]
+    assert ds.parse_result("[1, 2]") == {"error": "the job wrote an unexpected result: [1, 2]"}
+
+
+def test_history_is_newest_first_capped_and_one_entry_per_job() -> None:
+    status = DriftMonitorStatus()
+    for i in range(12):
+        status = ds.record_run(status, result(f"j{i}", i, driftShare=i / 20, datasetDrift=False))
+    assert [h.job_name for h in status.history or []] == [f"j{i}" for i in range(11, 1, -1)]
+    assert status.last_run is not None and status.last_run.job_name == "j11"
+    # The error recorded for a job is replaced when its pod's real result arrives.
+    status = ds.record_run(status, result("j12", 13, error="the Job failed (DeadlineExceeded)"))
+    assert not ds.already_recorded(status, "j12")
+    status = ds.record_run(status, result("j12", 13, driftShare=0.5, datasetDrift=True))
+    assert ds.already_recorded(status, "j12")
+    assert [h.job_name for h in status.history or []].count("j12") == 1
+    assert status.last_run is not None and status.last_run.dataset_drift is True
+
+
+def test_an_older_run_arriving_late_does_not_replace_last_run() -> None:
+    status = ds.record_run(None, result("new", 10, driftShare=0.0, datasetDrift=False))
+    status = ds.record_run(status, result("old", 1, driftShare=0.9, datasetDrift=True))
+    assert status.last_run is not None and status.last_run.job_name == "new"
+    assert [h.job_name for h in status.history or []] == ["new", "old"]
+
+
+def conds(monitor: DriftMonitor, status: DriftMonitorStatus, problem=None) -> dict:
+    return {c.type: (c.status, c.reason) for c in ds.conditions(monitor, status, problem, NOW)}
+
+
+def test_conditions_table() -> None:
+    monitor = dm()
+    assert conds(monitor, DriftMonitorStatus()) == {
+        "Ready": ("True", ds.SCHEDULED),
+        "LastRunSucceeded": ("Unknown", ds.NO_RUN_YET),
+        "DriftDetected": ("Unknown", ds.NO_RUN_YET),
+    }
+    drifted = ds.record_run(None, result("j", 0, driftShare=0.5, datasetDrift=True))
+    assert conds(monitor, drifted)["DriftDetected"] == ("True", ds.DRIFT_DETECTED)
+    assert conds(monitor, drifted)["Ready"] == ("True", ds.SCHEDULED)
+    calm = ds.record_run(None, result("j", 0, driftShare=0.1, datasetDrift=False))
+    assert conds(monitor, calm)["DriftDetected"] == ("False", ds.NO_DRIFT)
+    failed = ds.record_run(None, result("j", 0, error="too few current rows: 3 < minRows 100"))
+    c = conds(monitor, failed)
+    assert c["LastRunSucceeded"] == ("False", ds.RUN_FAILED)
+    assert c["Ready"] == ("False", ds.RUN_FAILED)
+    assert c["DriftDetected"][0] == "Unknown"
+    missing = conds(monitor, calm, (ds.TARGET_NOT_FOUND, "no such ModelDeployment"))
+    assert missing["Ready"] == ("False", ds.TARGET_NOT_FOUND)
+    assert conds(dm(suspend=True), calm)["Ready"] == ("True", ds.SUSPENDED)
+
+
+def test_condition_messages_name_the_drifted_columns() -> None:
+    drifted = ds.record_run(
+        None, result("j", 0, driftShare=0.5, datasetDrift=True, driftedColumns=["b", "d"])
+    )
+    (c,) = [x for x in ds.conditions(dm(), drifted, None, NOW) if x.type == "DriftDetected"]
+    assert "b, d" in c.message and "0.500" in c.message
+    assert json.loads(json.dumps(drifted.wire()))["lastRun"]["driftedColumns"] == ["b", "d"]

@@ -1,0 +1,1 @@
+"""Unit tests of the serving runtime: pure code, no servers."""

@@ -1,0 +1,74 @@
+"""Job plumbing: the termination message fits, data loads, secrets stay out of messages."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from modelops.serving_runtime.jobs import common
+
+
+def test_termination_message_drops_detail_then_truncates_lists() -> None:
+    result = {
+        "datasetDrift": True,
+        "driftShare": 0.9,
+        "driftedColumns": [f"column_with_a_long_name_{i}" for i in range(400)],
+        "columnScores": {f"c{i}": {"score": 0.5} for i in range(300)},
+        "error": None,
+    }
+    text = common.termination_message(result)
+    assert len(text.encode()) <= common.TERMINATION_LIMIT
+    doc = json.loads(text)
+    assert "columnScores" not in doc
+    assert doc["driftShare"] == 0.9 and doc["datasetDrift"] is True
+    assert doc["driftedColumnsTruncated"] == 400 and len(doc["driftedColumns"]) == 10
+
+
+def test_small_results_pass_unchanged() -> None:
+    result = {"driftShare": 0.1, "driftedColumns": ["a"], "columnScores": {"a": {"score": 1}}}
+    assert json.loads(common.termination_message(result)) == result
+
+
+def test_emit_result_prints_the_last_line_and_writes_the_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "termination-log"
+    monkeypatch.setenv("TERMINATION_MESSAGE_PATH", str(path))
+    common.emit_result({"error": "boom"}, datetime(2026, 1, 1, tzinfo=UTC))
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert json.loads(last)["error"] == "boom"
+    assert json.loads(last)["startTime"] == "2026-01-01T00:00:00Z"
+    assert json.loads(path.read_text())["error"] == "boom"
+
+
+def test_redact_hides_passwords() -> None:
+    assert common.redact("redis://:s3cret@r:6379/0") == "redis://:***@r:6379/0"
+    assert common.redact("redis://r:6379/0") == "redis://r:6379/0"
+
+
+def test_load_table_reads_files_and_directories(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"]})
+    frame.to_parquet(tmp_path / "part-1.parquet")
+    frame.to_csv(tmp_path / "part-2.csv", index=False)
+    assert common.load_table(str(tmp_path / "part-1.parquet")).equals(frame)
+    both = common.load_table(str(tmp_path))
+    assert len(both) == 4 and list(both.columns) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda d: None, "does not exist"),
+        (lambda d: (d / "x.parquet").write_text("not parquet"), "could not read x.parquet"),
+        (lambda d: (d / "empty.csv").write_text("a,b\n"), "holds no rows"),
+    ],
+)
+def test_load_table_errors_are_clear(tmp_path: Path, setup, message: str) -> None:
+    setup(tmp_path)
+    target = next(iter(tmp_path.iterdir()), tmp_path / "missing.parquet")
+    with pytest.raises(common.JobError, match=message):
+        common.load_table(str(target))
