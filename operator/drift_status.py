@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from modelops.operator.api.base import Condition
@@ -45,12 +45,13 @@ def parse_result(message: str | None) -> dict[str, Any] | None:
     return doc
 
 
-def _time(value: Any, default: datetime) -> datetime:
+def parse_time(value: Any, default: datetime) -> datetime:
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).replace(microsecond=0)
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00")).replace(microsecond=0)
         except ValueError:
             return default
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return default
 
 
@@ -58,8 +59,8 @@ def to_drift_result(doc: dict[str, Any], job_name: str, now: datetime) -> DriftR
     columns = doc.get("driftedColumns")
     return DriftResult(
         job_name=job_name,
-        start_time=_time(doc.get("startTime"), now),
-        completion_time=_time(doc.get("completionTime"), now),
+        start_time=parse_time(doc.get("startTime"), now),
+        completion_time=parse_time(doc.get("completionTime"), now),
         rows_reference=doc.get("rowsReference"),
         rows_current=doc.get("rowsCurrent"),
         dataset_drift=doc.get("datasetDrift"),

@@ -1,5 +1,10 @@
 """Every kopf registration of the operator; `kopf run -m modelops.operator.handlers` loads them."""
 
-from modelops.operator.handlers import drift_monitor, model_deployment, startup
+from modelops.operator.handlers import (
+    drift_monitor,
+    feature_materialization,
+    model_deployment,
+    startup,
+)
 
-__all__ = ["drift_monitor", "model_deployment", "startup"]
+__all__ = ["drift_monitor", "feature_materialization", "model_deployment", "startup"]

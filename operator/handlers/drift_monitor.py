@@ -17,7 +17,7 @@ from modelops.operator import drift_status, metrics
 from modelops.operator.api.base import GROUP, VERSION
 from modelops.operator.api.v1alpha1.drift_monitor import DriftMonitor, DriftMonitorStatus
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment
-from modelops.operator.handlers import locks
+from modelops.operator.handlers import job_results, locks
 from modelops.operator.k8s import apply as k8s
 from modelops.operator.resources.drift_monitor import (
     COMPONENT,
@@ -28,7 +28,6 @@ from modelops.operator.settings import get_settings
 
 PLURAL = "driftmonitors"
 KIND = "DriftMonitor"
-_POD_LABELS = {"app.kubernetes.io/managed-by": "modelops", "app.kubernetes.io/component": COMPONENT}
 
 
 def _now() -> datetime:
@@ -116,14 +115,6 @@ async def on_drift_monitor_change(meta: kopf.Meta, logger: kopf.Logger, **_: Any
 async def resync_drift_monitor(meta: kopf.Meta, logger: kopf.Logger, **_: Any) -> None:
     """Follow the target's rollouts (the reference is the served version's training data)."""
     await reconcile(meta["namespace"], meta["name"], logger)
-
-
-def _terminated_message(pod: dict[str, Any]) -> str | None:
-    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-        terminated = (cs.get("state") or {}).get("terminated")
-        if terminated and terminated.get("message"):
-            return str(terminated["message"])
-    return None
 
 
 async def record_result(
@@ -222,41 +213,9 @@ def _post(url: str, payload: dict[str, Any], timeout: float) -> None:
             raise ValueError(f"HTTP {response.status}")
 
 
-@kopf.on.event("", "v1", "pods", labels=_POD_LABELS)
-async def on_drift_pod_event(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
-    """A finished run's pod carries its result in the termination message."""
-    phase = (body.get("status") or {}).get("phase")
-    if phase not in ("Succeeded", "Failed"):
-        return
-    labels = body.get("metadata", {}).get("labels", {})
-    monitor = labels.get(f"modelops.dev/{COMPONENT}")
-    job_name = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")
-    doc = drift_status.parse_result(_terminated_message(dict(body)))
-    if monitor is None or job_name is None or doc is None:
-        return
-    await record_result(body["metadata"]["namespace"], monitor, job_name, doc, logger)
+def _recorded(body: dict[str, Any], job_name: str) -> bool:
+    history = (body.get("status") or {}).get("history") or []
+    return any(h.get("jobName") == job_name for h in history)
 
 
-@kopf.on.event("batch", "v1", "jobs", labels=_POD_LABELS)
-async def on_drift_job_event(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
-    """A Job that failed without its pods reporting a result (deadline, image pull, OOM)."""
-    conds = {c.get("type"): c for c in (body.get("status") or {}).get("conditions") or []}
-    failed = conds.get("Failed")
-    if not failed or failed.get("status") != "True":
-        return
-    labels = body.get("metadata", {}).get("labels", {})
-    monitor = labels.get(f"modelops.dev/{COMPONENT}")
-    if monitor is None:
-        return
-    ns, job_name = body["metadata"]["namespace"], body["metadata"]["name"]
-    # Give the pods' own results precedence: they say more than the Job's reason.
-    await asyncio.sleep(2)
-    dm_body = await asyncio.to_thread(k8s.get, KIND, ns, monitor)
-    if dm_body is None:
-        return
-    history = ((dm_body.get("status") or {}).get("history")) or []
-    if any(h.get("jobName") == job_name for h in history):
-        return
-    reason = failed.get("reason") or "Failed"
-    doc = {"error": f"the Job failed ({reason}): {failed.get('message') or 'no message'}"}
-    await record_result(ns, monitor, job_name, doc, logger)
+job_results.watch_results(COMPONENT, KIND, record_result, _recorded)

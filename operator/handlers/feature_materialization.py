@@ -1,0 +1,130 @@
+"""kopf adapters for FeatureMaterialization: schedule runs, record them, watch freshness."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from modelops.operator import feature_status, metrics
+from modelops.operator.api.base import GROUP, VERSION
+from modelops.operator.api.v1alpha1.feature_materialization import (
+    FeatureMaterialization,
+    FeatureMaterializationStatus,
+)
+from modelops.operator.handlers import job_results, locks
+from modelops.operator.k8s import apply as k8s
+from modelops.operator.resources.feature_materialization import (
+    COMPONENT,
+    build_materialize_cronjob,
+)
+from modelops.operator.settings import get_settings
+
+PLURAL = "featurematerializations"
+KIND = "FeatureMaterialization"
+# Freshness decays with the clock alone, so Stale is re-evaluated on its own timer.
+STALENESS_INTERVAL = 30.0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _parse(body: dict[str, Any]) -> FeatureMaterialization:
+    try:
+        return FeatureMaterialization.model_validate(
+            {
+                "apiVersion": body.get("apiVersion"),
+                "kind": body.get("kind"),
+                "metadata": dict(body["metadata"]),
+                "spec": dict(body.get("spec") or {}),
+                "status": dict(body.get("status") or {}) or None,
+            }
+        )
+    except ValidationError as e:
+        raise kopf.PermanentError(f"Invalid FeatureMaterialization: {e}") from e
+
+
+def _export_freshness(fm: FeatureMaterialization, status: FeatureMaterializationStatus) -> None:
+    ns, name = fm.metadata["namespace"], fm.metadata["name"]
+    now = datetime.now(UTC)
+    for view in status.feature_views or []:
+        if view.materialized_until is not None:
+            age = (now - view.materialized_until).total_seconds()
+            metrics.FEATURE_FRESHNESS.labels(ns, name, view.name).set(age)
+
+
+async def _write(fm: FeatureMaterialization, status: FeatureMaterializationStatus) -> None:
+    status = status.model_copy(
+        update={
+            "observed_generation": fm.metadata.get("generation"),
+            "conditions": feature_status.conditions(fm, status, _now()),
+        }
+    )
+    _export_freshness(fm, status)
+    wire = status.wire()
+    if wire != (fm.status.wire() if fm.status else {}):
+        ns, name = fm.metadata["namespace"], fm.metadata["name"]
+        await asyncio.to_thread(k8s.patch_status, KIND, ns, name, wire)
+
+
+async def reconcile(namespace: str, name: str, logger: logging.Logger | Any, apply: bool) -> None:
+    async with locks.lock_for(KIND, namespace, name):
+        body = await asyncio.to_thread(k8s.get, KIND, namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            locks.forget(KIND, namespace, name)
+            return
+        fm = _parse(body)
+        status = fm.status or FeatureMaterializationStatus()
+        if apply:
+            cron = build_materialize_cronjob(fm, get_settings())
+            await asyncio.to_thread(k8s.apply, cron)
+            status = status.model_copy(update={"cron_job_name": cron["metadata"]["name"]})
+        await _write(fm, status)
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+async def on_feature_materialization_change(meta: kopf.Meta, logger: kopf.Logger, **_: Any) -> None:
+    await reconcile(meta["namespace"], meta["name"], logger, apply=True)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=STALENESS_INTERVAL, initial_delay=5)
+async def resync_feature_materialization(meta: kopf.Meta, logger: kopf.Logger, **_: Any) -> None:
+    """Re-evaluate Stale and restore a drifted CronJob."""
+    await reconcile(meta["namespace"], meta["name"], logger, apply=True)
+
+
+async def record_result(
+    namespace: str, name: str, job_name: str, doc: dict[str, Any], logger: Any
+) -> None:
+    async with locks.lock_for(KIND, namespace, name):
+        body = await asyncio.to_thread(k8s.get, KIND, namespace, name)
+        if body is None:
+            return
+        fm = _parse(body)
+        if feature_status.already_recorded(fm.status, job_name):
+            return
+        now = _now()
+        run = feature_status.to_run(doc, job_name, now)
+        views = doc.get("views") if isinstance(doc.get("views"), dict) else {}
+        await _write(fm, feature_status.record_run(fm.status, run, views, now))
+    if run.error:
+        kopf.warn(body, reason="MaterializationFailed", message=f"{job_name}: {run.error}")
+    else:
+        until = run.materialized_until.isoformat() if run.materialized_until else "unknown"
+        views_text = ", ".join(run.feature_views or []) or "no views"
+        kopf.info(body, reason="Materialized", message=f"{job_name}: {views_text} up to {until}")
+
+
+def _recorded(body: dict[str, Any], job_name: str) -> bool:
+    last = (body.get("status") or {}).get("lastRun") or {}
+    return bool(last.get("jobName") == job_name)
+
+
+job_results.watch_results(COMPONENT, KIND, record_result, _recorded)
