@@ -21,6 +21,7 @@ MODEL_COMPATIBLE = "ModelCompatible"
 AVAILABLE = "Available"
 PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
+FEATURES_FRESH = "FeaturesFresh"
 
 # Reasons, CamelCase as the conventions want; one place so tests and Lua health checks agree.
 RESOLVED = "Resolved"
@@ -65,6 +66,8 @@ class Observed:
     deployment: dict[str, Any] | None
     served: ResolvedModel | None
     """The version the Deployment runs: the resolved one, or the last good one."""
+    features_fresh: tuple[bool | None, str, str] | None = None
+    """FeaturesFresh (status, reason, message) when the spec uses online features."""
 
 
 def _cond(
@@ -222,9 +225,11 @@ def compute_status(
                 now,
             )
 
-    conditions = keep_transition_times(
-        [ready, resolved, compatible, available, progressing, degraded], previous.conditions or []
-    )
+    listed = [ready, resolved, compatible, available, progressing, degraded]
+    if observed.features_fresh is not None:
+        # Stale features make predictions worse, not impossible: reported, not blocking Ready.
+        listed.append(_cond(FEATURES_FRESH, *observed.features_fresh, gen, now))
+    conditions = keep_transition_times(listed, previous.conditions or [])
     last_failure = previous.last_failure
     if problems:
         reason, message = problems[0]

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from modelops.operator import mlflow_registry, status
 from modelops.operator.api.base import GROUP, VERSION
+from modelops.operator.api.v1alpha1.feature_materialization import FeatureStoreRef
 from modelops.operator.api.v1alpha1.model_deployment import (
     ModelDeployment,
     ResolvedModel,
@@ -93,6 +94,29 @@ def _pinned(md: ModelDeployment) -> ResolvedModel | None:
     return md.status.model if md.status and md.status.model else None
 
 
+async def _features(
+    md: ModelDeployment,
+) -> tuple[FeatureStoreRef | None, tuple[bool | None, str, str] | None]:
+    """The feature repo the runtime reads from, and FeaturesFresh from the materialization."""
+    features = md.spec.features
+    if features is None:
+        return None, None
+    ref = features.materialization_ref.name
+    fm = await asyncio.to_thread(k8s.get, "FeatureMaterialization", md.metadata["namespace"], ref)
+    if fm is None:
+        return None, (False, "MaterializationNotFound", f"FeatureMaterialization {ref} not found")
+    store = FeatureStoreRef.model_validate(fm.get("spec", {}).get("featureStore") or {})
+    stale = next(
+        (c for c in (fm.get("status") or {}).get("conditions") or [] if c["type"] == "Stale"),
+        None,
+    )
+    if stale is None or stale["status"] == "Unknown":
+        return store, (None, "NotMaterializedYet", f"{ref} has not materialized anything yet")
+    if stale["status"] == "True":
+        return store, (False, "FeaturesStale", f"{ref}: {stale.get('message', '')}")
+    return store, (True, "Fresh", f"{ref}: {stale.get('message', '')}")
+
+
 def _previous_resolution(md: ModelDeployment) -> status.Resolution:
     """Without asking the registry (child events), the last resolution still stands."""
     prev = status.condition(md.status, status.MODEL_RESOLVED)
@@ -129,9 +153,10 @@ async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any, resolve
     # case whatever already runs stays untouched.
     served = resolution.model if resolution.model and compat.compatible is not False else pinned
 
+    feature_store, features_fresh = await _features(md)
     deployment: dict[str, Any] | None = None
     if served is not None:
-        desired = desired_children(md, served, settings)
+        desired = desired_children(md, served, settings, feature_store)
         observed = await asyncio.to_thread(
             k8s.list_owned, CHILD_KINDS, ns, md.metadata["uid"], CHILD_SELECTOR
         )
@@ -156,7 +181,7 @@ async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any, resolve
 
     new_status = status.compute_status(
         md,
-        status.Observed(resolution, compat, deployment, served),
+        status.Observed(resolution, compat, deployment, served, features_fresh),
         _now(),
         url=service_url(md, settings),
         selector=",".join(f"{k}={v}" for k, v in selector_labels(name, COMPONENT).items()),

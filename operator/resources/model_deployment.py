@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelops.operator.api.v1alpha1.feature_materialization import FeatureStoreRef
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment, ResolvedModel
 from modelops.operator.resources.common import (
     RUNTIME_PORT,
@@ -103,8 +104,25 @@ def runtime_env(
     return env
 
 
+FEATURE_REPO_MOUNT = "/feature-repo"
+
+
+def _feature_env(md: ModelDeployment, store: FeatureStoreRef | None) -> list[dict[str, Any]]:
+    features = md.spec.features
+    if features is None or store is None:
+        return []
+    return [
+        {"name": "FEATURE_REPO", "value": store.path or FEATURE_REPO_MOUNT},
+        {"name": "FEATURE_ENTITY_KEY", "value": features.entity_key},
+        {"name": "FEATURE_REFS", "value": ",".join(features.features)},
+    ]
+
+
 def build_deployment(
-    md: ModelDeployment, resolved: ResolvedModel, settings: OperatorSettings
+    md: ModelDeployment,
+    resolved: ResolvedModel,
+    settings: OperatorSettings,
+    feature_store: FeatureStoreRef | None = None,
 ) -> dict[str, Any]:
     name = _name(md)
     spec = md.spec
@@ -118,7 +136,7 @@ def build_deployment(
         "image": spec.runtime.image or settings.runtime_image,
         "args": ["serve"],
         "ports": [{"name": "http", "containerPort": RUNTIME_PORT, "protocol": "TCP"}],
-        "env": runtime_env(md, resolved, settings),
+        "env": runtime_env(md, resolved, settings) + _feature_env(md, feature_store),
         "resources": resources,
         "livenessProbe": {
             "httpGet": {"path": "/health", "port": "http"},
@@ -134,15 +152,29 @@ def build_deployment(
         "securityContext": container_security_context(),
         "volumeMounts": [mount],
     }
+    env_from = []
     if spec.model.credentials_secret_ref is not None:
-        container["envFrom"] = [{"secretRef": {"name": spec.model.credentials_secret_ref.name}}]
+        env_from.append({"secretRef": {"name": spec.model.credentials_secret_ref.name}})
+    volumes = [volume]
+    if spec.features is not None and feature_store is not None:
+        if feature_store.secret_ref is not None:
+            env_from.append({"secretRef": {"name": feature_store.secret_ref.name}})
+        if feature_store.config_map_ref is not None:
+            volumes.append(
+                {"name": "feature-repo", "configMap": {"name": feature_store.config_map_ref.name}}
+            )
+            container["volumeMounts"].append(
+                {"name": "feature-repo", "mountPath": FEATURE_REPO_MOUNT, "readOnly": True}
+            )
+    if env_from:
+        container["envFrom"] = env_from
     pod_spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "securityContext": pod_security_context(),
         # Leaves time to drain in-flight requests after SIGTERM.
         "terminationGracePeriodSeconds": 30,
         "containers": [container],
-        "volumes": [volume],
+        "volumes": volumes,
     }
     if spec.runtime.node_selector:
         pod_spec["nodeSelector"] = dict(spec.runtime.node_selector)
@@ -257,9 +289,15 @@ def build_pdb(md: ModelDeployment) -> dict[str, Any] | None:
 
 
 def desired_children(
-    md: ModelDeployment, resolved: ResolvedModel, settings: OperatorSettings
+    md: ModelDeployment,
+    resolved: ResolvedModel,
+    settings: OperatorSettings,
+    feature_store: FeatureStoreRef | None = None,
 ) -> list[dict[str, Any]]:
-    children = [build_deployment(md, resolved, settings), build_service(md, resolved)]
+    children = [
+        build_deployment(md, resolved, settings, feature_store),
+        build_service(md, resolved),
+    ]
     for optional in (build_hpa(md), build_pdb(md)):
         if optional is not None:
             children.append(optional)

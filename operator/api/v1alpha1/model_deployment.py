@@ -172,6 +172,19 @@ class ServiceSpec(KubeModel):
     """The Service port (the container always listens on 8080)."""
 
 
+class OnlineFeatures(KubeModel):
+    """Features the runtime reads from the Feast online store for the entity ids a request
+    sends, in one batched call, and feeds to the model in its signature's column order."""
+
+    materialization_ref: ObjectRef
+    """The FeatureMaterialization whose feature repo (and secret) the runtime uses; its Stale
+    condition shows here as FeaturesFresh."""
+    entity_key: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """The entity's join key, as requests send it (e.g. customer_id)."""
+    features: list[str] = Field(min_length=1, max_length=500)
+    """Feature references as VIEW:FEATURE (e.g. customer_stats:avg_amount_30d)."""
+
+
 class ModelDeploymentSpec(KubeModel):
     """The desired state of a ModelDeployment."""
 
@@ -203,6 +216,8 @@ class ModelDeploymentSpec(KubeModel):
     """An optional sampled prediction log, read by DriftMonitors."""
     service: ServiceSpec = Field(default_factory=ServiceSpec)
     """The Service."""
+    features: OnlineFeatures | None = None
+    """Online features from Feast, looked up per request by entity id."""
     suspend: bool = False
     """Scale to zero and keep everything else."""
 
@@ -242,7 +257,8 @@ class ModelDeploymentStatus(KubeModel):
         default=None,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
-    """Ready (the summary), ModelResolved, ModelCompatible, Available, Progressing, Degraded."""
+    """Ready (the summary), ModelResolved, ModelCompatible, Available, Progressing, Degraded,
+    and FeaturesFresh when online features are used."""
     model: ResolvedModel | None = None
     """The model version served."""
     replicas: int | None = None

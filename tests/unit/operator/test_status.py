@@ -163,3 +163,21 @@ def test_transition_time_kept_while_status_unchanged_and_moved_on_change() -> No
     times = {c.type: c.last_transition_time for c in changed.conditions or []}
     assert times["Ready"] == later and times["Progressing"] == later
     assert times["ModelResolved"] == NOW
+
+
+@pytest.mark.parametrize(
+    ("fresh", "expected"),
+    [
+        ((True, "Fresh", "ok"), ("True", "Fresh")),
+        ((False, "FeaturesStale", "old"), ("False", "FeaturesStale")),
+        ((None, "NotMaterializedYet", ""), ("Unknown", "NotMaterializedYet")),
+    ],
+)
+def test_features_fresh_is_reported_without_blocking_ready(
+    fresh: tuple[bool | None, str, str], expected: tuple[str, str]
+) -> None:
+    observed = s.Observed(s.Resolution(V7), s.Compatibility(True), deployment(), V7, fresh)
+    c = conds(compute(observed))
+    assert c["FeaturesFresh"] == expected
+    assert c["Ready"] == ("True", s.READY_REASON)
+    assert "FeaturesFresh" not in conds(compute(ok(deployment())))

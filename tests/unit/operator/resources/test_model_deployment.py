@@ -193,3 +193,34 @@ def test_selector_does_not_change_with_the_model_version(settings: OperatorSetti
 def test_builders_are_deterministic(settings: OperatorSettings, resolved: ResolvedModel) -> None:
     md = make_md({"model": {"uri": "models:/fraud@champion"}, "replicas": 2})
     assert b.desired_children(md, resolved, settings) == b.desired_children(md, resolved, settings)
+
+
+def test_online_features_mount_the_repo_and_pass_the_secret(
+    settings: OperatorSettings, resolved: ResolvedModel
+) -> None:
+    from modelops.operator.api.v1alpha1.feature_materialization import FeatureStoreRef
+
+    md = make_md(
+        {
+            "model": {"uri": "models:/fraud@champion"},
+            "features": {
+                "materializationRef": {"name": "customer-features"},
+                "entityKey": "customer_id",
+                "features": ["customer_stats:avg_amount_30d", "customer_stats:txn_count_7d"],
+            },
+        }
+    )
+    store = FeatureStoreRef.model_validate(
+        {"configMapRef": {"name": "feature-repo"}, "secretRef": {"name": "feast-online"}}
+    )
+    dep = b.build_deployment(md, resolved, settings, store)
+    env = env_of(dep)
+    assert env["FEATURE_REPO"] == "/feature-repo"
+    assert env["FEATURE_ENTITY_KEY"] == "customer_id"
+    assert env["FEATURE_REFS"] == "customer_stats:avg_amount_30d,customer_stats:txn_count_7d"
+    pod = dep["spec"]["template"]["spec"]
+    assert {"name": "feature-repo", "configMap": {"name": "feature-repo"}} in pod["volumes"]
+    assert {"secretRef": {"name": "feast-online"}} in pod["containers"][0]["envFrom"]
+    # Without a resolved feature store (materialization missing) nothing is mounted.
+    bare = b.build_deployment(md, resolved, settings, None)
+    assert "FEATURE_REPO" not in env_of(bare)
