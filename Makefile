@@ -65,10 +65,10 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 crds: setup
-	$(BIN)/python -m modelops.operator.api.crdgen --out crds
+	$(BIN)/python -m modelops.operator.api.crdgen --out crds --chart-out charts/modelops/templates/crds
 
 crds-check: setup
-	$(BIN)/python -m modelops.operator.api.crdgen --out crds --check
+	$(BIN)/python -m modelops.operator.api.crdgen --out crds --chart-out charts/modelops/templates/crds --check
 
 test: setup binaries crds-check lint
 	$(BIN)/pytest

@@ -6,6 +6,7 @@ Extra arguments pass through to kopf (`--standalone`, `--namespace NS`, `--all-n
 
 from __future__ import annotations
 
+import secrets
 import sys
 
 
@@ -17,6 +18,11 @@ def kopf_args(argv: list[str]) -> list[str]:
     )
     if not scoped:
         args.append("--all-namespaces")
+    peering = any(a == "--peering" or a.startswith("--peering=") for a in argv)
+    if peering and not any(a == "--priority" or a.startswith("--priority=") for a in argv):
+        # kopf pauses every replica but the highest-priority one; equal priorities would all
+        # keep working side by side, so each replica draws its own.
+        args.append(f"--priority={secrets.randbelow(1_000_000) + 1}")
     return args + argv
 
 

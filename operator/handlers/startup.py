@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
 from modelops.operator import metrics
 from modelops.operator.k8s import apply as k8s
@@ -27,7 +29,29 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
     settings.execution.max_workers = 20
     settings.networking.request_timeout = 30
     k8s.api()  # fail fast on a missing kubeconfig
+    if not settings.peering.standalone and settings.peering.mandatory:
+        ensure_peering(settings.peering.name, settings.peering.clusterwide, logger)
     port = get_settings().metrics_port
     if not metrics.serve(port):
         logger.warning(f"Could not serve metrics on port {port}; running without them")
     logger.info("Started the modelops operator")
+
+
+def ensure_peering(name: str, clusterwide: bool, logger: kopf.Logger | logging.Logger) -> None:
+    """Create the peering object replicas exchange keep-alives through, if missing: a chart
+    cannot create it in the same release as its CRD (the kind is unknown until installed)."""
+    body = {"apiVersion": "kopf.dev/v1", "metadata": {"name": name}}
+    if clusterwide:
+        path = "/apis/kopf.dev/v1/clusterkopfpeerings"
+        body["kind"] = "ClusterKopfPeering"
+    else:
+        ns_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+        namespace = ns_file.read_text().strip() if ns_file.exists() else "default"
+        path = f"/apis/kopf.dev/v1/namespaces/{namespace}/kopfpeerings"
+        body["kind"] = "KopfPeering"
+    try:
+        k8s.create_raw(path, body)
+        logger.info(f"Created {body['kind']} {name}")
+    except ApiException as e:
+        if e.status != 409:  # already there
+            raise

@@ -174,3 +174,10 @@ def patch_status(kind: str, namespace: str, name: str, status: dict[str, Any]) -
             "Accept": "application/json",
         },
     )
+
+
+def create_raw(path: str, body: dict[str, Any]) -> dict[str, Any]:
+    created: dict[str, Any] = _call(
+        "POST", path, body=body, header_params={"Content-Type": "application/json"}
+    )
+    return created

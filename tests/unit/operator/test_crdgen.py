@@ -77,3 +77,10 @@ def test_check_mode_reports_stale_files(tmp_path: Path) -> None:
     assert crdgen.main(["--out", str(tmp_path), "--check"]) == 0
     (tmp_path / "modelops.dev_stale.yaml").write_text("x: 1\n")
     assert crdgen.main(["--out", str(tmp_path), "--check"]) == 1
+
+
+def test_chart_crd_templates_are_current() -> None:
+    files = crdgen.rendered_chart_files()
+    chart_dir = ROOT / "charts" / "modelops" / "templates" / "crds"
+    committed = {p.name: p.read_text() for p in chart_dir.glob("*.yaml")}
+    assert committed == files, "chart CRDs are stale: run `make crds`"

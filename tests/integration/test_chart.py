@@ -1,0 +1,225 @@
+"""The Helm chart: lint, server-side dry run, a real install, and least-privilege RBAC."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+from .helpers import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "modelops"
+KUBE_VERSION = "1.37.2"
+pytestmark = pytest.mark.timeout(180)
+
+
+def helm(cluster: dict[str, str], *args: str) -> str:
+    return subprocess.run(
+        [str(Path(cluster["bin"]) / "helm"), "--kubeconfig", cluster["kubeconfig"], *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def kubectl(
+    cluster: dict[str, str], *args: str, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(cluster["bin"]) / "kubectl"), "--kubeconfig", cluster["kubeconfig"], *args],
+        capture_output=True,
+        text=True,
+        input=input,
+    )
+
+
+def test_lint_is_clean(cluster: dict[str, str]) -> None:
+    out = helm(cluster, "lint", str(CHART), "--strict", "--kube-version", KUBE_VERSION)
+    assert "0 chart(s) failed" in out
+    assert "[WARNING]" not in out and "[ERROR]" not in out
+
+
+def test_values_schema_rejects_bad_values(cluster: dict[str, str]) -> None:
+    for bad in ("scope=everywhere", "replicaCount=-1", "operator.mlflowTrackingUri=ftp://x"):
+        with pytest.raises(subprocess.CalledProcessError) as err:
+            helm(cluster, "template", "t", str(CHART), "--kube-version", KUBE_VERSION, "--set", bad)
+        assert "values don't meet the specifications of the schema" in err.value.stderr
+
+
+@pytest.mark.parametrize("scope", ["cluster", "namespace"])
+def test_rendered_chart_is_accepted_by_the_apiserver(
+    cluster: dict[str, str], namespace: str, scope: str
+) -> None:
+    rendered = helm(
+        cluster,
+        "template",
+        "t",
+        str(CHART),
+        "-n",
+        namespace,
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        f"scope={scope}",
+        "--set",
+        "metrics.serviceMonitor.enabled=false",
+    )
+    kinds = [d["kind"] for d in yaml.safe_load_all(rendered) if d]
+    assert kinds.count("CustomResourceDefinition") == 5
+    role = "ClusterRole" if scope == "cluster" else "Role"
+    assert role in kinds and f"{role}Binding" in kinds
+    if scope == "namespace":
+        assert "ClusterRole" not in kinds, "namespace scope needs no cluster-wide rights"
+    done = kubectl(cluster, "apply", "--dry-run=server", "-f", "-", input=rendered)
+    assert done.returncode == 0, done.stderr
+
+
+def test_chart_crds_are_the_generated_ones(cluster: dict[str, str]) -> None:
+    rendered = helm(cluster, "template", "t", str(CHART), "--kube-version", KUBE_VERSION)
+    from_chart = {
+        d["metadata"]["name"]: d["spec"]
+        for d in yaml.safe_load_all(rendered)
+        if d and d["kind"] == "CustomResourceDefinition" and d["spec"]["group"] == "modelops.dev"
+    }
+    generated = {}
+    for path in (ROOT / "crds").glob("*.yaml"):
+        doc = yaml.safe_load(path.read_text())
+        generated[doc["metadata"]["name"]] = doc["spec"]
+    assert from_chart == generated
+
+
+@pytest.fixture
+def release(cluster: dict[str, str], crds: None, api_client: Any) -> Iterator[dict[str, str]]:
+    ns = f"modelops-{uuid.uuid4().hex[:6]}"
+    name = "mo"
+    # kopf's peering CRDs, which the release below does not own (crds.enabled=false).
+    peering = helm(
+        cluster,
+        "template",
+        "t",
+        str(CHART),
+        "--kube-version",
+        KUBE_VERSION,
+        "--show-only",
+        "templates/kopf-peering-crds.yaml",
+    )
+    assert kubectl(cluster, "apply", "-f", "-", input=peering).returncode == 0
+    helm(
+        cluster,
+        "install",
+        name,
+        str(CHART),
+        "-n",
+        ns,
+        "--create-namespace",
+        # The session's fixture already installed the CRDs (without Helm's ownership).
+        "--set",
+        "crds.enabled=false",
+        "--set",
+        "image.repository=registry.test/modelops-operator",
+    )
+    yield {"namespace": ns, "release": name, "sa": f"system:serviceaccount:{ns}:{name}-modelops"}
+    helm(cluster, "uninstall", name, "-n", ns)
+    client.CoreV1Api(api_client).delete_namespace(ns)
+
+
+def test_install_runs_two_operator_replicas(release: dict[str, str], api_client: Any) -> None:
+    apps = client.AppsV1Api(api_client)
+    name = f"{release['release']}-modelops"
+
+    def ready() -> bool:
+        d = apps.read_namespaced_deployment(name, release["namespace"])
+        return (d.status.ready_replicas or 0) == 2
+
+    wait_for(ready, 60, "2 ready operator replicas")
+    d = apps.read_namespaced_deployment(name, release["namespace"])
+    container = d.spec.template.spec.containers[0]
+    assert "--peering=modelops" in container.args and "--all-namespaces" in container.args
+    assert container.security_context.read_only_root_filesystem is True
+    assert d.spec.template.spec.security_context.run_as_non_root is True
+
+
+CAN = [
+    ("patch", "modeldeployments.modelops.dev", "-A"),
+    ("patch", "modeldeployments.modelops.dev/status", "-A"),
+    ("watch", "driftmonitors.modelops.dev", "-A"),
+    ("patch", "featurematerializations.modelops.dev/status", "-A"),
+    ("create", "deployments.apps", "-A"),
+    ("delete", "horizontalpodautoscalers.autoscaling", "-A"),
+    ("patch", "cronjobs.batch", "-A"),
+    ("watch", "pods", "-A"),
+    ("watch", "jobs.batch", "-A"),
+    ("get", "secrets", "-A"),
+    ("create", "events", "-A"),
+    ("create", "clusterkopfpeerings.kopf.dev", ""),
+]
+CANNOT = [
+    ("list", "secrets", "-A"),
+    ("watch", "secrets", "-A"),
+    ("create", "pods/exec", "-A"),
+    ("create", "pods", "-A"),
+    ("delete", "modeldeployments.modelops.dev", "-A"),
+    ("update", "modeldeployments.modelops.dev", "-A"),
+    ("get", "configmaps", "-A"),
+    ("create", "clusterroles.rbac.authorization.k8s.io", ""),
+    ("patch", "nodes", ""),
+    ("delete", "namespaces", ""),
+    ("create", "jobs.batch", "-A"),
+]
+
+
+def can_i(cluster: dict[str, str], sa: str, verb: str, resource: str, scope: str) -> str:
+    args = ["auth", "can-i", verb, resource, "--as", sa]
+    if scope:
+        args.append(scope)
+    return kubectl(cluster, *args).stdout.strip()
+
+
+def test_rbac_allows_what_the_operator_needs_and_nothing_more(
+    cluster: dict[str, str], release: dict[str, str]
+) -> None:
+    for verb, resource, scope in CAN:
+        assert can_i(cluster, release["sa"], verb, resource, scope) == "yes", (verb, resource)
+    for verb, resource, scope in CANNOT:
+        assert can_i(cluster, release["sa"], verb, resource, scope) == "no", (verb, resource)
+
+
+def test_namespace_scope_needs_no_cluster_role(
+    cluster: dict[str, str], crds: None, api_client: Any
+) -> None:
+    ns = f"modelops-ns-{uuid.uuid4().hex[:6]}"
+    helm(
+        cluster,
+        "install",
+        "scoped",
+        str(CHART),
+        "-n",
+        ns,
+        "--create-namespace",
+        "--set",
+        "crds.enabled=false",
+        "--set",
+        "scope=namespace",
+    )
+    try:
+        sa = f"system:serviceaccount:{ns}:scoped-modelops"
+        assert can_i(cluster, sa, "create", "deployments.apps", f"-n={ns}") == "yes"
+        assert can_i(cluster, sa, "patch", "modeldeployments.modelops.dev", f"-n={ns}") == "yes"
+        assert can_i(cluster, sa, "create", "deployments.apps", "-n=default") == "no"
+        assert can_i(cluster, sa, "watch", "modeldeployments.modelops.dev", "-A") == "no"
+        roles = client.RbacAuthorizationV1Api(api_client).list_cluster_role(
+            label_selector="app.kubernetes.io/instance=scoped"
+        )
+        assert roles.items == []
+        d = client.AppsV1Api(api_client).read_namespaced_deployment("scoped-modelops", ns)
+        assert f"--namespace={ns}" in d.spec.template.spec.containers[0].args
+    finally:
+        helm(cluster, "uninstall", "scoped", "-n", ns)
+        client.CoreV1Api(api_client).delete_namespace(ns)
