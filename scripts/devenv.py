@@ -526,7 +526,8 @@ def operator_start(state: Path, mlflow_url: str, redis_url: str | None = None) -
     }
     if redis_url:
         env["MODELOPS_REDIS_URL"] = redis_url
-    proc.start([venv_bin("modelops-operator"), "--standalone", "--all-namespaces"], env=env)
+    # The demo's namespace only: tests run their own operator on their own namespaces.
+    proc.start([venv_bin("modelops-operator"), "--standalone", "--namespace=default"], env=env)
 
 
 def run_cronjob_locally(

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+TEST_NAMESPACE_PREFIX = "t-"
 
 
 def _load_devenv() -> Any:
@@ -67,7 +68,7 @@ def namespace(api_client: Any) -> Iterator[str]:
     """A fresh namespace per test, so tests never see each other's objects."""
     from kubernetes import client
 
-    name = f"t-{uuid.uuid4().hex[:10]}"
+    name = f"{TEST_NAMESPACE_PREFIX}{uuid.uuid4().hex[:10]}"
     core = client.CoreV1Api(api_client)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
@@ -119,7 +120,12 @@ class OperatorProcess:
         self.starts += 1
         with open(self.logfile, "wb") as out:
             self.proc = subprocess.Popen(
-                [str(Path(sys.executable).parent / "modelops-operator"), "--standalone", "-A"],
+                # Only the tests' namespaces: a demo operator may share a reused cluster.
+                [
+                    str(Path(sys.executable).parent / "modelops-operator"),
+                    "--standalone",
+                    f"--namespace={TEST_NAMESPACE_PREFIX}*",
+                ],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -156,6 +162,7 @@ def operator(
         "MODELOPS_MLFLOW_TRACKING_URI": mlflow_url,
         "MODELOPS_MODEL_POLL_SECONDS": str(POLL_SECONDS),
         "MODELOPS_RUNTIME_IMAGE": "registry.test/modelops-runtime:test",
+        "MODELOPS_METRICS_PORT": str(devenv.free_port()),
     }
     op = OperatorProcess(env, tmp_path_factory.mktemp("operator"))
     op.start()

@@ -1,0 +1,39 @@
+-- Argo CD health check for modelops.dev/ModelDeployment, read from status.conditions.
+local hs = {}
+if obj.status == nil or obj.status.conditions == nil then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the modelops operator"
+  return hs
+end
+if obj.metadata.generation ~= nil and obj.status.observedGeneration ~= nil
+    and obj.status.observedGeneration < obj.metadata.generation then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the operator to observe generation " .. obj.metadata.generation
+  return hs
+end
+local c = {}
+for _, cond in ipairs(obj.status.conditions) do
+  c[cond.type] = cond
+end
+if c.Degraded ~= nil and c.Degraded.status == "True" then
+  hs.status = "Degraded"
+  hs.message = c.Degraded.reason .. ": " .. (c.Degraded.message or "")
+  return hs
+end
+if c.Ready ~= nil and c.Ready.status == "True" then
+  hs.status = "Healthy"
+  hs.message = c.Ready.message or ""
+  return hs
+end
+if c.Ready ~= nil and c.Ready.reason == "Suspended" then
+  hs.status = "Suspended"
+  hs.message = c.Ready.message or "Suspended"
+  return hs
+end
+hs.status = "Progressing"
+if c.Ready ~= nil then
+  hs.message = c.Ready.reason .. ": " .. (c.Ready.message or "")
+else
+  hs.message = "Waiting for the Ready condition"
+end
+return hs
