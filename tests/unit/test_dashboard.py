@@ -1,0 +1,52 @@
+"""The Grafana dashboard queries only metrics the runtime and the operator export."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from prometheus_client import REGISTRY
+
+import modelops.operator.metrics  # noqa: F401 - registers the operator's metrics
+from modelops.serving_runtime.metrics import Metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARD = ROOT / "charts" / "modelops" / "dashboards" / "modelops.json"
+PROMQL_WORDS = {"sum", "by", "rate", "histogram_quantile", "max", "le", "label_values"}
+
+
+def exported_series() -> set[str]:
+    """Every sample name the code can expose (with _total, _bucket, _sum, _count)."""
+    names: set[str] = set()
+    runtime = Metrics("m", "1")
+    for registry in (REGISTRY, runtime.registry):
+        for family in registry.collect():
+            if not family.name.startswith("modelops_"):
+                continue
+            names.add(family.name)
+            suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}
+            for suffix in suffixes.get(family.type, []):
+                names.add(family.name + suffix)
+    return names
+
+
+def queried_series() -> set[str]:
+    dash = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    exprs += [v["query"] for v in dash["templating"]["list"] if v["type"] == "query"]
+    return {m for e in exprs for m in re.findall(r"\bmodelops_[a-z_]+\b", e)}
+
+
+def test_every_queried_metric_is_exported() -> None:
+    queried = queried_series()
+    assert queried, "the dashboard queries nothing"
+    missing = queried - exported_series()
+    assert not missing, f"the dashboard queries metrics no code exports: {sorted(missing)}"
+
+
+def test_the_dashboard_covers_runtime_and_operator() -> None:
+    queried = queried_series()
+    assert any(q.startswith("modelops_runtime_") for q in queried)
+    for operator_metric in ("modelops_drift_share", "modelops_feature_freshness_seconds"):
+        assert operator_metric in queried
