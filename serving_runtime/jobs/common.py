@@ -14,7 +14,7 @@ from typing import Any
 # The kubelet keeps at most 4096 bytes of a termination message.
 TERMINATION_LIMIT = 4096
 # Keys dropped first when the message would not fit: detail that the stdout line keeps.
-_OPTIONAL_KEYS = ("columnScores", "featureViewsDetail")
+_OPTIONAL_KEYS = ("columnScores", "views")
 
 
 class JobError(Exception):
