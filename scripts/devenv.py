@@ -531,11 +531,14 @@ def operator_start(state: Path, mlflow_url: str, redis_url: str | None = None) -
 
 
 def run_cronjob_locally(
-    cronjob: dict[str, object], workdir: Path, extra_env: dict[str, str] | None = None
+    cronjob: dict[str, object],
+    workdir: Path,
+    extra_env: dict[str, str] | None = None,
+    paths: dict[str, str] | None = None,
 ) -> tuple[int, str]:
     """Run a CronJob's container command as a local process, with the environment the
-    operator rendered, since simulated nodes run no containers. Returns the exit code and the
-    termination message the container wrote."""
+    operator rendered, since simulated nodes run no containers (Secret-sourced variables come
+    in extra_env). Returns the exit code and the termination message the container wrote."""
     spec = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]  # type: ignore[index]
     (container,) = spec["containers"]
     env = {**os.environ, **(extra_env or {})}
@@ -546,8 +549,10 @@ def run_cronjob_locally(
     message_path = workdir / "termination-log"
     message_path.unlink(missing_ok=True)
     env["TERMINATION_MESSAGE_PATH"] = str(message_path)
+    # Paths the pod mounts (the feature repo ConfigMap) map to local directories.
+    args = [(paths or {}).get(a, a) for a in container["args"]]
     done = subprocess.run(
-        [venv_bin("modelops-runtime"), *container["args"]],
+        [venv_bin("modelops-runtime"), *args],
         env=env,
         cwd=workdir,
         stdout=subprocess.PIPE,
