@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SYSDEPS_STAMP := .cluster/.system-deps
 
 .PHONY: help setup system-deps binaries crds crds-check cluster-up cluster-down services-up services-down \
-        down status test test-unit test-integration lint demo clean
+        down demo-down status test test-unit test-integration lint demo clean
 
 help:
 	@echo "make demo          bring everything up and run the end-to-end demo"
@@ -54,7 +54,7 @@ services-up: setup
 services-down:
 	$(PYTHON) scripts/devenv.py services-down
 
-down:
+down demo-down:
 	$(PYTHON) scripts/devenv.py down
 
 status:

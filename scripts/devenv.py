@@ -610,11 +610,12 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "services-down":
         services_down()
     elif args.command == "down":
+        Proc(STATE, "runtime").stop()
         Proc(STATE, "operator").stop()
         services_down()
         cluster_down()
     else:
-        for name in (*CLUSTER_COMPONENTS, "mlflow", "redis", "operator"):
+        for name in (*CLUSTER_COMPONENTS, "mlflow", "redis", "operator", "runtime"):
             p = Proc(STATE, name)
             print(f"{name:24} {'running pid ' + str(p.pid()) if p.alive() else 'stopped'}")
     return 0
