@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSDEPS_STAMP := .cluster/.system-deps
 
-.PHONY: help setup system-deps binaries crds crds-check cluster-up cluster-down services-up services-down \
+.PHONY: help setup system-deps binaries infra-tools check-infra crds crds-check cluster-up cluster-down services-up services-down \
         down demo-down status test test-unit test-integration lint demo clean
 
 help:
@@ -42,6 +42,14 @@ $(SYSDEPS_STAMP):
 binaries:
 	bash scripts/build-control-plane.sh >/dev/null
 
+# OpenTofu (built from the Go module proxy) and checkov (a venv of its own), cached by version.
+infra-tools:
+	bash scripts/check-infra.sh tools >/dev/null
+
+check-infra: infra-tools
+	bash scripts/check-infra.sh terraform
+	bash scripts/check-infra.sh docker
+
 cluster-up: system-deps
 	$(PYTHON) scripts/devenv.py cluster-up
 
@@ -70,10 +78,10 @@ crds: setup
 crds-check: setup
 	$(BIN)/python -m modelops.operator.api.crdgen --out crds --chart-out charts/modelops/templates/crds --check
 
-test: setup binaries crds-check lint
+test: setup binaries infra-tools crds-check lint
 	$(BIN)/pytest
 
-test-unit: setup
+test-unit: setup infra-tools
 	$(BIN)/pytest tests/unit
 
 test-integration: setup binaries

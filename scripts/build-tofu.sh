@@ -11,6 +11,10 @@ if [ -x "$OUT/tofu" ]; then echo "$OUT"; exit 0; fi
 
 log() { echo "[build-tofu $(date +%H:%M:%S)] $*" >&2; }
 mkdir -p "$OUT"
+# One build at a time; a run that waited finds the binary ready.
+exec 9>"$OUT/.lock"
+flock 9
+if [ -x "$OUT/tofu" ]; then echo "$OUT"; exit 0; fi
 BUILD=$(mktemp -d); trap 'rm -rf "$BUILD"' EXIT
 export GOWORK=off GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 START=$SECONDS
