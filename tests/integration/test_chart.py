@@ -223,3 +223,33 @@ def test_namespace_scope_needs_no_cluster_role(
     finally:
         helm(cluster, "uninstall", "scoped", "-n", ns)
         client.CoreV1Api(api_client).delete_namespace(ns)
+
+
+@pytest.mark.parametrize("scope", ["cluster", "namespace"])
+def test_checkov_passes_on_the_rendered_chart(
+    cluster: dict[str, str], tmp_path: Path, scope: str
+) -> None:
+    rendered = helm(
+        cluster,
+        "template",
+        "mo",
+        str(CHART),
+        "-n",
+        "modelops-system",
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        f"scope={scope}",
+        "--set",
+        "dashboard.enabled=true",
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+    )
+    (tmp_path / "chart.yaml").write_text(rendered)
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "check-infra.sh"), "k8s", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Failed checks: 0" in done.stdout, done.stdout
