@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSDEPS_STAMP := .cluster/.system-deps
 
-.PHONY: help setup system-deps binaries infra-tools check-infra crds crds-check cluster-up cluster-down services-up services-down \
+.PHONY: help bench openapi openapi-check setup system-deps binaries infra-tools check-infra crds crds-check cluster-up cluster-down services-up services-down \
         down demo-down status test test-unit test-integration lint demo clean
 
 help:
@@ -72,13 +72,22 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+bench: setup system-deps
+	$(BIN)/python bench/serving.py
+
+openapi: setup
+	$(BIN)/python -m modelops.serving_runtime.openapi
+
+openapi-check: setup
+	$(BIN)/python -m modelops.serving_runtime.openapi --check
+
 crds: setup
 	$(BIN)/python -m modelops.operator.api.crdgen --out crds --chart-out charts/modelops/templates/crds
 
 crds-check: setup
 	$(BIN)/python -m modelops.operator.api.crdgen --out crds --chart-out charts/modelops/templates/crds --check
 
-test: setup binaries infra-tools crds-check lint
+test: setup binaries infra-tools crds-check openapi-check lint
 	$(BIN)/pytest
 
 test-unit: setup infra-tools

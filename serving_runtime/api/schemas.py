@@ -1,0 +1,182 @@
+"""Request and response bodies as pydantic models: the OpenAPI document is made from them.
+
+The hot paths parse bodies with orjson and validate them against the model's signature by
+hand (signature.py), which is both faster and stricter than a generic model could be; these
+classes document the wire format and type the responses.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Scalar = float | int | str | bool | None
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable error code, e.g. invalid_input, payload_too_large.")
+    message: str = Field(description="What is wrong, naming the column, row or limit.")
+    details: dict[str, Any] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class PredictRequest(BaseModel):
+    features: list[list[Scalar]] | list[dict[str, Scalar]] = Field(
+        description="Rows in signature column order, or objects keyed by column name.",
+        examples=[[[5.1, 3.5, 1.4, 0.2]]],
+    )
+    return_probabilities: bool = Field(
+        default=False, description="Also return class probabilities (classifiers only)."
+    )
+
+
+class PredictResponse(BaseModel):
+    predictions: list[Any]
+    probabilities: list[list[float]] | None = Field(
+        default=None, description="Per-row class probabilities, in the order of `classes`."
+    )
+    classes: list[Any] | None = None
+    model_name: str
+    model_version: str
+    latency_ms: float = Field(description="Time spent in the server, in milliseconds.")
+
+
+class DataframeSplit(BaseModel):
+    columns: list[str] | None = None
+    data: list[list[Scalar]] | list[Scalar]
+    index: list[Any] | None = None
+
+
+class InvocationsSplit(BaseModel):
+    dataframe_split: DataframeSplit
+    params: dict[str, Any] | None = None
+
+
+class InvocationsRecords(BaseModel):
+    dataframe_records: list[dict[str, Scalar]] | list[list[Scalar]]
+    params: dict[str, Any] | None = None
+
+
+class InvocationsInstances(BaseModel):
+    instances: list[list[Scalar]] | list[dict[str, Scalar]] | list[Scalar]
+    params: dict[str, Any] | None = None
+
+
+class InvocationsInputs(BaseModel):
+    inputs: list[list[Scalar]] | list[dict[str, Scalar]] | dict[str, list[Scalar]] | list[Scalar]
+    params: dict[str, Any] | None = None
+
+
+class InvocationsResponse(BaseModel):
+    predictions: list[Any]
+
+
+V2Datatype = Literal[
+    "BOOL",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "FP16",
+    "FP32",
+    "FP64",
+    "BYTES",
+]
+
+
+class V2RequestInput(BaseModel):
+    name: str = Field(description="A column name, or any name for one [N, F] tensor.")
+    shape: list[int]
+    datatype: V2Datatype
+    parameters: dict[str, Any] | None = None
+    data: list[Any] = Field(description="Row-major values, flat or nested.")
+
+
+class V2RequestOutput(BaseModel):
+    name: Literal["predict", "predict_proba"]
+    parameters: dict[str, Any] | None = None
+
+
+class V2InferenceRequest(BaseModel):
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    inputs: list[V2RequestInput]
+    outputs: list[V2RequestOutput] | None = None
+
+
+class V2ResponseOutput(BaseModel):
+    name: str
+    shape: list[int]
+    datatype: V2Datatype
+    parameters: dict[str, Any] | None = None
+    data: list[Any]
+
+
+class V2InferenceResponse(BaseModel):
+    model_name: str
+    model_version: str | None = None
+    id: str
+    parameters: dict[str, Any] | None = None
+    outputs: list[V2ResponseOutput]
+
+
+class V2TensorMetadata(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+class V2ModelMetadata(BaseModel):
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[V2TensorMetadata]
+    outputs: list[V2TensorMetadata]
+
+
+class V2ServerMetadata(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class V2Ready(BaseModel):
+    ready: bool
+    name: str | None = None
+
+
+class V2Live(BaseModel):
+    live: bool
+
+
+class Health(BaseModel):
+    status: Literal["alive"]
+
+
+class Readiness(BaseModel):
+    ready: bool
+    state: Literal["loading", "ready", "failed"]
+    model_name: str
+    model_uri: str
+    model_version: str | None = None
+    attempts: int
+    reason: str | None = Field(default=None, description="Why the last load failed.")
+    next_attempt_in_seconds: float | None = None
+
+
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    PredictRequest,
+    InvocationsSplit,
+    InvocationsRecords,
+    InvocationsInstances,
+    InvocationsInputs,
+    V2InferenceRequest,
+)

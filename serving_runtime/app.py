@@ -1,0 +1,159 @@
+"""create_app(settings): the FastAPI app; its lifespan starts the model loading and Redis."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypedDict
+
+from fastapi import FastAPI
+
+from modelops.serving_runtime.api import health, invocations, predict, v2
+from modelops.serving_runtime.cache import ResponseCache
+from modelops.serving_runtime.dataplane import SERVER_VERSION, DataPlane
+from modelops.serving_runtime.errors import install_error_handlers
+from modelops.serving_runtime.metrics import Metrics, MetricsMiddleware, multiprocess_dir
+from modelops.serving_runtime.model import LoadedModel, LoadState, ModelManager, load_model
+from modelops.serving_runtime.predlog import PredictionLogger
+from modelops.serving_runtime.redisconn import CircuitBreaker, make_client
+from modelops.serving_runtime.settings import RuntimeSettings
+
+log = logging.getLogger("modelops.serving_runtime")
+
+TITLE = "modelops serving runtime"
+DESCRIPTION = (
+    "Serves one MLflow model over three protocols: the runtime's own `/predict`, MLflow's "
+    "`/invocations` and the Open Inference Protocol v2 (`/v2`). Errors are "
+    '`{"error": {"code", "message"}}` with a 4xx status for every client mistake.'
+)
+
+
+class State(TypedDict):
+    """Lifespan state (Starlette copies it into every request's `request.state`)."""
+
+    dataplane: DataPlane
+
+
+def _optional_redis(
+    settings: RuntimeSettings, metrics: Metrics
+) -> tuple[ResponseCache | None, PredictionLogger | None]:
+    timeout = settings.redis_timeout_ms / 1000.0
+    cache = predlog = None
+    if settings.cache_enabled:
+        if settings.redis_url:
+            breaker = CircuitBreaker("cache", on_error=lambda: metrics.redis_error("cache"))
+            cache = ResponseCache(
+                make_client(settings.redis_url, timeout),
+                settings.cache_ttl_seconds,
+                breaker,
+                on_result=metrics.cache_result,
+            )
+        else:
+            log.warning("Response cache disabled: CACHE_ENABLED is set but REDIS_URL is not")
+    if settings.prediction_log_enabled:
+        url = settings.log_redis_url
+        if url:
+            breaker = CircuitBreaker(
+                "prediction_log", on_error=lambda: metrics.redis_error("prediction_log")
+            )
+            predlog = PredictionLogger(
+                # Writes happen off the request path, so they can wait a little longer.
+                make_client(url, max(timeout, 0.5)),
+                settings.prediction_log_stream,
+                settings.prediction_log_max_len,
+                settings.prediction_log_sample_rate,
+                breaker,
+                on_drop=lambda n: metrics.predlog_rows(dropped=n),
+                on_written=lambda n: metrics.predlog_rows(written=n),
+            )
+        else:
+            log.warning(
+                "Prediction log disabled: PREDICTION_LOG_ENABLED is set but neither "
+                "PREDICTION_LOG_REDIS_URL nor REDIS_URL is"
+            )
+    return cache, predlog
+
+
+def create_app(
+    settings: RuntimeSettings,
+    *,
+    loader: Callable[[RuntimeSettings], LoadedModel] = load_model,
+) -> FastAPI:
+    """The app for one model. Nothing happens at construction: the lifespan loads the model
+    in the background (readiness says when it is done) and connects to Redis."""
+    metrics = Metrics(settings.model_name, settings.model_version)
+
+    def on_load_state(state: LoadState) -> None:
+        if state == "ready" and manager.model is not None:
+            metrics.set_version(manager.model.version)
+        metrics.load_state(state)
+
+    manager = ModelManager(settings, loader, on_change=on_load_state)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[State]:
+        cache, predlog = _optional_redis(settings, metrics)
+        dataplane = DataPlane(settings, manager, metrics, cache, predlog)
+        metrics.load_state("loading")
+        if predlog is not None:
+            predlog.start()
+        manager.start()
+        log.info(
+            "Started serving runtime",
+            extra={
+                "model_uri": settings.model_uri,
+                "model_name": settings.model_name,
+                "batching": settings.batching_enabled,
+                "cache": cache is not None,
+                "prediction_log": predlog is not None,
+                "pid": os.getpid(),
+            },
+        )
+        try:
+            yield {"dataplane": dataplane}
+        finally:
+            manager.stop()
+            await dataplane.stop()
+            if predlog is not None:
+                await predlog.close()
+            if cache is not None:
+                await cache.close()
+            if multiprocess_dir() is not None:
+                from prometheus_client import multiprocess
+
+                multiprocess.mark_process_dead(os.getpid())
+            log.info("Stopped serving runtime", extra={"pid": os.getpid()})
+
+    app = FastAPI(
+        title=TITLE,
+        description=DESCRIPTION,
+        version=SERVER_VERSION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app, on_error=metrics.error)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    for router in (predict.router, invocations.router, v2.router, health.router):
+        app.include_router(router)
+    app.state.metrics = metrics
+    app.state.manager = manager
+
+    def openapi() -> dict[str, Any]:
+        from modelops.serving_runtime.openapi import build_openapi
+
+        if app.openapi_schema is None:
+            app.openapi_schema = build_openapi(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn's factory for worker processes (WORKERS > 1 needs an import string)."""
+    from modelops.serving_runtime import logs
+
+    settings = RuntimeSettings()  # type: ignore[call-arg]
+    logs.configure(settings.log_level)  # a spawned worker starts with Python's defaults
+    return create_app(settings)

@@ -1,0 +1,405 @@
+"""Wire formats: /predict, MLflow scoring and Open Inference v2 bodies in; their responses out.
+
+Decoding never builds a DataFrame for a model that takes arrays: JSON is parsed with orjson and
+validated straight into a numpy array in signature column order (see signature.py).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import numpy as np
+import orjson
+
+from modelops.serving_runtime.errors import (
+    InvalidInput,
+    MalformedBody,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from modelops.serving_runtime.model import ModelInput
+from modelops.serving_runtime.signature import InputSchema
+
+MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+JSON = "application/json"
+CSV = "text/csv"
+
+
+def load_json(body: bytes) -> Any:
+    if not body:
+        raise MalformedBody("the request body is empty; expected a JSON document")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise MalformedBody(f"malformed JSON: {e}") from e
+
+
+def media_type(content_type: str | None) -> tuple[str, dict[str, str]]:
+    if not content_type:
+        return "", {}
+    kind, *params = (p.strip() for p in content_type.split(";"))
+    parsed = {}
+    for p in params:
+        key, _, value = p.partition("=")
+        parsed[key.strip().lower()] = value.strip().strip('"').lower()
+    return kind.lower(), parsed
+
+
+# --- turning any tabular JSON shape into the validated array ---------------------------------
+
+
+def tabular(data: Any, schema: InputSchema | None, max_rows: int, what: str) -> ModelInput:
+    """Rows (lists), records (objects), a column map, or bare scalars (one column)."""
+    if schema is None:
+        return _frame(data, max_rows, what)
+    if type(data) is dict:
+        return schema.from_columns(data, max_rows)
+    if type(data) is not list:
+        raise InvalidInput(f'"{what}" must be a list of rows or an object of columns')
+    if not data:
+        raise InvalidInput(f'"{what}" is empty: no rows')
+    first = data[0]
+    if type(first) is dict:
+        return schema.from_records(data, max_rows)
+    if type(first) is list:
+        return schema.from_rows(data, max_rows)
+    if schema.width == 1 or schema.width is None:
+        # A list of scalars is one column (pandas reads it so).
+        return schema.from_rows([[v] for v in data], max_rows)
+    raise InvalidInput(
+        f'"{what}" must hold rows (lists) or records (objects); got a list of scalars, '
+        f"but the model takes {schema.width} columns ({schema.describe()})"
+    )
+
+
+def _frame(data: Any, max_rows: int, what: str) -> Any:
+    """For models whose signature the runtime does not check: pyfunc enforces it."""
+    import pandas as pd
+
+    try:
+        frame = pd.DataFrame(data)
+    except (ValueError, TypeError) as e:
+        raise InvalidInput(f'"{what}" is not a table: {e}') from e
+    if frame.empty:
+        raise InvalidInput(f'"{what}" is empty: no rows')
+    if len(frame) > max_rows:
+        raise PayloadTooLarge(f"too many rows: {len(frame)} > {max_rows} allowed per request")
+    return frame
+
+
+# --- /predict ------------------------------------------------------------------------------
+
+
+def parse_predict(
+    body: bytes, schema: InputSchema | None, max_rows: int
+) -> tuple[ModelInput, bool]:
+    doc = load_json(body)
+    if type(doc) is not dict:
+        raise InvalidInput('expected a JSON object: {"features": [[...], ...]}')
+    if "features" not in doc:
+        raise InvalidInput('missing "features": a list of rows, or of objects keyed by column')
+    want = doc.get("return_probabilities", False)
+    if type(want) is not bool:
+        raise InvalidInput('"return_probabilities" must be true or false')
+    return tabular(doc["features"], schema, max_rows, "features"), want
+
+
+# --- /invocations (MLflow scoring protocol) ---------------------------------------------------
+
+
+def parse_invocations(
+    body: bytes, content_type: str | None, schema: InputSchema | None, max_rows: int
+) -> ModelInput:
+    kind, params = media_type(content_type)
+    charset = params.get("charset", "utf-8")
+    if charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType(f"only UTF-8 is supported, got charset={charset}")
+    if kind in (JSON, "") or kind.endswith("+json"):
+        return _parse_mlflow_json(load_json(body), schema, max_rows)
+    if kind == CSV:
+        return _parse_csv(body, schema, max_rows)
+    raise UnsupportedMediaType(
+        f"unsupported content type {content_type!r}: send application/json or text/csv"
+    )
+
+
+def _parse_mlflow_json(doc: Any, schema: InputSchema | None, max_rows: int) -> ModelInput:
+    if type(doc) is not dict:
+        raise InvalidInput(f"expected a JSON object with exactly one of {list(MLFLOW_FORMATS)}")
+    keys = [k for k in MLFLOW_FORMATS if k in doc]
+    if len(keys) != 1:
+        raise InvalidInput(
+            f"expected exactly one of {list(MLFLOW_FORMATS)}, got keys {sorted(doc)[:10]}"
+        )
+    (key,) = keys
+    data = doc[key]
+    if key == "dataframe_split":
+        if type(data) is not dict or "data" not in data:
+            raise InvalidInput('"dataframe_split" must be an object with "data" (and "columns")')
+        extra = set(data) - {"data", "columns", "index"}
+        if extra:
+            raise InvalidInput(f'"dataframe_split" has unknown keys {sorted(extra)}')
+        columns = data.get("columns")
+        rows = data["data"]
+        if schema is None:
+            return _frame_split(rows, columns, max_rows)
+        if columns is not None and (
+            type(columns) is not list or not all(type(c) is str for c in columns)
+        ):
+            raise InvalidInput('"dataframe_split.columns" must be a list of strings')
+        if type(rows) is list and rows and type(rows[0]) is not list and columns is None:
+            return tabular(rows, schema, max_rows, "dataframe_split.data")
+        return schema.from_rows(rows, max_rows, names=columns)
+    if key == "dataframe_records":
+        if type(data) is not list:
+            raise InvalidInput('"dataframe_records" must be a list of records')
+        return tabular(data, schema, max_rows, key)
+    return tabular(data, schema, max_rows, key)
+
+
+def _frame_split(rows: Any, columns: Any, max_rows: int) -> Any:
+    import pandas as pd
+
+    try:
+        frame = pd.DataFrame(data=rows, columns=columns)
+    except (ValueError, TypeError) as e:
+        raise InvalidInput(f'"dataframe_split" is not a table: {e}') from e
+    if frame.empty:
+        raise InvalidInput('"dataframe_split" is empty: no rows')
+    if len(frame) > max_rows:
+        raise PayloadTooLarge(f"too many rows: {len(frame)} > {max_rows} allowed per request")
+    return frame
+
+
+def _parse_csv(body: bytes, schema: InputSchema | None, max_rows: int) -> ModelInput:
+    import pandas as pd
+
+    if not body.strip():
+        raise MalformedBody("the CSV body is empty")
+    try:
+        text = body.decode("utf-8")
+        frame = pd.read_csv(io.StringIO(text))
+    except (UnicodeDecodeError, ValueError, pd.errors.ParserError) as e:
+        raise MalformedBody(f"malformed CSV (a header row, then one line per row): {e}") from e
+    if frame.empty:
+        raise InvalidInput("the CSV has a header but no rows")
+    if len(frame) > max_rows:
+        raise PayloadTooLarge(f"too many rows: {len(frame)} > {max_rows} allowed per request")
+    if schema is None:
+        return frame
+    columns = {str(name): _csv_values(frame[name]) for name in frame.columns}
+    if len(columns) != len(frame.columns):
+        raise InvalidInput("CSV column names repeat")
+    return schema.from_columns(columns, max_rows)
+
+
+def _csv_values(series: Any) -> list[Any]:
+    # Empty CSV cells come back as NaN: turn them into nulls, which the schema judges.
+    return [None if (type(v) is float and math.isnan(v)) else v for v in series.tolist()]
+
+
+def predictions_json(values: Any) -> Any:
+    """Predictions as MLflow's scoring server writes them (DataFrames as records)."""
+    if isinstance(values, np.ndarray):
+        if values.dtype in _ORJSON_NATIVE and values.flags.c_contiguous:
+            return values  # orjson writes these directly, much faster than tolist()
+        return values.tolist()
+    if hasattr(values, "to_dict") and hasattr(values, "columns"):
+        return values.to_dict(orient="records")
+    if hasattr(values, "tolist"):
+        return values.tolist()
+    return values
+
+
+_ORJSON_NATIVE = {np.dtype(t) for t in (np.float64, np.int64, np.int32, np.bool_)}
+
+
+def dumps(doc: Any) -> bytes:
+    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY, default=_default)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    raise TypeError(f"cannot serialize {type(value).__name__}")
+
+
+# --- Open Inference Protocol v2 --------------------------------------------------------------
+
+V2_DTYPES: dict[str, np.dtype[Any]] = {
+    "BOOL": np.dtype(np.bool_),
+    "UINT8": np.dtype(np.uint8),
+    "UINT16": np.dtype(np.uint16),
+    "UINT32": np.dtype(np.uint32),
+    "UINT64": np.dtype(np.uint64),
+    "INT8": np.dtype(np.int8),
+    "INT16": np.dtype(np.int16),
+    "INT32": np.dtype(np.int32),
+    "INT64": np.dtype(np.int64),
+    "FP16": np.dtype(np.float16),
+    "FP32": np.dtype(np.float32),
+    "FP64": np.dtype(np.float64),
+    "BYTES": np.dtype(object),
+}
+_V2_OF_DTYPE = {dt: name for name, dt in V2_DTYPES.items() if name != "BYTES"}
+V2_OUTPUTS = ("predict", "predict_proba")
+
+
+def v2_datatype(array: np.ndarray) -> str:
+    return _V2_OF_DTYPE.get(array.dtype, "BYTES")
+
+
+def _flatten(data: list[Any]) -> list[Any]:
+    while data and type(data[0]) is list:
+        if not all(type(d) is list for d in data):
+            raise InvalidInput("tensor data mixes nested lists and scalars")
+        data = [v for d in data for v in d]
+    return data
+
+
+def _v2_values(tensor: dict[str, Any], i: int) -> tuple[str, list[int], np.ndarray]:
+    where = f"inputs[{i}]"
+    name = tensor.get("name")
+    shape = tensor.get("shape")
+    datatype = tensor.get("datatype")
+    data = tensor.get("data")
+    if type(name) is not str or not name:
+        raise InvalidInput(f"{where}.name must be a non-empty string")
+    if type(shape) is not list or not shape or not all(type(d) is int and d >= 0 for d in shape):
+        raise InvalidInput(f"{where} ({name}).shape must be a list of non-negative integers")
+    if datatype not in V2_DTYPES:
+        raise InvalidInput(
+            f"{where} ({name}).datatype {datatype!r} is not one of {sorted(V2_DTYPES)}"
+        )
+    if type(data) is not list:
+        raise InvalidInput(f"{where} ({name}).data must be a list")
+    flat = _flatten(data)
+    needed = math.prod(shape)
+    if len(flat) != needed:
+        raise InvalidInput(
+            f"{where} ({name}) has {len(flat)} values but shape {shape} needs {needed}"
+        )
+    types = set(map(type, flat))
+    if datatype == "BOOL":
+        ok = types <= {bool}
+    elif datatype == "BYTES":
+        ok = types <= {str}
+    elif datatype.startswith("FP"):
+        ok = types <= {int, float}
+    else:
+        ok = types <= {int}
+    if not ok:
+        raise InvalidInput(
+            f"{where} ({name}) is {datatype} but its data holds "
+            f"{', '.join(sorted(t.__name__ for t in types))} values"
+        )
+    try:
+        with np.errstate(over="raise"):
+            array = np.array(flat, dtype=V2_DTYPES[datatype]).reshape(shape)
+    except (OverflowError, FloatingPointError, ValueError) as e:
+        raise InvalidInput(f"{where} ({name}) has values out of range for {datatype}: {e}") from e
+    return name, shape, array
+
+
+def parse_v2(
+    doc: Any, schema: InputSchema | None, max_rows: int
+) -> tuple[ModelInput, list[str], Any]:
+    """An inference request: one [N, F] tensor, or one [N] (or [N, 1]) tensor per column.
+    Returns the input, the outputs asked for and the request id."""
+    if type(doc) is not dict:
+        raise InvalidInput('expected a JSON object with "inputs"')
+    inputs = doc.get("inputs")
+    if type(inputs) is not list or not inputs:
+        raise InvalidInput('"inputs" must be a non-empty list of tensors')
+    if not all(type(t) is dict for t in inputs):
+        raise InvalidInput('each of "inputs" must be an object with name, shape, datatype, data')
+    request_id = doc.get("id")
+    if request_id is not None and type(request_id) is not str:
+        raise InvalidInput('"id" must be a string')
+    outputs = ["predict"]
+    if "outputs" in doc:
+        requested = doc["outputs"]
+        if type(requested) is not list or not all(
+            type(o) is dict and type(o.get("name")) is str for o in requested
+        ):
+            raise InvalidInput('"outputs" must be a list of objects with a "name"')
+        outputs = [o["name"] for o in requested] or ["predict"]
+        unknown = [o for o in outputs if o not in V2_OUTPUTS]
+        if unknown:
+            raise InvalidInput(f"unknown outputs {unknown}: this model offers {list(V2_OUTPUTS)}")
+    tensors = [_v2_values(t, i) for i, t in enumerate(inputs)]
+    if len(tensors) == 1 and len(tensors[0][1]) == 2 and tensors[0][1][1] != 1:
+        _, shape, array = tensors[0]
+        if shape[0] > max_rows:
+            raise PayloadTooLarge(f"too many rows: {shape[0]} > {max_rows} allowed per request")
+        rows = array.tolist()
+        if schema is None:
+            return _frame(rows, max_rows, "inputs"), outputs, request_id
+        return schema.from_rows(rows, max_rows), outputs, request_id
+    columns: dict[str, list[Any]] = {}
+    for name, shape, array in tensors:
+        if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
+            raise InvalidInput(
+                f"input {name} has shape {shape}: send one [N, F] tensor, or one [N] tensor per "
+                "column"
+            )
+        if name in columns:
+            raise InvalidInput(f"input {name} appears twice")
+        columns[name] = array.reshape(-1).tolist()
+    if schema is None:
+        return _frame(columns, max_rows, "inputs"), outputs, request_id
+    if not schema.named and len(columns) == 1 and schema.width in (1, None):
+        (values,) = columns.values()
+        return schema.from_rows([[v] for v in values], max_rows), outputs, request_id
+    return schema.from_columns(columns, max_rows), outputs, request_id
+
+
+def v2_tensor(name: str, values: Any) -> dict[str, Any]:
+    if hasattr(values, "to_numpy"):
+        values = values.to_numpy()
+    array = np.asarray(values)
+    if array.dtype.kind in ("U", "S", "O"):
+        data: Any = [
+            v if isinstance(v, str | int | float | bool) else str(v) for v in array.ravel()
+        ]
+        datatype = "BYTES"
+    else:
+        datatype = v2_datatype(array)
+        data = np.ascontiguousarray(array.reshape(-1))
+        if datatype == "BYTES":  # e.g. datetime outputs
+            data = [str(v) for v in array.ravel()]
+    return {"name": name, "shape": list(array.shape), "datatype": datatype, "data": data}
+
+
+def schema_v2_tensors(schema: InputSchema | None) -> list[dict[str, Any]]:
+    """The v2 model metadata's inputs: one [-1] tensor per column, or one [-1, F] tensor."""
+    from modelops.serving_runtime.signature import NUMPY_DTYPES
+
+    if schema is None or schema.source == "free":
+        return [{"name": "input-0", "datatype": "FP64", "shape": [-1, -1]}]
+    if not schema.named:
+        kinds = {c.kind for c in schema.columns}
+        dtype = NUMPY_DTYPES[next(iter(kinds))] if len(kinds) == 1 else np.dtype(np.float64)
+        return [
+            {
+                "name": "input-0",
+                "datatype": _V2_OF_DTYPE.get(dtype, "BYTES"),
+                "shape": [-1, len(schema.columns)],
+            }
+        ]
+    return [
+        {
+            "name": c.name,
+            "datatype": _V2_OF_DTYPE.get(NUMPY_DTYPES[c.kind], "BYTES"),
+            "shape": [-1],
+        }
+        for c in schema.columns
+    ]

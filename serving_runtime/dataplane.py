@@ -1,0 +1,194 @@
+"""The transport-agnostic data plane: every protocol's request becomes a validated array,
+goes through the cache and the micro-batcher, and comes back in that protocol's shape."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from modelops.serving_runtime import codecs
+from modelops.serving_runtime.batching import MicroBatcher, run_call
+from modelops.serving_runtime.cache import ResponseCache, cache_key
+from modelops.serving_runtime.errors import InvalidInput, ModelNotFound, ModelNotReady
+from modelops.serving_runtime.metrics import Metrics
+from modelops.serving_runtime.model import LoadedModel, ModelInput, ModelManager, ModelOutput
+from modelops.serving_runtime.predlog import PredictionLogger
+from modelops.serving_runtime.settings import RuntimeSettings
+
+SERVER_NAME = "modelops-runtime"
+SERVER_VERSION = "0.1.0"
+
+
+class DataPlane:
+    def __init__(
+        self,
+        settings: RuntimeSettings,
+        manager: ModelManager,
+        metrics: Metrics,
+        cache: ResponseCache | None = None,
+        predlog: PredictionLogger | None = None,
+    ) -> None:
+        self.settings = settings
+        self.manager = manager
+        self.metrics = metrics
+        self.cache = cache
+        self.predlog = predlog
+        # One model thread: the GIL would serialize concurrent calls anyway, and one call at a
+        # time is what lets requests pile up into the next micro-batch.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self._batcher: MicroBatcher | None = None
+
+    # --- health ----------------------------------------------------------------------------
+
+    def model(self) -> LoadedModel:
+        model = self.manager.model
+        if model is None:
+            status = self.manager.status()
+            reason = status.get("reason") or "the model is still loading"
+            raise ModelNotReady(f"model not ready ({status['state']}): {reason}")
+        return model
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        status = self.manager.status()
+        return status["ready"], status
+
+    def check_model_name(self, name: str) -> None:
+        if name != self.settings.model_name:
+            raise ModelNotFound(
+                f"no model named {name!r}; this server serves {self.settings.model_name!r}"
+            )
+
+    def v2_model(self, name: str) -> LoadedModel:
+        self.check_model_name(name)
+        return self.model()
+
+    # --- the shared path ----------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        if self._batcher is not None:
+            await self._batcher.stop()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def _batcher_for(self, model: LoadedModel) -> MicroBatcher:
+        if self._batcher is None:
+            s = self.settings
+            self._batcher = MicroBatcher(
+                model.predict,
+                max_batch_size=s.max_batch_size,
+                max_latency_s=s.max_latency_ms / 1000.0,
+                executor=self.executor,
+                observe=self.metrics.model_call,
+            )
+            self._batcher.start()
+        return self._batcher
+
+    async def predict(self, model: LoadedModel, x: ModelInput, want_proba: bool) -> ModelOutput:
+        """Cache, then micro-batch (or call directly), then log: for every protocol alike."""
+        cacheable = self.cache is not None and isinstance(x, np.ndarray)
+        key = None
+        if cacheable:
+            assert self.cache is not None
+            key = cache_key(model.identity, x, want_proba)
+            cached = await self.cache.get(key)
+            if cached is not None:
+                proba = cached.get("q")
+                return ModelOutput(
+                    np.asarray(cached["p"]), np.asarray(proba) if proba is not None else None
+                )
+        if self.settings.batching_enabled:
+            out = await self._batcher_for(model).submit(x, want_proba)
+        else:
+            loop = asyncio.get_running_loop()
+            out = await loop.run_in_executor(
+                self.executor, run_call, model.predict, x, want_proba, self.metrics.model_call
+            )
+        if key is not None and self.cache is not None and isinstance(out.predictions, np.ndarray):
+            self.cache.put(
+                key,
+                {
+                    "p": out.predictions.tolist(),
+                    "q": None if out.probabilities is None else out.probabilities.tolist(),
+                },
+            )
+        if self.predlog is not None:
+            names = model.schema.names if model.schema is not None else ()
+            self.predlog.log(names, x, out.predictions, model.version, len(x))
+        return out
+
+    # --- protocols ------------------------------------------------------------------------
+
+    async def predict_features(self, body: bytes) -> dict[str, Any]:
+        """POST /predict: features in; predictions, probabilities, model and latency out."""
+        started = time.perf_counter()
+        model = self.model()
+        x, want_proba = codecs.parse_predict(body, model.schema, self.settings.max_rows)
+        out = await self.predict(model, x, want_proba and model.has_proba)
+        return {
+            "predictions": codecs.predictions_json(out.predictions),
+            "probabilities": (
+                codecs.predictions_json(out.probabilities)
+                if out.probabilities is not None
+                else None
+            ),
+            "classes": model.classes if want_proba and model.has_proba else None,
+            "model_name": model.name,
+            "model_version": model.version,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
+
+    async def invocations(self, body: bytes, content_type: str | None) -> dict[str, Any]:
+        """POST /invocations: MLflow's scoring protocol, response `{"predictions": [...]}`."""
+        model = self.model()
+        x = codecs.parse_invocations(body, content_type, model.schema, self.settings.max_rows)
+        out = await self.predict(model, x, False)
+        return {"predictions": codecs.predictions_json(out.predictions)}
+
+    async def infer_v2(self, name: str, body: bytes) -> dict[str, Any]:
+        """POST /v2/models/{name}/infer."""
+        model = self.v2_model(name)
+        doc = codecs.load_json(body)
+        x, outputs, request_id = codecs.parse_v2(doc, model.schema, self.settings.max_rows)
+        want_proba = "predict_proba" in outputs
+        if want_proba and not model.has_proba:
+            raise InvalidInput("this model has no predict_proba output")
+        out = await self.predict(model, x, want_proba)
+        tensors = []
+        for output in outputs:
+            if output == "predict":
+                predictions = out.predictions
+                if hasattr(predictions, "columns") and len(predictions.columns) > 1:
+                    tensors += [codecs.v2_tensor(str(c), predictions[c]) for c in predictions]
+                else:
+                    tensors.append(codecs.v2_tensor("predict", predictions))
+            else:
+                tensors.append(codecs.v2_tensor("predict_proba", out.probabilities))
+        return {
+            "model_name": model.name,
+            "model_version": model.version,
+            "id": request_id or str(uuid.uuid4()),
+            "parameters": {},
+            "outputs": tensors,
+        }
+
+    def v2_metadata(self, name: str) -> dict[str, Any]:
+        model = self.v2_model(name)
+        kind = codecs.v2_datatype(np.asarray(model.classes)) if model.classes else "FP64"
+        outputs = [{"name": "predict", "datatype": kind, "shape": [-1]}]
+        if model.has_proba:
+            n = len(model.classes) if model.classes else -1
+            outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, n]})
+        return {
+            "name": model.name,
+            "versions": [model.version],
+            "platform": f"mlflow-{model.flavor}",
+            "inputs": codecs.schema_v2_tensors(model.schema),
+            "outputs": outputs,
+        }
+
+    def v2_server(self) -> dict[str, Any]:
+        return {"name": SERVER_NAME, "version": SERVER_VERSION, "extensions": []}

@@ -1,0 +1,216 @@
+"""Sampled prediction log to a capped Redis stream, and the reader the drift job uses.
+
+Each stream entry has one field, `data`, whose value is JSON:
+`{"ts": unix seconds, "model_version": str, "features": {column: value}, "prediction": value}`,
+one entry per scored row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from modelops.serving_runtime.redisconn import CircuitBreaker
+
+log = logging.getLogger("modelops.serving_runtime.predlog")
+
+FIELD = "data"
+MAX_QUEUED_ROWS = 50_000
+WRITE_CHUNK = 500
+
+
+@dataclass
+class _Pending:
+    ts: float
+    version: str
+    names: Sequence[str]
+    features: Any
+    predictions: Any
+    rows: int
+
+
+def _rows(values: Any) -> list[Any]:
+    if isinstance(values, np.ndarray):
+        return values.tolist()  # type: ignore[no-any-return]
+    if hasattr(values, "to_dict") and hasattr(values, "columns"):
+        return values.to_dict(orient="records")  # type: ignore[no-any-return]
+    if hasattr(values, "tolist"):
+        return values.tolist()  # type: ignore[no-any-return]
+    return list(values)
+
+
+def entries(p: _Pending) -> list[bytes]:
+    """The stream entries for one logged request: one JSON document per row."""
+    feature_rows = _rows(p.features)
+    predictions = _rows(p.predictions)
+    out = []
+    for i, row in enumerate(feature_rows):
+        features = row if isinstance(row, dict) else dict(zip(p.names, row, strict=False))
+        prediction = predictions[i] if i < len(predictions) else None
+        out.append(
+            orjson.dumps(
+                {
+                    "ts": p.ts,
+                    "model_version": p.version,
+                    "features": features,
+                    "prediction": prediction,
+                },
+                option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
+            )
+        )
+    return out
+
+
+class PredictionLogger:
+    """Fire-and-forget: `log` only samples and queues; a background task writes with XADD
+    MAXLEN ~ N in pipelines. A full queue or a failing Redis drops rows and counts them."""
+
+    def __init__(
+        self,
+        client: Any,
+        stream: str,
+        max_len: int,
+        sample_rate: float,
+        breaker: CircuitBreaker,
+        on_drop: Callable[[int], None] | None = None,
+        on_written: Callable[[int], None] | None = None,
+        sample: Callable[[], float] = random.random,
+    ) -> None:
+        self.client = client
+        self.stream = stream
+        self.max_len = max_len
+        self.sample_rate = sample_rate
+        self.breaker = breaker
+        self._on_drop = on_drop
+        self._on_written = on_written
+        self._sample = sample
+        self._queue: deque[_Pending] = deque()
+        self._queued_rows = 0
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="prediction-log")
+
+    def log(
+        self, names: Sequence[str], features: Any, predictions: Any, version: str, rows: int
+    ) -> None:
+        if self.sample_rate < 1.0 and self._sample() >= self.sample_rate:
+            return
+        if self._queued_rows + rows > MAX_QUEUED_ROWS or not self.breaker.allow():
+            self._drop(rows)
+            return
+        self._queue.append(_Pending(time.time(), version, names, features, predictions, rows))
+        self._queued_rows += rows
+        self._wakeup.set()
+
+    def _drop(self, rows: int) -> None:
+        if self._on_drop is not None:
+            self._on_drop(rows)
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            await self._write_some()
+
+    async def _write_some(self) -> None:
+        docs: list[bytes] = []
+        while self._queue and len(docs) < WRITE_CHUNK:
+            pending = self._queue.popleft()
+            self._queued_rows -= pending.rows
+            try:
+                docs.extend(entries(pending))
+            except (TypeError, ValueError) as e:
+                log.warning("Could not encode a prediction log entry", extra={"error": repr(e)})
+                self._drop(pending.rows)
+        if not docs:
+            return
+        if not self.breaker.allow():
+            self._drop(len(docs))
+            return
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for doc in docs:
+                pipe.xadd(self.stream, {FIELD: doc}, maxlen=self.max_len, approximate=True)
+            await pipe.execute()
+        except Exception as e:
+            self.breaker.failure(e)
+            self._drop(len(docs))
+        else:
+            self.breaker.success()
+            if self._on_written is not None:
+                self._on_written(len(docs))
+
+    async def close(self, flush_timeout_s: float = 2.0) -> None:
+        """Flush what is queued (briefly) and stop."""
+        deadline = time.monotonic() + flush_timeout_s
+        while self._queue and time.monotonic() < deadline and self.breaker.allow():
+            await self._write_some()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self._queue:
+            self._drop(self._queued_rows)
+            self._queue.clear()
+        await self.client.aclose()
+
+
+def read_window(
+    client: Any,
+    stream: str,
+    since_ts: float,
+    until_ts: float | None = None,
+    page: int = 1000,
+) -> Any:
+    """The rows logged at or after `since_ts` (and before `until_ts`), as a DataFrame: one row
+    per logged row, the feature columns plus `prediction`.
+
+    `client` is a synchronous `redis.Redis` (the drift job is a batch job). Stream ids start
+    with the entry's arrival in milliseconds, so XRANGE starts at the window, not the stream's
+    beginning; each entry's own `ts` decides the edges exactly.
+    """
+    import pandas as pd
+
+    start = f"{int(since_ts * 1000)}-0"
+    end = "+" if until_ts is None else f"{int(until_ts * 1000) + 1}"
+    rows: list[dict[str, Any]] = []
+    while True:
+        batch = client.xrange(stream, min=start, max=end, count=page)
+        if not batch:
+            break
+        for _id, fields in batch:
+            raw = fields.get(FIELD.encode()) if FIELD.encode() in fields else fields.get(FIELD)
+            if raw is None:
+                continue
+            try:
+                doc = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            ts = float(doc.get("ts", 0.0))
+            if ts < since_ts or (until_ts is not None and ts >= until_ts):
+                continue
+            row = dict(doc.get("features") or {})
+            row["prediction"] = doc.get("prediction")
+            rows.append(row)
+        last = batch[-1][0]
+        last = last.decode() if isinstance(last, bytes) else str(last)
+        start = f"({last}"
+        if len(batch) < page:
+            break
+    if not rows:
+        return pd.DataFrame({"prediction": pd.Series([], dtype=object)})
+    return pd.DataFrame.from_records(rows)

@@ -1,0 +1,235 @@
+"""The response cache and the prediction log against real Redis: up, down, and back."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+import redis
+
+from modelops.serving_runtime.app import create_app
+from modelops.serving_runtime.predlog import read_window
+from modelops.serving_runtime.settings import RuntimeSettings
+from modelops.serving_runtime.testing import log_sklearn_model, serve_in_process
+
+COLS = ["a", "b", "c"]
+RNG = np.random.default_rng(11)
+
+
+@pytest.fixture(scope="module")
+def model_uri(mlflow_url: str) -> str:
+    from sklearn.linear_model import LogisticRegression
+
+    frame = pd.DataFrame(RNG.normal(size=(200, 3)), columns=COLS)
+    estimator = LogisticRegression().fit(frame, frame.a > 0)
+    return log_sklearn_model(estimator, frame.iloc[:5], "rt-redis", mlflow_url)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def app_for(model_uri: str, mlflow_url: str, **kw: Any) -> Any:
+    return create_app(RuntimeSettings(model_uri=model_uri, mlflow_tracking_uri=mlflow_url, **kw))
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples whose labels include `labels`."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def rows(n: int) -> list[list[float]]:
+    return np.round(RNG.normal(size=(n, 3)), 6).tolist()
+
+
+async def test_a_repeated_request_is_served_from_the_cache(
+    model_uri: str, mlflow_url: str, redis_url: str
+) -> None:
+    app = app_for(model_uri, mlflow_url, cache_enabled=True, redis_url=redis_url)
+    features = rows(4)
+    records = [dict(zip(COLS, r, strict=True)) for r in features]
+    client_redis = redis.Redis.from_url(redis_url)
+    async with serve_in_process(app) as client:
+        first = (await client.post("/predict", json={"features": features})).json()
+        # The write is fire-and-forget, after the response: wait for it.
+        await _until(lambda: bool(client_redis.keys("modelops:cache:rt-redis:1:*")))
+        again = (await client.post("/predict", json={"features": features})).json()
+        # The same rows in another protocol and shape hash alike: a hit too.
+        mlflow_shape = await client.post("/invocations", json={"dataframe_records": records})
+        other = (await client.post("/predict", json={"features": rows(4)})).json()
+        text = (await client.get("/metrics")).text
+    assert first["predictions"] == again["predictions"] == mlflow_shape.json()["predictions"]
+    assert other["model_version"] == "1"
+    assert metric(text, "modelops_runtime_cache_hits_total") == 2
+    assert metric(text, "modelops_runtime_cache_misses_total") == 2
+    await _until(lambda: len(client_redis.keys("modelops:cache:rt-redis:1:*")) == 2)
+    keys = client_redis.keys("modelops:cache:rt-redis:1:*")
+    assert len(keys) == 2
+    assert 0 < client_redis.ttl(keys[0]) <= 300
+    client_redis.close()
+
+
+async def test_predictions_are_logged_to_a_capped_stream(
+    model_uri: str, mlflow_url: str, redis_url: str
+) -> None:
+    stream = f"modelops:predictions:test:{uuid.uuid4().hex[:8]}"
+    app = app_for(
+        model_uri,
+        mlflow_url,
+        prediction_log_enabled=True,
+        prediction_log_redis_url=redis_url,
+        prediction_log_stream=stream,
+        prediction_log_max_len=100,
+    )
+    client_redis = redis.Redis.from_url(redis_url)
+    since = time.time()
+    sent: list[list[float]] = []
+    predicted: list[Any] = []
+    async with serve_in_process(app) as client:
+        for _ in range(3):
+            batch = rows(2)
+            sent += batch
+            predicted += (await client.post("/predict", json={"features": batch})).json()[
+                "predictions"
+            ]
+        await _until(lambda: client_redis.xlen(stream) == 6)
+        entries = client_redis.xrange(stream)
+        window = read_window(client_redis, stream, since)
+        later = read_window(client_redis, stream, time.time() + 1)
+        # Flood it: the stream stays near its cap (MAXLEN ~ trims whole nodes of 100).
+        await asyncio.gather(
+            *(client.post("/predict", json={"features": rows(20)}) for _ in range(30))
+        )
+        deadline = time.monotonic() + 10
+        written = 0.0
+        while written < 606 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            text = (await client.get("/metrics")).text
+            written = metric(text, "modelops_runtime_prediction_log_written_rows_total")
+        capped = client_redis.xlen(stream)
+    _, fields = entries[0]
+    assert list(fields) == [b"data"]
+    doc = orjson.loads(fields[b"data"])
+    assert set(doc) == {"ts", "model_version", "features", "prediction"}
+    assert doc["model_version"] == "1" and since <= doc["ts"] <= time.time()
+    assert doc["features"] == dict(zip(COLS, sent[0], strict=True))
+    assert list(window.columns) == [*COLS, "prediction"]
+    assert window[COLS].to_numpy().tolist() == sent
+    assert window["prediction"].tolist() == predicted
+    assert later.empty and "prediction" in later.columns
+    assert written == 606
+    assert capped <= 300
+    client_redis.close()
+
+
+async def _until(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(0.05)
+
+
+async def test_serving_goes_on_when_redis_is_down(model_uri: str, mlflow_url: str) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    app = app_for(
+        model_uri,
+        mlflow_url,
+        cache_enabled=True,
+        redis_url=dead,
+        prediction_log_enabled=True,
+    )
+    async with serve_in_process(app) as client:
+        started = time.monotonic()
+        answers = [await client.post("/predict", json={"features": rows(2)}) for _ in range(40)]
+        elapsed = time.monotonic() - started
+        ready = await client.get("/ready")
+        await asyncio.sleep(0.2)
+        text = (await client.get("/metrics")).text
+    assert all(a.status_code == 200 for a in answers)
+    assert ready.status_code == 200
+    # The breaker opens after a few failures: 40 requests take nowhere near 40 timeouts.
+    assert elapsed < 3.0, elapsed
+    assert metric(text, "modelops_runtime_redis_errors_total", component="cache") >= 3
+    assert metric(text, "modelops_runtime_redis_errors_total", component="prediction_log") >= 1
+    assert metric(text, "modelops_runtime_prediction_log_dropped_rows_total") > 0
+    assert metric(text, "modelops_runtime_cache_hits_total") == 0
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A redis-server this test may stop and start again on the same port."""
+    port = free_port()
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    argv = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--dir",
+        str(tmp_path),
+    ]
+    state: dict[str, Any] = {"url": f"redis://127.0.0.1:{port}/0", "argv": argv, "proc": None}
+
+    def start() -> None:
+        state["proc"] = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if redis.Redis(port=port).ping():
+                    return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop() -> None:
+        proc = state["proc"]
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+    state["start"], state["stop"] = start, stop
+    start()
+    yield state
+    stop()
+
+
+async def test_the_cache_recovers_when_redis_comes_back(
+    model_uri: str, mlflow_url: str, own_redis: dict[str, Any]
+) -> None:
+    app = app_for(model_uri, mlflow_url, cache_enabled=True, redis_url=own_redis["url"])
+    features = rows(3)
+    async with serve_in_process(app) as client:
+        await client.post("/predict", json={"features": features})
+        own_redis["stop"]()
+        down = [await client.post("/predict", json={"features": features}) for _ in range(10)]
+        own_redis["start"]()  # empty: the earlier entry is gone
+        deadline = time.monotonic() + 15
+        hits = 0.0
+        while time.monotonic() < deadline and hits < 1:
+            await client.post("/predict", json={"features": features})
+            hits = metric((await client.get("/metrics")).text, "modelops_runtime_cache_hits_total")
+            await asyncio.sleep(0.2)
+    assert all(d.status_code == 200 for d in down)
+    assert hits >= 1  # the breaker closed again and the cache filled and hit
