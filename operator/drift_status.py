@@ -13,7 +13,7 @@ from modelops.operator.api.v1alpha1.drift_monitor import (
     DriftMonitorStatus,
     DriftResult,
 )
-from modelops.operator.status import keep_transition_times
+from modelops.operator.status import keep_transition_times, make_condition
 
 READY = "Ready"
 LAST_RUN_SUCCEEDED = "LastRunSucceeded"
@@ -107,15 +107,7 @@ def conditions(
     gen = dm.metadata.get("generation")
 
     def cond(type_: str, value: bool | None, reason: str, message: str) -> Condition:
-        s = "Unknown" if value is None else ("True" if value else "False")
-        return Condition(
-            type=type_,
-            status=s,
-            reason=reason,
-            message=message,
-            last_transition_time=now,
-            observed_generation=gen,
-        )
+        return make_condition(type_, value, reason, message, gen, now)
 
     last = status.last_run
     if last is None:

@@ -70,9 +70,10 @@ class Observed:
     """FeaturesFresh (status, reason, message) when the spec uses online features."""
 
 
-def _cond(
+def make_condition(
     type_: str, ok: bool | None, reason: str, message: str, generation: int | None, now: datetime
 ) -> Condition:
+    """A metav1.Condition; None means Unknown."""
     status = "Unknown" if ok is None else ("True" if ok else "False")
     return Condition(
         type=type_,
@@ -82,6 +83,9 @@ def _cond(
         last_transition_time=now,
         observed_generation=generation,
     )
+
+
+_cond = make_condition
 
 
 def _deployment_facts(dep: dict[str, Any] | None) -> dict[str, Any]:

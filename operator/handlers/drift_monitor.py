@@ -11,13 +11,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import kopf
-from pydantic import ValidationError
 
 from modelops.operator import drift_status, metrics
 from modelops.operator.api.base import GROUP, VERSION
 from modelops.operator.api.v1alpha1.drift_monitor import DriftMonitor, DriftMonitorStatus
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment
-from modelops.operator.handlers import job_results, locks
+from modelops.operator.handlers import job_results, locks, parsing
 from modelops.operator.k8s import apply as k8s
 from modelops.operator.resources.drift_monitor import (
     COMPONENT,
@@ -35,18 +34,7 @@ def _now() -> datetime:
 
 
 def _parse(body: dict[str, Any]) -> DriftMonitor:
-    try:
-        return DriftMonitor.model_validate(
-            {
-                "apiVersion": body.get("apiVersion"),
-                "kind": body.get("kind"),
-                "metadata": dict(body["metadata"]),
-                "spec": dict(body.get("spec") or {}),
-                "status": dict(body.get("status") or {}) or None,
-            }
-        )
-    except ValidationError as e:
-        raise kopf.PermanentError(f"Invalid DriftMonitor: {e}") from e
+    return parsing.parse(DriftMonitor, body)
 
 
 async def _write_status(dm: DriftMonitor, status: DriftMonitorStatus) -> None:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import kopf
-from pydantic import ValidationError
 
 from modelops.operator import feature_status, metrics
 from modelops.operator.api.base import GROUP, VERSION
@@ -16,7 +15,7 @@ from modelops.operator.api.v1alpha1.feature_materialization import (
     FeatureMaterialization,
     FeatureMaterializationStatus,
 )
-from modelops.operator.handlers import job_results, locks
+from modelops.operator.handlers import job_results, locks, parsing
 from modelops.operator.k8s import apply as k8s
 from modelops.operator.resources.feature_materialization import (
     COMPONENT,
@@ -35,18 +34,7 @@ def _now() -> datetime:
 
 
 def _parse(body: dict[str, Any]) -> FeatureMaterialization:
-    try:
-        return FeatureMaterialization.model_validate(
-            {
-                "apiVersion": body.get("apiVersion"),
-                "kind": body.get("kind"),
-                "metadata": dict(body["metadata"]),
-                "spec": dict(body.get("spec") or {}),
-                "status": dict(body.get("status") or {}) or None,
-            }
-        )
-    except ValidationError as e:
-        raise kopf.PermanentError(f"Invalid FeatureMaterialization: {e}") from e
+    return parsing.parse(FeatureMaterialization, body)
 
 
 def _export_freshness(fm: FeatureMaterialization, status: FeatureMaterializationStatus) -> None:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import kopf
-from pydantic import ValidationError
 
 from modelops.operator import mlflow_registry, status
 from modelops.operator.api.base import GROUP, VERSION
@@ -17,7 +16,7 @@ from modelops.operator.api.v1alpha1.model_deployment import (
     ModelDeployment,
     ResolvedModel,
 )
-from modelops.operator.handlers import locks
+from modelops.operator.handlers import locks, parsing
 from modelops.operator.k8s import apply as k8s
 from modelops.operator.planning import plan
 from modelops.operator.resources.common import selector_labels
@@ -44,20 +43,7 @@ def _now() -> datetime:
 
 
 def _parse(body: dict[str, Any]) -> ModelDeployment:
-    try:
-        return ModelDeployment.model_validate(
-            {
-                "apiVersion": body.get("apiVersion"),
-                "kind": body.get("kind"),
-                "metadata": dict(body["metadata"]),
-                "spec": dict(body.get("spec") or {}),
-                "status": dict(body.get("status") or {}) or None,
-            }
-        )
-    except ValidationError as e:
-        # The CRD schema rejects what it can at admission; what passes it and still fails the
-        # model will fail the same way on every retry.
-        raise kopf.PermanentError(f"Invalid ModelDeployment: {e}") from e
+    return parsing.parse(ModelDeployment, body)
 
 
 async def _resolve(md: ModelDeployment) -> tuple[status.Resolution, status.Compatibility]:
