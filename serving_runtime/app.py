@@ -95,7 +95,16 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         cache, predlog = _optional_redis(settings, metrics)
-        dataplane = DataPlane(settings, manager, metrics, cache, predlog)
+        features = None
+        if settings.feature_repo:
+            # Not imported otherwise: nothing of Feast loads without FEATURE_REPO.
+            from modelops.serving_runtime.features import OnlineFeatures
+
+            features = OnlineFeatures(settings, metrics)
+            # After the model: Feast's set-up changes process-wide state (the working folder,
+            # warning filters, stdout) that the model loader's thread must not see change.
+            manager.on_ready(features.start)
+        dataplane = DataPlane(settings, manager, metrics, cache, predlog, features)
         metrics.load_state("loading")
         if predlog is not None:
             predlog.start()
@@ -108,6 +117,7 @@ def create_app(
                 "batching": settings.batching_enabled,
                 "cache": cache is not None,
                 "prediction_log": predlog is not None,
+                "feature_repo": settings.feature_repo,
                 "pid": os.getpid(),
             },
         )
@@ -116,6 +126,8 @@ def create_app(
         finally:
             manager.stop()
             await dataplane.stop()
+            if features is not None:
+                features.stop()
             if predlog is not None:
                 await predlog.close()
             if cache is not None:

@@ -92,18 +92,32 @@ def _frame(data: Any, max_rows: int, what: str) -> Any:
 # --- /predict ------------------------------------------------------------------------------
 
 
-def parse_predict(
-    body: bytes, schema: InputSchema | None, max_rows: int
-) -> tuple[ModelInput, bool]:
+def predict_document(body: bytes) -> tuple[dict[str, Any], bool]:
+    """A /predict body as an object, and whether it asks for probabilities."""
     doc = load_json(body)
     if type(doc) is not dict:
         raise InvalidInput('expected a JSON object: {"features": [[...], ...]}')
-    if "features" not in doc:
-        raise InvalidInput('missing "features": a list of rows, or of objects keyed by column')
     want = doc.get("return_probabilities", False)
     if type(want) is not bool:
         raise InvalidInput('"return_probabilities" must be true or false')
-    return tabular(doc["features"], schema, max_rows, "features"), want
+    return doc, want
+
+
+def predict_features(doc: dict[str, Any], schema: InputSchema | None, max_rows: int) -> ModelInput:
+    """The rows of a /predict body without `entities`."""
+    if "features" not in doc:
+        raise InvalidInput(
+            'missing "features": a list of rows, or of objects keyed by column (or "entities", '
+            "on a deployment with online features)"
+        )
+    return tabular(doc["features"], schema, max_rows, "features")
+
+
+def parse_predict(
+    body: bytes, schema: InputSchema | None, max_rows: int
+) -> tuple[ModelInput, bool]:
+    doc, want = predict_document(body)
+    return predict_features(doc, schema, max_rows), want
 
 
 # --- /invocations (MLflow scoring protocol) ---------------------------------------------------

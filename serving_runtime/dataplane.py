@@ -7,7 +7,7 @@ import asyncio
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from modelops.serving_runtime.metrics import Metrics
 from modelops.serving_runtime.model import LoadedModel, ModelInput, ModelManager, ModelOutput
 from modelops.serving_runtime.predlog import PredictionLogger
 from modelops.serving_runtime.settings import RuntimeSettings
+
+if TYPE_CHECKING:
+    from modelops.serving_runtime.features import OnlineFeatures
 
 SERVER_NAME = "modelops-runtime"
 SERVER_VERSION = "0.1.0"
@@ -32,12 +35,14 @@ class DataPlane:
         metrics: Metrics,
         cache: ResponseCache | None = None,
         predlog: PredictionLogger | None = None,
+        features: OnlineFeatures | None = None,
     ) -> None:
         self.settings = settings
         self.manager = manager
         self.metrics = metrics
         self.cache = cache
         self.predlog = predlog
+        self.features = features
         # One model thread: the GIL would serialize concurrent calls anyway, and one call at a
         # time is what lets requests pile up into the next micro-batch.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
@@ -55,6 +60,13 @@ class DataPlane:
 
     def ready(self) -> tuple[bool, dict[str, Any]]:
         status = self.manager.status()
+        if self.features is not None:
+            store = self.features.status()
+            status["feature_store"] = store
+            if not store["ready"]:
+                status["ready"] = False
+                if status["state"] == "ready":
+                    status["reason"] = f"feature store {store['state']}: {store.get('reason')}"
         return status["ready"], status
 
     def check_model_name(self, name: str) -> None:
@@ -126,7 +138,11 @@ class DataPlane:
         """POST /predict: features in; predictions, probabilities, model and latency out."""
         started = time.perf_counter()
         model = self.model()
-        x, want_proba = codecs.parse_predict(body, model.schema, self.settings.max_rows)
+        doc, want_proba = codecs.predict_document(body)
+        if "entities" in doc:
+            x = await self.online_input(model, doc)
+        else:
+            x = codecs.predict_features(doc, model.schema, self.settings.max_rows)
         out = await self.predict(model, x, want_proba and model.has_proba)
         return {
             "predictions": codecs.predictions_json(out.predictions),
@@ -140,6 +156,19 @@ class DataPlane:
             "model_version": model.version,
             "latency_ms": round((time.perf_counter() - started) * 1000, 3),
         }
+
+    async def online_input(self, model: LoadedModel, doc: dict[str, Any]) -> ModelInput:
+        """`entities` (and maybe `features`): the model input with online features filled in,
+        before the cache, so the cache keys on the values read."""
+        if self.features is None:
+            raise InvalidInput(
+                '"entities" needs online features, and this deployment has none: FEATURE_REPO '
+                "is not set (spec.features on the ModelDeployment); send every column in "
+                '"features" instead'
+            )
+        return await self.features.model_input(
+            model.schema, doc["entities"], doc.get("features"), self.settings.max_rows
+        )
 
     async def invocations(self, body: bytes, content_type: str | None) -> dict[str, Any]:
         """POST /invocations: MLflow's scoring protocol, response `{"predictions": [...]}`."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -16,6 +17,39 @@ def model_name_from_uri(uri: str) -> str | None:
     """The registered model's name in a models:/ URI, else None."""
     match = REGISTRY_URI.match(uri)
     return match.group("name") if match else None
+
+
+@dataclass(frozen=True)
+class FeatureRef:
+    view: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.view}:{self.name}"
+
+
+def parse_refs(text: str) -> list[FeatureRef]:
+    """FEATURE_REFS: comma-separated `view:feature`, no repeats, no two features of one name
+    (the feature name is the model column it fills)."""
+    refs: list[FeatureRef] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        view, sep, name = part.partition(":")
+        if not sep or not view.strip() or not name.strip() or ":" in name:
+            raise ValueError(f"FEATURE_REFS entry {part!r} is not a view:feature reference")
+        refs.append(FeatureRef(view.strip(), name.strip()))
+    if not refs:
+        raise ValueError("FEATURE_REFS names no feature (expected view:feature,...)")
+    seen: dict[str, FeatureRef] = {}
+    for ref in refs:
+        if ref.name in seen:
+            raise ValueError(
+                f"FEATURE_REFS has two features named {ref.name!r} ({seen[ref.name]} and {ref}); "
+                "a feature fills the model column of its name, so names must differ"
+            )
+        seen[ref.name] = ref
+    return refs
 
 
 class RuntimeSettings(BaseSettings):
@@ -71,7 +105,25 @@ class RuntimeSettings(BaseSettings):
     load_retry_initial_seconds: float = Field(default=1.0, gt=0)
     load_retry_max_seconds: float = Field(default=60.0, gt=0)
 
-    @field_validator("mlflow_tracking_uri", "redis_url", "prediction_log_redis_url", mode="before")
+    feature_repo: str | None = None
+    """A Feast feature repo (feature_store.yaml and definition files; the operator mounts it
+    read-only at /feature-repo). Set, /predict accepts `entities` whose features it reads from
+    the repo's online store."""
+    feature_entity_key: str = ""
+    """The entity join key the request's `entities` are values of, e.g. customer_id."""
+    feature_refs: str = ""
+    """Comma-separated Feast references view:feature; each fills the model column of its
+    feature name."""
+    feature_lookup_timeout_ms: float = Field(default=1000.0, gt=0)
+    """The longest a request waits for the online store before a 503."""
+
+    @field_validator(
+        "mlflow_tracking_uri",
+        "redis_url",
+        "prediction_log_redis_url",
+        "feature_repo",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # The operator may render an unset URL as an empty variable.
@@ -83,6 +135,11 @@ class RuntimeSettings(BaseSettings):
             self.model_name = model_name_from_uri(self.model_uri) or "model"
         if not self.prediction_log_stream:
             self.prediction_log_stream = f"modelops:predictions:default:{self.model_name}"
+        self.feature_entity_key = self.feature_entity_key.strip()
+        if self.feature_repo:
+            if not self.feature_entity_key:
+                raise ValueError("FEATURE_REPO is set but FEATURE_ENTITY_KEY is not")
+            parse_refs(self.feature_refs)  # a ValueError names the bad entry
         return self
 
     @property

@@ -25,9 +25,26 @@ class ErrorResponse(BaseModel):
 
 
 class PredictRequest(BaseModel):
-    features: list[list[Scalar]] | list[dict[str, Scalar]] = Field(
-        description="Rows in signature column order, or objects keyed by column name.",
+    features: list[list[Scalar]] | list[dict[str, Scalar]] | None = Field(
+        default=None,
+        description=(
+            "Rows in signature column order, or objects keyed by column name. Required "
+            "without `entities`. Beside `entities` (one row per entity), only the columns the "
+            "feature store does not supply: as objects keyed by column, or as lists in the "
+            "signature order of those remaining columns."
+        ),
         examples=[[[5.1, 3.5, 1.4, 0.2]]],
+    )
+    entities: list[int | str] | None = Field(
+        default=None,
+        description=(
+            "Ids of the deployment's entity (FEATURE_ENTITY_KEY, e.g. customer_id), one per "
+            "row. The runtime reads FEATURE_REFS for all of them from the Feast online store "
+            "in one call; each feature fills the model column of its name (the part after "
+            "`view:`). Only on deployments with online features (`spec.features`); an entity "
+            "the store has no value for is a 404 `features_not_found` naming it."
+        ),
+        examples=[[1001, 1002]],
     )
     return_probabilities: bool = Field(
         default=False, description="Also return class probabilities (classifiers only)."
@@ -161,6 +178,16 @@ class Health(BaseModel):
     status: Literal["alive"]
 
 
+class FeatureStoreStatus(BaseModel):
+    ready: bool
+    state: Literal["loading", "ready", "failed"]
+    repo: str
+    entity_key: str
+    features: list[str] = Field(description="FEATURE_REFS, as view:feature.")
+    attempts: int
+    reason: str | None = Field(default=None, description="What it waits for, or what failed.")
+
+
 class Readiness(BaseModel):
     ready: bool
     state: Literal["loading", "ready", "failed"]
@@ -168,8 +195,14 @@ class Readiness(BaseModel):
     model_uri: str
     model_version: str | None = None
     attempts: int
-    reason: str | None = Field(default=None, description="Why the last load failed.")
+    reason: str | None = Field(
+        default=None,
+        description="Why the last load failed, or why the feature store is not ready.",
+    )
     next_attempt_in_seconds: float | None = None
+    feature_store: FeatureStoreStatus | None = Field(
+        default=None, description="With online features (FEATURE_REPO): the store's state."
+    )
 
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (

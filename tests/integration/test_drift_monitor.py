@@ -3,10 +3,13 @@ control plane turning a finished run into status."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 import uuid
 import warnings
 from pathlib import Path
@@ -271,6 +274,13 @@ def test_a_finished_run_reaches_the_monitors_status(
             },
         },
     )
+    hook = Webhook()
+    core.create_namespaced_secret(
+        namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="drift-hook"), string_data={"url": hook.url}
+        ),
+    )
     custom.create_namespaced_custom_object(
         GROUP,
         VERSION,
@@ -283,6 +293,10 @@ def test_a_finished_run_reaches_the_monitors_status(
             "spec": {
                 "modelDeploymentRef": {"name": name},
                 "current": {"window": "10m", "minRows": 50},
+                "onDrift": {
+                    "tagModelVersion": True,
+                    "webhookSecretRef": {"name": "drift-hook", "key": "url"},
+                },
             },
         },
     )
@@ -347,6 +361,55 @@ def test_a_finished_run_reaches_the_monitors_status(
         if e.involved_object.kind == "DriftMonitor"
     ]
     assert "DriftDetected" in events
+
+    # The onDrift actions: the served version tagged in MLflow, the webhook called.
+    from mlflow import MlflowClient
+
+    tags = wait_for(
+        lambda: (
+            MlflowClient(mlflow_url).get_model_version(name, version).tags.get("modelops.drift")
+        ),
+        30,
+        "the model version tag",
+    )
+    assert tags == "true"
+    payload = wait_for(lambda: hook.received, 30, "the webhook call")[0]
+    assert payload["driftMonitor"] == "watch" and payload["datasetDrift"] is True
+    assert payload["driftedColumns"] == ["c"]
+    hook.close()
+    # And the operator's metric.
+    port = operator.env["MODELOPS_METRICS_PORT"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    line = f'modelops_drift_share{{monitor="watch",namespace="{namespace}"}}'
+    assert line in text, text[-2000:]
+
+
+class Webhook:
+    """A local HTTP endpoint that records JSON POSTs (the onDrift webhook's receiver)."""
+
+    def __init__(self) -> None:
+        received: list[dict[str, Any]] = []
+        self.received = received
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                length = int(self.headers["Content-Length"])
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def _get(reader: Any, name: str, namespace: str) -> Any:
