@@ -133,8 +133,8 @@ def serve_locally(services: dict[str, str], train: Any) -> None:
     print(f"POST {url}/predict (3 rows) ->\n  {json.dumps(answer)[:400]}")
     # Traffic for the drift check: what the model "saw", drifted in two columns.
     seen = train.sample(1200, replace=True, random_state=2).copy()
-    seen["f3"] = seen["f3"] * 3 + 2
-    seen["f7"] = seen["f7"] - 2.5
+    for column, shift in (("f3", 2.0), ("f7", -2.5), ("f11", 1.5), ("f15", -1.5)):
+        seen[column] = seen[column] + shift  # 4 of 20 columns: the 0.2 drift share is reached
     records = seen.to_dict(orient="split")["data"]
     # Small requests: the log samples whole requests (spec.predictionLog.sampleRate).
     for i in range(0, len(records), 2):
