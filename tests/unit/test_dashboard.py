@@ -9,6 +9,7 @@ from pathlib import Path
 from prometheus_client import REGISTRY
 
 import modelops.operator.metrics  # noqa: F401 - registers the operator's metrics
+from modelops.serving_runtime.features import FeatureMetrics
 from modelops.serving_runtime.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,6 +21,7 @@ def exported_series() -> set[str]:
     """Every sample name the code can expose (with _total, _bucket, _sum, _count)."""
     names: set[str] = set()
     runtime = Metrics("m", "1")
+    FeatureMetrics(runtime)  # registered when FEATURE_REPO is set
     for registry in (REGISTRY, runtime.registry):
         for family in registry.collect():
             if not family.name.startswith("modelops_"):
