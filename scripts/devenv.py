@@ -457,6 +457,7 @@ def redis_start(state: Path, port: int | None = None) -> str:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if not proc.alive():
+            proc.stop()
             raise RuntimeError(f"redis-server exited:\n{tail(proc.logfile)}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
@@ -465,6 +466,7 @@ def redis_start(state: Path, port: int | None = None) -> str:
                     return f"redis://127.0.0.1:{port}/0"
         except OSError:
             time.sleep(0.1)
+    proc.stop()
     raise TimeoutError("redis-server did not answer PING")
 
 
@@ -491,7 +493,11 @@ def mlflow_start(state: Path, port: int | None = None) -> str:
         ]
     )
     url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/health", 120, proc=proc)
+    try:
+        wait_http(f"{url}/health", 120, proc=proc)
+    except BaseException:
+        proc.stop()  # never leave a half-started server behind
+        raise
     return url
 
 
