@@ -12,7 +12,7 @@ from modelops.operator.api.v1alpha1.feature_materialization import (
     MaterializationRun,
     ViewFreshness,
 )
-from modelops.operator.drift_status import parse_time
+from modelops.operator.runs import parse_time
 from modelops.operator.status import keep_transition_times, make_condition
 
 READY = "Ready"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -85,7 +85,6 @@ class CrdInfo:
     columns: tuple[PrinterColumn, ...]
     scale: dict[str, str] | None = None
     categories: tuple[str, ...] = (CATEGORY,)
-    extra_columns: tuple[PrinterColumn, ...] = field(default=())
 
     @property
     def name(self) -> str:

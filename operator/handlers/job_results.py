@@ -9,8 +9,8 @@ from typing import Any
 
 import kopf
 
-from modelops.operator.drift_status import parse_result
 from modelops.operator.k8s import apply as k8s
+from modelops.operator.runs import parse_result
 
 # record(namespace, owner name, job name, result document, logger)
 Recorder = Callable[[str, str, str, dict[str, Any], Any], Awaitable[None]]

@@ -140,8 +140,8 @@ def list_owned(
         )["items"]
         for item in items:
             item.setdefault("kind", kind)
-            prefix, version = _GROUPS[_GROUP_OF[kind]]
             group = _GROUP_OF[kind]
+            _, version = _GROUPS[group]
             item.setdefault("apiVersion", f"{group}/{version}" if group else version)
             refs = item["metadata"].get("ownerReferences", [])
             if any(r.get("uid") == owner_uid and r.get("controller") for r in refs):

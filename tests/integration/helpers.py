@@ -69,3 +69,44 @@ def register_model(
     if alias:
         client.set_registered_model_alias(name, alias, version)
     return version
+
+
+def read_or_none(reader: Callable[..., Any], name: str, namespace: str) -> Any:
+    """A read through the Kubernetes client, None when the object does not exist."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        return reader(name, namespace)
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+
+
+def admission_error(api_client: Any, kind: str, plural: str, spec: dict[str, Any]) -> str:
+    """The apiserver's message when it refuses a custom object at admission (a server dry run,
+    strict field validation); fails the test when the object is accepted."""
+    import json
+
+    import pytest
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    body = {
+        "apiVersion": "modelops.dev/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": "invalid"},
+        "spec": spec,
+    }
+    with pytest.raises(ApiException) as err:
+        client.CustomObjectsApi(api_client).create_namespaced_custom_object(
+            "modelops.dev",
+            "v1alpha1",
+            "default",
+            plural,
+            body,
+            dry_run="All",
+            field_validation="Strict",
+        )
+    assert err.value.status in (400, 422), err.value.body
+    return str(json.loads(err.value.body)["message"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -21,10 +22,9 @@ import pandas as pd
 import pytest
 import redis
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from .conftest import OperatorProcess, devenv
-from .helpers import register_model, wait_for
+from .helpers import admission_error, read_or_none, register_model, wait_for
 
 GROUP, VERSION = "modelops.dev", "v1alpha1"
 COLUMNS = ["a", "b", "c", "d"]
@@ -158,7 +158,7 @@ def test_bad_input_fails_with_a_clear_error_and_no_traceback(
     bad = tmp_path / "bad.parquet"
     bad.write_text("garbage")
     paths = {**{k: str(v) for k, v in datasets.items()}, "bad": str(bad)}
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("PREDICTION_LOG")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREDICTION_LOG")}
     code, result = run_drift(*[a.format(**paths) for a in args], env=env)
     assert code == 1
     assert error in result["error"]
@@ -229,17 +229,7 @@ DM_INVALID = [
 def test_invalid_drift_monitors_are_rejected_at_admission(
     api_client: Any, crds: None, spec: dict[str, Any], text: str
 ) -> None:
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "DriftMonitor",
-        "metadata": {"name": "x"},
-        "spec": spec,
-    }
-    with pytest.raises(ApiException) as err:
-        client.CustomObjectsApi(api_client).create_namespaced_custom_object(
-            GROUP, VERSION, "default", "driftmonitors", body, dry_run="All"
-        )
-    message = json.loads(err.value.body)["message"]
+    message = admission_error(api_client, "DriftMonitor", "driftmonitors", spec)
     assert text in message, message
 
 
@@ -301,7 +291,7 @@ def test_a_finished_run_reaches_the_monitors_status(
         },
     )
     cron = wait_for(
-        lambda: _get(batch.read_namespaced_cron_job, "watch", namespace), 60, "the CronJob"
+        lambda: read_or_none(batch.read_namespaced_cron_job, "watch", namespace), 60, "the CronJob"
     )
     args = cron.spec.job_template.spec.template.spec.containers[0].args
     assert args[args.index("--reference-model") + 1] == f"models:/{name}/{version}"
@@ -410,12 +400,3 @@ class Webhook:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def _get(reader: Any, name: str, namespace: str) -> Any:
-    try:
-        return reader(name, namespace)
-    except ApiException as e:
-        if e.status == 404:
-            return None
-        raise

@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from .conftest import OperatorProcess, devenv
-from .helpers import register_model, wait_for
+from .helpers import admission_error, read_or_none, register_model, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 REPO = ROOT / "examples" / "feature_repo"
@@ -100,7 +99,7 @@ def test_a_finished_backfill_reaches_status_and_staleness_shows_on_the_deploymen
         },
     )
     cron = wait_for(
-        lambda: _get(batch.read_namespaced_cron_job, "customers", namespace), 60, "CronJob"
+        lambda: read_or_none(batch.read_namespaced_cron_job, "customers", namespace), 60, "CronJob"
     )
     pod_spec = cron.spec.job_template.spec.template.spec
     assert pod_spec.containers[0].args[:3] == ["materialize", "--repo", "/feature-repo"]
@@ -215,24 +214,5 @@ FM_INVALID = [
 def test_invalid_feature_materializations_are_rejected(
     api_client: Any, crds: None, spec: dict[str, Any], text: str
 ) -> None:
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "FeatureMaterialization",
-        "metadata": {"name": "x"},
-        "spec": spec,
-    }
-    with pytest.raises(ApiException) as err:
-        client.CustomObjectsApi(api_client).create_namespaced_custom_object(
-            GROUP, VERSION, "default", PLURAL, body, dry_run="All"
-        )
-    message = json.loads(err.value.body)["message"]
+    message = admission_error(api_client, "FeatureMaterialization", PLURAL, spec)
     assert text in message, message
-
-
-def _get(reader: Any, name: str, namespace: str) -> Any:
-    try:
-        return reader(name, namespace)
-    except ApiException as e:
-        if e.status == 404:
-            return None
-        raise

@@ -13,7 +13,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from .conftest import POLL_SECONDS, OperatorProcess
-from .helpers import register_model, wait_for
+from .helpers import admission_error, register_model, wait_for
 
 GROUP, VERSION, PLURAL = "modelops.dev", "v1alpha1", "modeldeployments"
 pytestmark = pytest.mark.timeout(180)
@@ -433,14 +433,6 @@ INVALID_SPECS = [
 def test_invalid_specs_are_rejected_at_admission_naming_the_field(
     api_client: Any, crds: None, spec: dict[str, Any], names: str
 ) -> None:
-    body = md_body("invalid")
-    body["spec"] = {"model": {"uri": "models:/m/1"}, **spec} if spec else {}
-    if "model" in spec:
-        body["spec"]["model"] = spec["model"]
-    with pytest.raises(ApiException) as err:
-        client.CustomObjectsApi(api_client).create_namespaced_custom_object(
-            GROUP, VERSION, "default", PLURAL, body, dry_run="All", field_validation="Strict"
-        )
-    assert err.value.status in (400, 422)
-    message = json.loads(err.value.body)["message"]
+    full = {"model": {"uri": "models:/m/1"}, **spec} if spec else {}
+    message = admission_error(api_client, "ModelDeployment", PLURAL, full)
     assert names in message, message

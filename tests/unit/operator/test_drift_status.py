@@ -25,14 +25,6 @@ def result(job: str, minutes: int, **doc: object) -> ds.DriftResult:
     return ds.to_drift_result({"completionTime": t, "startTime": t, **doc}, job, NOW)
 
 
-def test_parse_result_takes_the_last_json_line() -> None:
-    assert ds.parse_result('log line\n{"driftShare": 0.1}') == {"driftShare": 0.1}
-    assert ds.parse_result("") is None
-    crashed = ds.parse_result("Traceback ...\nMemoryError")
-    assert crashed is not None and "MemoryError" in crashed["error"]
-    assert ds.parse_result("[1, 2]") == {"error": "the job wrote an unexpected result: [1, 2]"}
-
-
 def test_history_is_newest_first_capped_and_one_entry_per_job() -> None:
     status = DriftMonitorStatus()
     for i in range(12):
