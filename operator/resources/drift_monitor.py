@@ -65,6 +65,9 @@ def drift_args(dm: DriftMonitor, target: DriftTarget) -> list[str]:
     args = ["drift", "--threshold", str(spec.threshold.drift_share)]
     if spec.reference.uri:
         args += ["--reference", spec.reference.uri]
+        if target.model_uri and not spec.columns:
+            # The served model's inputs are what must be present in the current data.
+            args += ["--model", target.model_uri]
     elif target.model_uri:
         args += ["--reference-model", target.model_uri]
     if spec.current.uri:

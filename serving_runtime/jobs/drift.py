@@ -50,7 +50,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stream", default=env_default("PREDICTION_LOG_STREAM"))
     parser.add_argument("--redis-url", default=env_default("PREDICTION_LOG_REDIS_URL"))
     parser.add_argument("--tracking-uri", default=env_default("MLFLOW_TRACKING_URI"))
-    parser.add_argument("--columns", help="comma-separated columns (default: all shared)")
+    parser.add_argument(
+        "--model",
+        help="models:/NAME/VERSION served: its signature's inputs are the monitored columns "
+        "(implied by --reference-model)",
+    )
+    parser.add_argument(
+        "--columns",
+        help="comma-separated columns to monitor (default: the model's inputs, else every "
+        "reference column)",
+    )
     parser.add_argument(
         "--method",
         action="append",
@@ -116,6 +125,81 @@ def current_from_log(redis_url: str | None, stream: str | None, window: str, now
             f"could not read the prediction log from {redact(redis_url)}: {exc}"
         ) from exc
     return frame.drop(columns=["prediction"], errors="ignore")
+
+
+def model_features(model_uri: str, tracking_uri: str | None) -> list[str] | None:
+    """The input columns of the model's signature: the features it is served, which is what
+    the check must see in the current data. None when the signature names no columns."""
+    import mlflow
+    from mlflow.models import Model
+
+    try:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"{model_uri.rstrip('/')}/MLmodel",
+            dst_path=tempfile.mkdtemp(prefix="modelops-mlmodel-"),
+            tracking_uri=tracking_uri,
+        )
+        signature = Model.load(local).signature
+    except Exception as exc:  # noqa: BLE001 - reported as the run's error
+        raise JobError(f"could not read the signature of {model_uri}: {exc}") from exc
+    if signature is None or not signature.inputs.has_input_names():
+        return None
+    return [str(n) for n in signature.inputs.input_names()]
+
+
+def column_kind(series: Any) -> str:
+    """numeric, datetime, text, or empty: the kinds whose mix-up a drift test cannot absorb."""
+    import pandas as pd
+
+    inferred = pd.api.types.infer_dtype(series, skipna=True)
+    if inferred == "empty":
+        return "empty"
+    if inferred in ("integer", "floating", "mixed-integer-float", "decimal", "boolean"):
+        return "numeric"
+    if inferred.startswith("datetime") or inferred in ("date", "timedelta", "period"):
+        return "datetime"
+    return "text"
+
+
+def select_columns(
+    reference: Any, current: Any, requested: list[str] | None, features: list[str] | None
+) -> tuple[list[str], list[str]]:
+    """The columns to compare and the current data's columns left out of the comparison.
+
+    The monitored set is what was asked for, else the model's input features, else every
+    reference column. A monitored column the current data lacks, holds no value in, or holds
+    values of another kind in fails the run: a feature that vanished or changed type is the
+    worst drift there is, and comparing the columns that are left would report "no drift".
+    """
+    monitored = requested or features or [str(c) for c in reference.columns]
+    problems = []
+    not_in_reference = [c for c in monitored if c not in reference.columns]
+    if not_in_reference:
+        problems.append(f"not in the reference: {', '.join(not_in_reference)}")
+    absent = [c for c in monitored if c not in current.columns]
+    if absent:
+        problems.append(f"missing from the current data: {', '.join(absent)}")
+    kinds = [
+        (c, column_kind(reference[c]), column_kind(current[c]))
+        for c in monitored
+        if c in reference.columns and c in current.columns
+    ]
+    empty = [c for c, ref, cur in kinds if cur == "empty" and ref != "empty"]
+    if empty:
+        problems.append(f"no values in the current data: {', '.join(empty)}")
+    changed = [
+        f"{c} ({ref} in the reference, {cur} now)"
+        for c, ref, cur in kinds
+        if "empty" not in (ref, cur) and ref != cur
+    ]
+    if changed:
+        problems.append(f"type changed: {', '.join(changed)}")
+    if problems:
+        raise JobError("monitored columns " + "; ".join(problems))
+    if not monitored:
+        raise JobError("the reference has no columns to compare")
+    chosen = set(monitored)
+    return list(monitored), sorted(str(c) for c in current.columns if c not in chosen)
 
 
 def parse_methods(items: list[str]) -> dict[str, str]:
@@ -216,21 +300,10 @@ def run(args: argparse.Namespace, now: float | None = None) -> dict[str, Any]:
     else:
         current = current_from_log(args.redis_url, args.stream, args.window or "1h", now)
 
-    if args.columns:
-        columns = [c.strip() for c in args.columns.split(",") if c.strip()]
-    else:
-        columns = [c for c in current.columns if c in set(reference.columns)]
-    missing_ref = [c for c in columns if c not in reference.columns]
-    missing_cur = [c for c in columns if c not in current.columns]
-    if missing_ref or missing_cur:
-        parts = []
-        if missing_ref:
-            parts.append(f"not in the reference: {', '.join(missing_ref)}")
-        if missing_cur:
-            parts.append(f"not in the current data: {', '.join(missing_cur)}")
-        raise JobError("missing columns, " + "; ".join(parts))
-    if not columns:
-        raise JobError("the reference and the current data share no columns")
+    requested = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
+    model = args.reference_model or args.model
+    features = None if requested or not model else model_features(model, args.tracking_uri)
+    columns, ignored = select_columns(reference, current, requested, features)
     if len(current) < args.min_rows:
         raise JobError(f"too few current rows: {len(current)} < minRows {args.min_rows}")
     if len(reference) < args.min_rows:
@@ -249,6 +322,7 @@ def run(args: argparse.Namespace, now: float | None = None) -> dict[str, Any]:
         **facts,
         "rowsReference": len(reference),
         "rowsCurrent": len(current),
+        "ignoredColumns": ignored,
         "reportUri": report_uri,
         "error": None,
     }

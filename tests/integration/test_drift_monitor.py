@@ -196,6 +196,58 @@ def test_reference_found_through_log_input_and_current_from_the_prediction_log(
     assert "a" in result["driftedColumns"]
 
 
+def test_a_feature_vanishing_from_the_current_data_fails_the_run(tmp_path: Path) -> None:
+    """The reported defect: c9 dropped from the current data was "no drift" over 10 columns."""
+    rng = np.random.default_rng(7)
+    columns = [f"c{i}" for i in range(11)]
+    reference = pd.DataFrame(rng.normal(size=(500, 11)), columns=columns)
+    current = pd.DataFrame(rng.normal(size=(500, 11)), columns=columns)
+    reference.to_parquet(tmp_path / "ref.parquet")
+    current.drop(columns=["c9"]).to_parquet(tmp_path / "missing.parquet")
+    current.assign(c4=current["c4"].astype(str)).to_parquet(tmp_path / "strings.parquet")
+    current.assign(extra=1.0).to_parquet(tmp_path / "extra.parquet")
+    ref = ["--reference", str(tmp_path / "ref.parquet")]
+
+    code, result = run_drift(*ref, "--current", str(tmp_path / "missing.parquet"))
+    assert code == 1 and "missing from the current data: c9" in result["error"]
+    code, result = run_drift(*ref, "--current", str(tmp_path / "strings.parquet"))
+    assert code == 1 and "c4 (numeric in the reference, text now)" in result["error"]
+    code, result = run_drift(*ref, "--current", str(tmp_path / "extra.parquet"))
+    assert code == 0, result
+    assert result["ignoredColumns"] == ["extra"] and len(result["columnScores"]) == 11
+
+
+def test_a_feature_vanishing_from_the_prediction_stream_fails_the_run(
+    mlflow_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    name = f"m{uuid.uuid4().hex[:8]}"
+    version = register_model(mlflow_url, name, training_data=tmp_path / "train.parquet")
+    stream = f"modelops:predictions:test:{name}"
+    r = redis.Redis.from_url(redis_url)
+    rng = np.random.default_rng(2)
+    now = time.time()
+    for i in range(300):
+        # An upstream change stopped sending `c`: the model's input, not just a column.
+        row = {k: float(v) for k, v in zip(["a", "b", "d"], rng.normal(size=3), strict=True)}
+        doc = {"ts": now - 60 + i * 0.1, "model_version": version, "features": row, "prediction": 0}
+        r.xadd(stream, {"data": orjson.dumps(doc)})
+    code, result = run_drift(
+        "--reference-model",
+        f"models:/{name}/{version}",
+        "--window",
+        "10m",
+        "--tracking-uri",
+        mlflow_url,
+        "--redis-url",
+        redis_url,
+        "--stream",
+        stream,
+    )
+    assert code == 1
+    assert "missing from the current data: c" in result["error"], result
+    assert "target" not in result["error"]  # the training label is not a served feature
+
+
 DM_INVALID = [
     ({}, "spec.modelDeploymentRef"),
     ({"modelDeploymentRef": {"name": "m"}, "schedule": "every hour"}, "cron expression"),

@@ -118,7 +118,9 @@ class DriftMonitorSpec(ScheduleFields):
     current: CurrentData = Field(default_factory=CurrentData)
     """The current data."""
     columns: list[str] | None = Field(default=None, max_length=1000)
-    """The columns to compare; all the columns both datasets share by default."""
+    """The columns to compare; by default the served model's input features (its signature),
+    else every reference column. A compared column missing from the current data, empty there
+    or of another type (numbers arriving as strings) fails the run."""
     methods: dict[str, DriftMethod] | None = None
     """A drift method per column (Evidently's names); Evidently picks by type and size otherwise."""
     threshold: Threshold = Field(default_factory=Threshold)

@@ -89,6 +89,15 @@ def test_explicit_data_columns_methods_and_report(settings: OperatorSettings) ->
     ]
 
 
+def test_explicit_reference_still_checks_the_served_models_inputs(
+    settings: OperatorSettings,
+) -> None:
+    m = monitor(reference={"uri": "s3://b/train.parquet"})
+    args = drift_args(m, drift_target(served_md(), settings))
+    model = args[args.index("--model") + 1]
+    assert model == drift_target(served_md(), settings).model_uri and model.startswith("models:/")
+
+
 def test_cronjob_is_owned_forbids_overlap_and_is_hardened(settings: OperatorSettings) -> None:
     md = served_md(
         model={"uri": "models:/fraud@champion", "credentialsSecretRef": {"name": "mlflow-creds"}},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from modelops.serving_runtime.jobs import drift
@@ -69,3 +70,71 @@ def test_summarize_reads_drifted_columns_from_failed_tests() -> None:
 def test_summarize_share_below_threshold_is_no_drift() -> None:
     facts = drift.summarize(snapshot(1 / 3, ["b"]), threshold=0.5)
     assert facts["datasetDrift"] is False and facts["driftedColumns"] == ["b"]
+
+
+def frames(**current_columns: list[object]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    reference = pd.DataFrame({f"c{i}": [float(i), i + 0.5, i + 1.0] for i in range(11)})
+    current = reference.copy()
+    for name, values in current_columns.items():
+        if values is None:
+            current = current.drop(columns=[name])
+        else:
+            current[name] = values
+    return reference, current
+
+
+def test_a_column_missing_from_the_current_data_fails_the_check() -> None:
+    reference, current = frames(c9=None)
+    with pytest.raises(JobError, match="missing from the current data: c9"):
+        drift.select_columns(reference, current, None, None)
+
+
+def test_numbers_arriving_as_strings_fail_the_check() -> None:
+    reference, current = frames(c3=["1.0", "2.0", "x"])
+    with pytest.raises(JobError, match=r"type changed: c3 \(numeric in the reference, text now\)"):
+        drift.select_columns(reference, current, None, None)
+
+
+def test_a_column_without_values_fails_the_check() -> None:
+    reference, current = frames(c2=[None, None, None])
+    with pytest.raises(JobError, match="no values in the current data: c2"):
+        drift.select_columns(reference, current, None, None)
+
+
+def test_extra_current_columns_are_ignored_and_listed() -> None:
+    reference, current = frames(zz=[1, 2, 3], aa=["x", "y", "z"])
+    columns, ignored = drift.select_columns(reference, current, None, None)
+    assert columns == [f"c{i}" for i in range(11)]
+    assert ignored == ["aa", "zz"]
+
+
+def test_the_models_features_are_monitored_not_the_reference_label() -> None:
+    reference, current = frames()
+    reference["label"] = [0, 1, 0]
+    columns, ignored = drift.select_columns(reference, current, None, ["c1", "c4"])
+    assert columns == ["c1", "c4"]
+    assert ignored == sorted(f"c{i}" for i in range(11) if i not in (1, 4))
+    with pytest.raises(JobError, match="missing from the current data: label"):
+        drift.select_columns(reference, current, None, None)
+
+
+def test_requested_columns_win_and_must_exist_in_both() -> None:
+    reference, current = frames(c5=None)
+    assert drift.select_columns(reference, current, ["c1"], ["c5"])[0] == ["c1"]
+    with pytest.raises(JobError, match="not in the reference: nope"):
+        drift.select_columns(reference, current, ["c1", "nope"], None)
+
+
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        ([1, 2, None], "numeric"),
+        ([True, False, True], "numeric"),
+        (["a", "b", None], "text"),
+        ([1, "b", 2.0], "text"),
+        ([None, None, None], "empty"),
+        (pd.to_datetime(["2026-01-01", "2026-01-02", None]), "datetime"),
+    ],
+)
+def test_column_kinds(values: object, kind: str) -> None:
+    assert drift.column_kind(pd.Series(values)) == kind
