@@ -7,7 +7,6 @@ import base64
 import json
 import logging
 import urllib.request
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -16,7 +15,7 @@ from modelops.operator import drift_status, metrics
 from modelops.operator.api.base import GROUP, VERSION
 from modelops.operator.api.v1alpha1.drift_monitor import DriftMonitor, DriftMonitorStatus
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment
-from modelops.operator.handlers import job_results, locks, parsing
+from modelops.operator.handlers import job_results, locks, parsing, scaffold
 from modelops.operator.k8s import apply as k8s
 from modelops.operator.resources.drift_monitor import (
     COMPONENT,
@@ -29,67 +28,65 @@ PLURAL = "driftmonitors"
 KIND = "DriftMonitor"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
 def _parse(body: dict[str, Any]) -> DriftMonitor:
     return parsing.parse(DriftMonitor, body)
 
 
 async def _write_status(dm: DriftMonitor, status: DriftMonitorStatus) -> None:
-    ns, name = dm.metadata["namespace"], dm.metadata["name"]
-    wire = status.wire()
-    if wire != (dm.status.wire() if dm.status else {}):
-        await asyncio.to_thread(k8s.patch_status, KIND, ns, name, wire)
+    old = dm.status.wire() if dm.status else {}
+    await scaffold.write_status(KIND, dm.metadata, old, status.wire())
 
 
 async def reconcile(namespace: str, name: str, logger: logging.Logger | Any) -> None:
     """Apply the CronJob for the target's current model version; status says what blocks it."""
-    async with locks.lock_for(KIND, namespace, name):
-        body = await asyncio.to_thread(k8s.get, KIND, namespace, name)
-        if body is None or body["metadata"].get("deletionTimestamp"):
-            locks.forget(KIND, namespace, name)
-            return
-        dm = _parse(body)
-        settings = get_settings()
-        target_name = dm.spec.model_deployment_ref.name
-        md_body = await asyncio.to_thread(k8s.get, "ModelDeployment", namespace, target_name)
-        status = dm.status or DriftMonitorStatus()
-        problem: tuple[str, str] | None = None
-        if md_body is None:
+
+    async def work(body: dict[str, Any]) -> None:
+        await _reconcile(body, logger)
+
+    await scaffold.reconcile(KIND, namespace, name, work)
+
+
+async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any) -> None:
+    dm = _parse(body)
+    settings = get_settings()
+    namespace = dm.metadata["namespace"]
+    target_name = dm.spec.model_deployment_ref.name
+    md_body = await asyncio.to_thread(k8s.get, "ModelDeployment", namespace, target_name)
+    status = dm.status or DriftMonitorStatus()
+    problem: tuple[str, str] | None = None
+    if md_body is None:
+        problem = (
+            drift_status.TARGET_NOT_FOUND,
+            f"ModelDeployment {target_name} does not exist in {namespace}",
+        )
+    else:
+        md = ModelDeployment.model_validate(
+            {k: md_body.get(k) for k in ("apiVersion", "kind", "metadata", "spec", "status")}
+        )
+        target = drift_target(md, settings)
+        if target.model_uri is None and dm.spec.reference.uri is None:
             problem = (
-                drift_status.TARGET_NOT_FOUND,
-                f"ModelDeployment {target_name} does not exist in {namespace}",
+                drift_status.TARGET_NOT_DEPLOYED,
+                f"ModelDeployment {target_name} serves no model version yet",
             )
         else:
-            md = ModelDeployment.model_validate(
-                {k: md_body.get(k) for k in ("apiVersion", "kind", "metadata", "spec", "status")}
+            cron = build_drift_cronjob(dm, target, settings)
+            await asyncio.to_thread(k8s.apply, cron)
+            status = status.model_copy(
+                update={
+                    "cron_job_name": cron["metadata"]["name"],
+                    "model_version": target.model_version,
+                }
             )
-            target = drift_target(md, settings)
-            if target.model_uri is None and dm.spec.reference.uri is None:
-                problem = (
-                    drift_status.TARGET_NOT_DEPLOYED,
-                    f"ModelDeployment {target_name} serves no model version yet",
-                )
-            else:
-                cron = build_drift_cronjob(dm, target, settings)
-                await asyncio.to_thread(k8s.apply, cron)
-                status = status.model_copy(
-                    update={
-                        "cron_job_name": cron["metadata"]["name"],
-                        "model_version": target.model_version,
-                    }
-                )
-        status = status.model_copy(
-            update={
-                "observed_generation": dm.metadata.get("generation"),
-                "conditions": drift_status.conditions(dm, status, problem, _now()),
-            }
-        )
-        await _write_status(dm, status)
-        if problem is not None:
-            logger.info(f"DriftMonitor not scheduled: {problem[1]}")
+    status = status.model_copy(
+        update={
+            "observed_generation": dm.metadata.get("generation"),
+            "conditions": drift_status.conditions(dm, status, problem, scaffold.now()),
+        }
+    )
+    await _write_status(dm, status)
+    if problem is not None:
+        logger.info(f"DriftMonitor not scheduled: {problem[1]}")
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -115,7 +112,7 @@ async def record_result(
         dm = _parse(body)
         if drift_status.already_recorded(dm.status, job_name):
             return
-        now = _now()
+        now = scaffold.now()
         result = drift_status.to_drift_result(doc, job_name, now)
         status = drift_status.record_run(dm.status, result)
         status = status.model_copy(

@@ -15,7 +15,7 @@ from modelops.operator.api.v1alpha1.feature_materialization import (
     FeatureMaterialization,
     FeatureMaterializationStatus,
 )
-from modelops.operator.handlers import job_results, locks, parsing
+from modelops.operator.handlers import job_results, locks, parsing, scaffold
 from modelops.operator.k8s import apply as k8s
 from modelops.operator.resources.feature_materialization import (
     COMPONENT,
@@ -27,10 +27,6 @@ PLURAL = "featurematerializations"
 KIND = "FeatureMaterialization"
 # Freshness decays with the clock alone, so Stale is re-evaluated on its own timer.
 STALENESS_INTERVAL = 30.0
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 def _parse(body: dict[str, Any]) -> FeatureMaterialization:
@@ -50,22 +46,16 @@ async def _write(fm: FeatureMaterialization, status: FeatureMaterializationStatu
     status = status.model_copy(
         update={
             "observed_generation": fm.metadata.get("generation"),
-            "conditions": feature_status.conditions(fm, status, _now()),
+            "conditions": feature_status.conditions(fm, status, scaffold.now()),
         }
     )
     _export_freshness(fm, status)
-    wire = status.wire()
-    if wire != (fm.status.wire() if fm.status else {}):
-        ns, name = fm.metadata["namespace"], fm.metadata["name"]
-        await asyncio.to_thread(k8s.patch_status, KIND, ns, name, wire)
+    old = fm.status.wire() if fm.status else {}
+    await scaffold.write_status(KIND, fm.metadata, old, status.wire())
 
 
 async def reconcile(namespace: str, name: str, logger: logging.Logger | Any, apply: bool) -> None:
-    async with locks.lock_for(KIND, namespace, name):
-        body = await asyncio.to_thread(k8s.get, KIND, namespace, name)
-        if body is None or body["metadata"].get("deletionTimestamp"):
-            locks.forget(KIND, namespace, name)
-            return
+    async def work(body: dict[str, Any]) -> None:
         fm = _parse(body)
         status = fm.status or FeatureMaterializationStatus()
         if apply:
@@ -73,6 +63,8 @@ async def reconcile(namespace: str, name: str, logger: logging.Logger | Any, app
             await asyncio.to_thread(k8s.apply, cron)
             status = status.model_copy(update={"cron_job_name": cron["metadata"]["name"]})
         await _write(fm, status)
+
+    await scaffold.reconcile(KIND, namespace, name, work)
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -98,7 +90,7 @@ async def record_result(
         fm = _parse(body)
         if feature_status.already_recorded(fm.status, job_name):
             return
-        now = _now()
+        now = scaffold.now()
         run = feature_status.to_run(doc, job_name, now)
         views = doc.get("views") if isinstance(doc.get("views"), dict) else {}
         await _write(fm, feature_status.record_run(fm.status, run, views, now))

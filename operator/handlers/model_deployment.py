@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -16,7 +15,7 @@ from modelops.operator.api.v1alpha1.model_deployment import (
     ModelDeployment,
     ResolvedModel,
 )
-from modelops.operator.handlers import locks, parsing
+from modelops.operator.handlers import parsing, scaffold
 from modelops.operator.k8s import apply as k8s
 from modelops.operator.planning import plan
 from modelops.operator.resources.common import selector_labels
@@ -35,11 +34,6 @@ SKIP_PREFLIGHT = "modelops.dev/skip-compatibility-check"
 
 # Pre-flight results per pinned version: a version's files never change once registered.
 _preflight_cache: dict[tuple[str, str], status.Compatibility] = {}
-
-
-def _now() -> datetime:
-    # metav1.Time has second precision; finer stamps would rewrite status on every pass.
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 def _parse(body: dict[str, Any]) -> ModelDeployment:
@@ -113,14 +107,12 @@ def _previous_resolution(md: ModelDeployment) -> status.Resolution:
 
 async def reconcile(namespace: str, name: str, logger: logging.Logger | Any, resolve: bool) -> None:
     """One idempotent pass: create, update, resume, the poll timer and child events all land
-    here and converge to the same children and status. Works from a fresh read of the object,
-    never from the (possibly older) body of the event that triggered it."""
-    async with locks.lock_for(KIND, namespace, name):
-        body = await asyncio.to_thread(k8s.get, KIND, namespace, name)
-        if body is None or body["metadata"].get("deletionTimestamp"):
-            locks.forget(KIND, namespace, name)
-            return
+    here and converge to the same children and status."""
+
+    async def work(body: dict[str, Any]) -> None:
         await _reconcile(body, logger, resolve)
+
+    await scaffold.reconcile(KIND, namespace, name, work)
 
 
 async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any, resolve: bool) -> None:
@@ -168,13 +160,12 @@ async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any, resolve
     new_status = status.compute_status(
         md,
         status.Observed(resolution, compat, deployment, served, features_fresh),
-        _now(),
+        scaffold.now(),
         url=service_url(md, settings),
         selector=",".join(f"{k}={v}" for k, v in selector_labels(name, COMPONENT).items()),
     )
-    wire = new_status.wire()
-    if wire != (md.status.wire() if md.status else {}):
-        await asyncio.to_thread(k8s.patch_status, KIND, ns, name, wire)
+    old = md.status.wire() if md.status else {}
+    await scaffold.write_status(KIND, md.metadata, old, new_status.wire())
     if not resolve:
         return
     if compat.compatible is False:

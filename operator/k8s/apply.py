@@ -8,6 +8,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from modelops.operator.failures import ApplyError, server_message
 from modelops.operator.planning import Key
 
 FIELD_MANAGER = "modelops-operator"
@@ -103,16 +104,20 @@ def apply(obj: dict[str, Any]) -> dict[str, Any]:
     """Server-side apply with one field manager: re-applying an unchanged object is a no-op
     (no new resourceVersion), and hand edits to the fields we own are taken back."""
     meta = obj["metadata"]
-    return _call(  # type: ignore[no-any-return]
-        "PATCH",
-        _path(obj["kind"], meta["namespace"], meta["name"]),
-        body=obj,
-        header_params={
-            "Content-Type": "application/apply-patch+yaml",
-            "Accept": "application/json",
-        },
-        query_params=[("fieldManager", FIELD_MANAGER), ("force", "true")],
-    )
+    try:
+        return _call(  # type: ignore[no-any-return]
+            "PATCH",
+            _path(obj["kind"], meta["namespace"], meta["name"]),
+            body=obj,
+            header_params={
+                "Content-Type": "application/apply-patch+yaml",
+                "Accept": "application/json",
+            },
+            query_params=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+        )
+    except ApiException as e:
+        text = server_message(e.body, e.reason or "")
+        raise ApplyError(obj["kind"], meta["name"], e.status, text) from e
 
 
 def get(kind: str, namespace: str, name: str) -> dict[str, Any] | None:

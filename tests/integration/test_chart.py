@@ -46,6 +46,20 @@ def test_lint_is_clean(cluster: dict[str, str]) -> None:
     assert "[WARNING]" not in out and "[ERROR]" not in out
 
 
+def test_renders_offline_without_a_cluster_version(cluster: dict[str, str]) -> None:
+    """`helm template` with no cluster and no --kube-version (Helm's default is v1.20.0)."""
+    rendered = helm(cluster, "template", "t", str(CHART))
+    kinds = {d["kind"] for d in yaml.safe_load_all(rendered) if d}
+    assert {"Deployment", "CustomResourceDefinition", "ServiceAccount"} <= kinds
+
+
+def test_refuses_a_kubernetes_older_than_it_needs(cluster: dict[str, str]) -> None:
+    with pytest.raises(subprocess.CalledProcessError) as err:
+        helm(cluster, "template", "t", str(CHART), "--kube-version", "1.29.9")
+    assert "modelops needs Kubernetes 1.30 or newer, the target is v1.29.9" in err.value.stderr
+    helm(cluster, "template", "t", str(CHART), "--kube-version", "1.30.0")
+
+
 def test_values_schema_rejects_bad_values(cluster: dict[str, str]) -> None:
     for bad in ("scope=everywhere", "replicaCount=-1", "operator.mlflowTrackingUri=ftp://x"):
         with pytest.raises(subprocess.CalledProcessError) as err:

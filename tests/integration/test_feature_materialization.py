@@ -211,6 +211,59 @@ FM_INVALID = [
 
 
 @pytest.mark.parametrize(("spec", "text"), FM_INVALID, ids=[t for _, t in FM_INVALID])
+def test_a_cronjob_the_apiserver_refuses_is_reported_once_and_clears(
+    api_client: Any, namespace: str, operator: OperatorProcess
+) -> None:
+    custom = client.CustomObjectsApi(api_client)
+    core = client.CoreV1Api(api_client)
+    core.create_namespaced_resource_quota(
+        namespace,
+        client.V1ResourceQuota(
+            metadata=client.V1ObjectMeta(name="no-cronjobs"),
+            spec=client.V1ResourceQuotaSpec(hard={"count/cronjobs.batch": "0"}),
+        ),
+    )
+    custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        PLURAL,
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "FeatureMaterialization",
+            "metadata": {"name": "refused"},
+            "spec": {
+                "featureStore": {"configMapRef": {"name": "feature-repo"}},
+                "featureViews": ["customer_stats"],
+            },
+        },
+    )
+
+    def ready() -> dict[str, Any] | None:
+        conds = status_of(custom, namespace, "refused").get("conditions") or []
+        return next((c for c in conds if c["type"] == "Ready"), None)
+
+    failed = wait_for(
+        lambda: (r := ready()) is not None and r["reason"] == "ApplyFailed" and r, 60, "ApplyFailed"
+    )
+    assert failed["status"] == "False"
+    assert "Could not apply CronJob refused" in failed["message"]
+    assert "exceeded quota" in failed["message"]
+    events = [
+        e
+        for e in core.list_namespaced_event(namespace).items
+        if e.involved_object.name == "refused" and e.reason == "ApplyFailed"
+    ]
+    assert len(events) == 1 and events[0].type == "Warning"
+
+    core.delete_namespaced_resource_quota("no-cronjobs", namespace)
+    # The staleness timer (30 s) retries the pass.
+    wait_for(
+        lambda: (r := ready()) is not None and r["reason"] != "ApplyFailed", 60, "failure cleared"
+    )
+    assert client.BatchV1Api(api_client).read_namespaced_cron_job("refused", namespace)
+
+
 def test_invalid_feature_materializations_are_rejected(
     api_client: Any, crds: None, spec: dict[str, Any], text: str
 ) -> None:

@@ -436,3 +436,37 @@ def test_invalid_specs_are_rejected_at_admission_naming_the_field(
     full = {"model": {"uri": "models:/m/1"}, **spec} if spec else {}
     message = admission_error(api_client, "ModelDeployment", PLURAL, full)
     assert names in message, message
+
+
+def test_a_child_the_apiserver_refuses_is_reported_once_and_clears(
+    k: Cluster, mlflow_url: str, model_name: str
+) -> None:
+    """A quota that allows no Service: Ready=False with the apiserver's words, one Warning
+    Event however often the pass is retried, and Ready once the quota is gone."""
+    quota = client.V1ResourceQuota(
+        metadata=client.V1ObjectMeta(name="no-services"),
+        spec=client.V1ResourceQuotaSpec(hard={"services": "0"}),
+    )
+    k.core.create_namespaced_resource_quota(k.ns, quota)
+    register_model(mlflow_url, model_name)
+    k.create(md_body(model_name))
+
+    def refused() -> bool:
+        ready = k.condition(model_name, "Ready")
+        return bool(ready and ready["reason"] == "ApplyFailed")
+
+    wait_for(refused, 60, "Ready=False ApplyFailed")
+    ready = k.condition(model_name, "Ready")
+    assert ready is not None and ready["status"] == "False"
+    assert f"Could not apply Service {model_name}" in ready["message"]
+    assert "exceeded quota" in ready["message"]  # the apiserver's own explanation
+    md = k.md(model_name)
+    assert md["status"]["observedGeneration"] == md["metadata"]["generation"]
+    time.sleep(POLL_SECONDS * 3 + 1)  # several retries of the same failure
+    warnings = [e for e in k.events(model_name) if e.reason == "ApplyFailed"]
+    assert len(warnings) == 1 and warnings[0].type == "Warning"
+    assert sum(e.count or 1 for e in warnings) == 1
+
+    k.core.delete_namespaced_resource_quota("no-services", k.ns)
+    wait_for(lambda: k.is_ready(model_name), 60, "Ready=True once the quota is gone")
+    assert k.condition(model_name, "Ready")["reason"] == "ModelServing"  # type: ignore[index]

@@ -32,3 +32,16 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- define "modelops.roleKind" -}}
 {{- if eq .Values.scope "cluster" -}}ClusterRole{{- else -}}Role{{- end -}}
 {{- end -}}
+
+{{/*
+Refuses a cluster older than the CRDs need (CEL validations, autoscaling/v2). Not Chart.yaml's
+kubeVersion: an offline `helm template` checks that against Helm's built-in default (v1.20.0)
+and fails without a cluster. So the check runs whenever a real version is known: install and
+upgrade (the cluster's), or `helm template --kube-version X` (Argo CD passes the cluster's).
+*/}}
+{{- define "modelops.checkKubeVersion" -}}
+{{- $v := .Capabilities.KubeVersion.Version -}}
+{{- if and (ne $v "v1.20.0") (not (semverCompare ">=1.30.0-0" $v)) -}}
+{{- fail (printf "modelops needs Kubernetes 1.30 or newer, the target is %s" $v) -}}
+{{- end -}}
+{{- end -}}

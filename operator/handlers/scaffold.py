@@ -1,0 +1,70 @@
+"""What every kind's reconcile shares: one pass at a time per object from a fresh read,
+nothing for objects being deleted, status written only when it changed, failures in status."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from modelops.operator import failures
+from modelops.operator.handlers import locks
+from modelops.operator.k8s import apply as k8s
+
+Pass = Callable[[dict[str, Any]], Awaitable[None]]
+log = logging.getLogger(__name__)
+
+
+def now() -> datetime:
+    # metav1.Time has second precision; finer stamps would rewrite status on every pass.
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+async def reconcile(kind: str, namespace: str, name: str, work: Pass) -> None:
+    """Run `work` on a fresh read of the object under its lock. Works from what is stored,
+    never from the (possibly older) body of the event that triggered the pass."""
+    async with locks.lock_for(kind, namespace, name):
+        body = await asyncio.to_thread(k8s.get, kind, namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            locks.forget(kind, namespace, name)
+            return
+        try:
+            await work(body)
+        except kopf.TemporaryError:
+            raise  # the pass already put the reason in status (the registry is down)
+        except Exception as exc:
+            # Reported, not raised: kopf would post an Event for every retry, and each kind's
+            # timer retries anyway. The status says why until a pass succeeds.
+            await report_failure(kind, body, failures.describe(exc))
+
+
+async def report_failure(kind: str, body: dict[str, Any], failure: failures.Failure) -> None:
+    """Ready=False naming the failure, and one Warning Event per distinct failure."""
+    meta = body["metadata"]
+    previous = body.get("status")
+    # The module logger, not kopf's per-object one, which would post each line as an Event.
+    log.warning(
+        f"Could not reconcile {kind} {meta['namespace']}/{meta['name']}: "
+        f"{failure.reason}: {failure.message}"
+    )
+    if failures.is_repeat(previous, failure):
+        return
+    status = failures.status_after_failure(previous, failure, meta.get("generation"), now())
+    try:
+        await asyncio.to_thread(k8s.patch_status, kind, meta["namespace"], meta["name"], status)
+    except Exception as exc:  # the apiserver may be what failed: the log keeps the reason
+        log.warning(f"Could not record the failure in status: {exc}")
+        return
+    kopf.warn(body, reason=failure.reason, message=failure.message)
+
+
+async def write_status(
+    kind: str, meta: dict[str, Any], old: dict[str, Any], new: dict[str, Any]
+) -> None:
+    """Merge-patch status when it changed (an unchanged status costs no write, no watch event)."""
+    if new != old:
+        await asyncio.to_thread(k8s.patch_status, kind, meta["namespace"], meta["name"], new)
