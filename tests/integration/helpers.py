@@ -110,3 +110,22 @@ def admission_error(api_client: Any, kind: str, plural: str, spec: dict[str, Any
         )
     assert err.value.status in (400, 422), err.value.body
     return str(json.loads(err.value.body)["message"])
+
+
+def create_quota(api_client: Any, namespace: str, name: str, hard: dict[str, str]) -> None:
+    """A ResourceQuota, returned once its controller has counted usage: before that the quota
+    admission refuses everything with "status unknown", not with "exceeded quota"."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api_client)
+    core.create_namespaced_resource_quota(
+        namespace,
+        client.V1ResourceQuota(
+            metadata=client.V1ObjectMeta(name=name), spec=client.V1ResourceQuotaSpec(hard=hard)
+        ),
+    )
+    wait_for(
+        lambda: core.read_namespaced_resource_quota(name, namespace).status.used or None,
+        30,
+        f"ResourceQuota {name} counted",
+    )

@@ -15,7 +15,7 @@ import pytest
 from kubernetes import client
 
 from .conftest import OperatorProcess, devenv
-from .helpers import admission_error, read_or_none, register_model, wait_for
+from .helpers import admission_error, create_quota, read_or_none, register_model, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 REPO = ROOT / "examples" / "feature_repo"
@@ -216,13 +216,7 @@ def test_a_cronjob_the_apiserver_refuses_is_reported_once_and_clears(
 ) -> None:
     custom = client.CustomObjectsApi(api_client)
     core = client.CoreV1Api(api_client)
-    core.create_namespaced_resource_quota(
-        namespace,
-        client.V1ResourceQuota(
-            metadata=client.V1ObjectMeta(name="no-cronjobs"),
-            spec=client.V1ResourceQuotaSpec(hard={"count/cronjobs.batch": "0"}),
-        ),
-    )
+    create_quota(api_client, namespace, "no-cronjobs", {"count/cronjobs.batch": "0"})
     custom.create_namespaced_custom_object(
         GROUP,
         VERSION,

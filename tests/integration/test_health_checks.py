@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client
 
 from .conftest import OperatorProcess
-from .helpers import register_model, wait_for
+from .helpers import create_quota, register_model, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 LUA = ROOT / "gitops" / "argocd"
@@ -124,6 +124,22 @@ def test_model_deployment_health(
         "Suspended",
     )
     assert health("modeldeployment.lua", paused)[0] == "Suspended"
+
+    # Children the apiserver refuses: a failure that waiting will not heal.
+    services = len(client.CoreV1Api(api_client).list_namespaced_service(namespace).items)
+    create_quota(api_client, namespace, "no-more-services", {"services": str(services)})
+    o.create("modeldeployments", "ModelDeployment", "refused", spec)
+    refused = wait_for(
+        lambda: (
+            (x := o.get("modeldeployments", "refused"))
+            and reason(x, "Ready") == "ApplyFailed"
+            and x
+        ),
+        60,
+        "ApplyFailed",
+    )
+    status, message = health("modeldeployment.lua", refused)
+    assert status == "Degraded" and message.startswith("ApplyFailed: Could not apply Service")
 
 
 def test_drift_monitor_and_feature_materialization_health(

@@ -13,7 +13,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from .conftest import POLL_SECONDS, OperatorProcess
-from .helpers import admission_error, register_model, wait_for
+from .helpers import admission_error, create_quota, register_model, wait_for
 
 GROUP, VERSION, PLURAL = "modelops.dev", "v1alpha1", "modeldeployments"
 pytestmark = pytest.mark.timeout(180)
@@ -443,11 +443,7 @@ def test_a_child_the_apiserver_refuses_is_reported_once_and_clears(
 ) -> None:
     """A quota that allows no Service: Ready=False with the apiserver's words, one Warning
     Event however often the pass is retried, and Ready once the quota is gone."""
-    quota = client.V1ResourceQuota(
-        metadata=client.V1ObjectMeta(name="no-services"),
-        spec=client.V1ResourceQuotaSpec(hard={"services": "0"}),
-    )
-    k.core.create_namespaced_resource_quota(k.ns, quota)
+    create_quota(k.core.api_client, k.ns, "no-services", {"services": "0"})
     register_model(mlflow_url, model_name)
     k.create(md_body(model_name))
 
