@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-Key = tuple[str, str, str]
+from modelops.operator.api.kinds import Key
 
 
 def key(obj: dict[str, Any]) -> Key:
-    """Identity of a child: API group, kind, name (versions of one group are the same object)."""
+    """Identity of a child: API group, kind, name."""
     group = obj["apiVersion"].rpartition("/")[0]
     return (group, obj["kind"], obj["metadata"]["name"])
 

@@ -4,37 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
-import urllib.request
 from typing import Any
 
 import kopf
 
-from modelops.operator import drift_status, metrics
-from modelops.operator.api.base import GROUP, VERSION
+from modelops.operator import metrics
+from modelops.operator.api import kinds
 from modelops.operator.api.v1alpha1.drift_monitor import DriftMonitor, DriftMonitorStatus
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment
+from modelops.operator.clients import kube, registry, webhook
 from modelops.operator.handlers import job_results, locks, parsing, scaffold
-from modelops.operator.k8s import apply as k8s
 from modelops.operator.resources.drift_monitor import (
     COMPONENT,
     build_drift_cronjob,
     drift_target,
 )
 from modelops.operator.settings import get_settings
+from modelops.operator.status import drift_monitor as policy
+from modelops.operator.status.conditions import Problem
 
-PLURAL = "driftmonitors"
-KIND = "DriftMonitor"
-
-
-def _parse(body: dict[str, Any]) -> DriftMonitor:
-    return parsing.parse(DriftMonitor, body)
+KIND = kinds.DRIFT_MONITOR
 
 
 async def _write_status(dm: DriftMonitor, status: DriftMonitorStatus) -> None:
     old = dm.status.wire() if dm.status else {}
-    await scaffold.write_status(KIND, dm.metadata, old, status.wire())
+    await scaffold.write_status(KIND.kind, dm.metadata, old, status.wire())
 
 
 async def reconcile(namespace: str, name: str, logger: logging.Logger | Any) -> None:
@@ -43,20 +38,20 @@ async def reconcile(namespace: str, name: str, logger: logging.Logger | Any) -> 
     async def work(body: dict[str, Any]) -> None:
         await _reconcile(body, logger)
 
-    await scaffold.reconcile(KIND, namespace, name, work)
+    await scaffold.reconcile(KIND.kind, namespace, name, work)
 
 
 async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any) -> None:
-    dm = _parse(body)
+    dm = parsing.parse(DriftMonitor, body)
     settings = get_settings()
     namespace = dm.metadata["namespace"]
     target_name = dm.spec.model_deployment_ref.name
-    md_body = await asyncio.to_thread(k8s.get, "ModelDeployment", namespace, target_name)
+    md_body = await asyncio.to_thread(kube.get, kinds.MODEL_DEPLOYMENT.kind, namespace, target_name)
     status = dm.status or DriftMonitorStatus()
-    problem: tuple[str, str] | None = None
+    problem: Problem | None = None
     if md_body is None:
         problem = (
-            drift_status.TARGET_NOT_FOUND,
+            policy.TARGET_NOT_FOUND,
             f"ModelDeployment {target_name} does not exist in {namespace}",
         )
     else:
@@ -66,12 +61,12 @@ async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any) -> None
         target = drift_target(md, settings)
         if target.model_uri is None and dm.spec.reference.uri is None:
             problem = (
-                drift_status.TARGET_NOT_DEPLOYED,
+                policy.TARGET_NOT_DEPLOYED,
                 f"ModelDeployment {target_name} serves no model version yet",
             )
         else:
             cron = build_drift_cronjob(dm, target, settings)
-            await asyncio.to_thread(k8s.apply, cron)
+            await asyncio.to_thread(kube.apply, cron)
             status = status.model_copy(
                 update={
                     "cron_job_name": cron["metadata"]["name"],
@@ -81,7 +76,7 @@ async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any) -> None
     status = status.model_copy(
         update={
             "observed_generation": dm.metadata.get("generation"),
-            "conditions": drift_status.conditions(dm, status, problem, scaffold.now()),
+            "conditions": policy.conditions(dm, status, problem, scaffold.now()),
         }
     )
     await _write_status(dm, status)
@@ -89,14 +84,20 @@ async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any) -> None
         logger.info(f"DriftMonitor not scheduled: {problem[1]}")
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+@kopf.on.resume(*KIND.resource)
+@kopf.on.create(*KIND.resource)
+@kopf.on.update(*KIND.resource, field="spec")
 async def on_drift_monitor_change(meta: kopf.Meta, logger: kopf.Logger, **_: Any) -> None:
     await reconcile(meta["namespace"], meta["name"], logger)
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=get_settings().model_poll_seconds, initial_delay=5)
+@kopf.timer(
+    KIND.group,
+    KIND.version,
+    KIND.plural,
+    interval=get_settings().model_poll_seconds,
+    initial_delay=5,
+)
 async def resync_drift_monitor(meta: kopf.Meta, logger: kopf.Logger, **_: Any) -> None:
     """Follow the target's rollouts (the reference is the served version's training data)."""
     await reconcile(meta["namespace"], meta["name"], logger)
@@ -105,20 +106,20 @@ async def resync_drift_monitor(meta: kopf.Meta, logger: kopf.Logger, **_: Any) -
 async def record_result(
     namespace: str, name: str, job_name: str, doc: dict[str, Any], logger: Any
 ) -> None:
-    async with locks.lock_for(KIND, namespace, name):
-        body = await asyncio.to_thread(k8s.get, KIND, namespace, name)
+    async with locks.lock_for(KIND.kind, namespace, name):
+        body = await asyncio.to_thread(kube.get, KIND.kind, namespace, name)
         if body is None:
             return
-        dm = _parse(body)
-        if drift_status.already_recorded(dm.status, job_name):
+        dm = parsing.parse(DriftMonitor, body)
+        if policy.already_recorded(dm.status, job_name):
             return
         now = scaffold.now()
-        result = drift_status.to_drift_result(doc, job_name, now)
-        status = drift_status.record_run(dm.status, result)
+        result = policy.to_drift_result(doc, job_name, now)
+        status = policy.record_run(dm.status, result)
         status = status.model_copy(
             update={
                 "observed_generation": dm.metadata.get("generation"),
-                "conditions": drift_status.conditions(dm, status, None, now),
+                "conditions": policy.conditions(dm, status, None, now),
             }
         )
         await _write_status(dm, status)
@@ -136,10 +137,10 @@ async def record_result(
         kopf.info(body, reason="NoDrift", message=summary)
         return
     kopf.warn(body, reason="DriftDetected", message=summary)
-    await _on_drift(dm, body, result, logger)
+    await _on_drift(dm, body, result)
 
 
-async def _on_drift(dm: DriftMonitor, body: dict[str, Any], result: Any, logger: Any) -> None:
+async def _on_drift(dm: DriftMonitor, body: dict[str, Any], result: Any) -> None:
     """The configured actions; each failure is an Event, never a crash or a lost result."""
     settings = get_settings()
     ns = dm.metadata["namespace"]
@@ -152,50 +153,40 @@ async def _on_drift(dm: DriftMonitor, body: dict[str, Any], result: Any, logger:
     }
     if dm.spec.on_drift.tag_model_version:
         try:
-            await asyncio.to_thread(_tag_model_version, dm, result)
+            await _tag_model_version(dm, result)
             kopf.info(body, reason="ModelVersionTagged", message="Tagged modelops.drift=true")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # a failed action is an Event, never a lost result
             kopf.warn(body, reason="TagFailed", message=f"Could not tag the model version: {exc}")
     ref = dm.spec.on_drift.webhook_secret_ref
     if ref is not None:
         try:
-            secret = await asyncio.to_thread(k8s.get, "Secret", ns, ref.name)
+            secret = await asyncio.to_thread(kube.get, kinds.SECRET.kind, ns, ref.name)
             if secret is None or ref.key not in (secret.get("data") or {}):
                 raise ValueError(f"Secret {ref.name} has no key {ref.key}")
             url = base64.b64decode(secret["data"][ref.key]).decode().strip()
-            await asyncio.to_thread(_post, url, payload, settings.webhook_timeout_seconds)
+            await asyncio.to_thread(webhook.post, url, payload, settings.webhook_timeout_seconds)
             kopf.info(body, reason="WebhookSent", message=f"Posted the result to {ref.name}")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # a failed action is an Event, never a lost result
             kopf.warn(body, reason="WebhookFailed", message=f"Webhook from {ref.name}: {exc}")
 
 
-def _tag_model_version(dm: DriftMonitor, result: Any) -> None:
-    from mlflow import MlflowClient
-
-    md = k8s.get("ModelDeployment", dm.metadata["namespace"], dm.spec.model_deployment_ref.name)
+async def _tag_model_version(dm: DriftMonitor, result: Any) -> None:
+    settings = get_settings()
+    ns, target = dm.metadata["namespace"], dm.spec.model_deployment_ref.name
+    md = await asyncio.to_thread(kube.get, kinds.MODEL_DEPLOYMENT.kind, ns, target)
     model = ((md or {}).get("status") or {}).get("model") or {}
     if not model.get("name") or not model.get("version"):
         raise ValueError("the target serves no registered model version")
-    tracking = (md or {}).get("spec", {}).get("model", {}).get("trackingUri") or (
-        get_settings().mlflow_tracking_uri
+    tracking = (md or {}).get("spec", {}).get("model", {}).get("trackingUri")
+    tags = {"modelops.drift": "true", "modelops.drift_share": str(result.drift_share)}
+    await asyncio.to_thread(
+        registry.tag_version,
+        model["name"],
+        model["version"],
+        tags,
+        tracking or settings.mlflow_tracking_uri,
+        settings,
     )
-    client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
-    client.set_model_version_tag(model["name"], model["version"], "modelops.drift", "true")
-    client.set_model_version_tag(
-        model["name"], model["version"], "modelops.drift_share", str(result.drift_share)
-    )
-
-
-def _post(url: str, payload: dict[str, Any], timeout: float) -> None:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(payload, default=str).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-        if response.status >= 300:
-            raise ValueError(f"HTTP {response.status}")
 
 
 def _recorded(body: dict[str, Any], job_name: str) -> bool:
@@ -203,4 +194,4 @@ def _recorded(body: dict[str, Any], job_name: str) -> bool:
     return any(h.get("jobName") == job_name for h in history)
 
 
-job_results.watch_results(COMPONENT, KIND, record_result, _recorded)
+job_results.watch_results(COMPONENT, KIND.kind, record_result, _recorded)

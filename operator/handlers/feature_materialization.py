@@ -9,28 +9,24 @@ from typing import Any
 
 import kopf
 
-from modelops.operator import feature_status, metrics
-from modelops.operator.api.base import GROUP, VERSION
+from modelops.operator import metrics
+from modelops.operator.api import kinds
 from modelops.operator.api.v1alpha1.feature_materialization import (
     FeatureMaterialization,
     FeatureMaterializationStatus,
 )
+from modelops.operator.clients import kube
 from modelops.operator.handlers import job_results, locks, parsing, scaffold
-from modelops.operator.k8s import apply as k8s
 from modelops.operator.resources.feature_materialization import (
     COMPONENT,
     build_materialize_cronjob,
 )
 from modelops.operator.settings import get_settings
+from modelops.operator.status import feature_materialization as policy
 
-PLURAL = "featurematerializations"
-KIND = "FeatureMaterialization"
+KIND = kinds.FEATURE_MATERIALIZATION
 # Freshness decays with the clock alone, so Stale is re-evaluated on its own timer.
 STALENESS_INTERVAL = 30.0
-
-
-def _parse(body: dict[str, Any]) -> FeatureMaterialization:
-    return parsing.parse(FeatureMaterialization, body)
 
 
 def _export_freshness(fm: FeatureMaterialization, status: FeatureMaterializationStatus) -> None:
@@ -46,35 +42,35 @@ async def _write(fm: FeatureMaterialization, status: FeatureMaterializationStatu
     status = status.model_copy(
         update={
             "observed_generation": fm.metadata.get("generation"),
-            "conditions": feature_status.conditions(fm, status, scaffold.now()),
+            "conditions": policy.conditions(fm, status, scaffold.now()),
         }
     )
     _export_freshness(fm, status)
     old = fm.status.wire() if fm.status else {}
-    await scaffold.write_status(KIND, fm.metadata, old, status.wire())
+    await scaffold.write_status(KIND.kind, fm.metadata, old, status.wire())
 
 
 async def reconcile(namespace: str, name: str, logger: logging.Logger | Any, apply: bool) -> None:
     async def work(body: dict[str, Any]) -> None:
-        fm = _parse(body)
+        fm = parsing.parse(FeatureMaterialization, body)
         status = fm.status or FeatureMaterializationStatus()
         if apply:
             cron = build_materialize_cronjob(fm, get_settings())
-            await asyncio.to_thread(k8s.apply, cron)
+            await asyncio.to_thread(kube.apply, cron)
             status = status.model_copy(update={"cron_job_name": cron["metadata"]["name"]})
         await _write(fm, status)
 
-    await scaffold.reconcile(KIND, namespace, name, work)
+    await scaffold.reconcile(KIND.kind, namespace, name, work)
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+@kopf.on.resume(*KIND.resource)
+@kopf.on.create(*KIND.resource)
+@kopf.on.update(*KIND.resource, field="spec")
 async def on_feature_materialization_change(meta: kopf.Meta, logger: kopf.Logger, **_: Any) -> None:
     await reconcile(meta["namespace"], meta["name"], logger, apply=True)
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=STALENESS_INTERVAL, initial_delay=5)
+@kopf.timer(*KIND.resource, interval=STALENESS_INTERVAL, initial_delay=5)
 async def resync_feature_materialization(meta: kopf.Meta, logger: kopf.Logger, **_: Any) -> None:
     """Re-evaluate Stale and restore a drifted CronJob."""
     await reconcile(meta["namespace"], meta["name"], logger, apply=True)
@@ -83,17 +79,17 @@ async def resync_feature_materialization(meta: kopf.Meta, logger: kopf.Logger, *
 async def record_result(
     namespace: str, name: str, job_name: str, doc: dict[str, Any], logger: Any
 ) -> None:
-    async with locks.lock_for(KIND, namespace, name):
-        body = await asyncio.to_thread(k8s.get, KIND, namespace, name)
+    async with locks.lock_for(KIND.kind, namespace, name):
+        body = await asyncio.to_thread(kube.get, KIND.kind, namespace, name)
         if body is None:
             return
-        fm = _parse(body)
-        if feature_status.already_recorded(fm.status, job_name):
+        fm = parsing.parse(FeatureMaterialization, body)
+        if policy.already_recorded(fm.status, job_name):
             return
         now = scaffold.now()
-        run = feature_status.to_run(doc, job_name, now)
+        run = policy.to_run(doc, job_name, now)
         views = doc.get("views") if isinstance(doc.get("views"), dict) else {}
-        await _write(fm, feature_status.record_run(fm.status, run, views, now))
+        await _write(fm, policy.record_run(fm.status, run, views, now))
     if run.error:
         kopf.warn(body, reason="MaterializationFailed", message=f"{job_name}: {run.error}")
     else:
@@ -107,4 +103,4 @@ def _recorded(body: dict[str, Any], job_name: str) -> bool:
     return bool(last.get("jobName") == job_name)
 
 
-job_results.watch_results(COMPONENT, KIND, record_result, _recorded)
+job_results.watch_results(COMPONENT, KIND.kind, record_result, _recorded)

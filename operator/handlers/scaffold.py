@@ -11,9 +11,9 @@ from typing import Any
 
 import kopf
 
-from modelops.operator import failures
+from modelops.operator.clients import kube
 from modelops.operator.handlers import locks
-from modelops.operator.k8s import apply as k8s
+from modelops.operator.status import failures
 
 Pass = Callable[[dict[str, Any]], Awaitable[None]]
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ async def reconcile(kind: str, namespace: str, name: str, work: Pass) -> None:
     """Run `work` on a fresh read of the object under its lock. Works from what is stored,
     never from the (possibly older) body of the event that triggered the pass."""
     async with locks.lock_for(kind, namespace, name):
-        body = await asyncio.to_thread(k8s.get, kind, namespace, name)
+        body = await asyncio.to_thread(kube.get, kind, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             locks.forget(kind, namespace, name)
             return
@@ -55,7 +55,7 @@ async def report_failure(kind: str, body: dict[str, Any], failure: failures.Fail
         return
     status = failures.status_after_failure(previous, failure, meta.get("generation"), now())
     try:
-        await asyncio.to_thread(k8s.patch_status, kind, meta["namespace"], meta["name"], status)
+        await asyncio.to_thread(kube.patch_status, kind, meta["namespace"], meta["name"], status)
     except Exception as exc:  # the apiserver may be what failed: the log keeps the reason
         log.warning(f"Could not record the failure in status: {exc}")
         return
@@ -67,4 +67,4 @@ async def write_status(
 ) -> None:
     """Merge-patch status when it changed (an unchanged status costs no write, no watch event)."""
     if new != old:
-        await asyncio.to_thread(k8s.patch_status, kind, meta["namespace"], meta["name"], new)
+        await asyncio.to_thread(kube.patch_status, kind, meta["namespace"], meta["name"], new)

@@ -10,7 +10,7 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 
 from modelops.operator import metrics
-from modelops.operator.k8s import apply as k8s
+from modelops.operator.clients import kube
 from modelops.operator.settings import get_settings
 
 
@@ -28,7 +28,7 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
     settings.watching.client_timeout = 330
     settings.execution.max_workers = 20
     settings.networking.request_timeout = 30
-    k8s.api()  # fail fast on a missing kubeconfig
+    kube.api()  # fail fast on a missing kubeconfig
     if not settings.peering.standalone and settings.peering.mandatory:
         ensure_peering(settings.peering.name, settings.peering.clusterwide, logger)
     port = get_settings().metrics_port
@@ -50,7 +50,7 @@ def ensure_peering(name: str, clusterwide: bool, logger: kopf.Logger | logging.L
         path = f"/apis/kopf.dev/v1/namespaces/{namespace}/kopfpeerings"
         body["kind"] = "KopfPeering"
     try:
-        k8s.create_raw(path, body)
+        kube.create_raw(path, body)
         logger.info(f"Created {body['kind']} {name}")
     except ApiException as e:
         if e.status != 409:  # already there

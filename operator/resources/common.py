@@ -19,6 +19,20 @@ def child_name(owner: str, suffix: str = "") -> str:
     return f"{name[: 63 - 9].rstrip('-')}-{digest}"
 
 
+def managed_labels(component: str) -> dict[str, str]:
+    """The labels that mark one component's children as ours (what watches select on)."""
+    return {"app.kubernetes.io/managed-by": MANAGED_BY, "app.kubernetes.io/component": component}
+
+
+def managed_selector(component: str) -> str:
+    return ",".join(f"{k}={v}" for k, v in managed_labels(component).items())
+
+
+def owner_label(component: str) -> str:
+    """The label a scheduled run's pods carry naming the object that scheduled them."""
+    return f"modelops.dev/{component}"
+
+
 def selector_labels(instance: str, component: str) -> dict[str, str]:
     # Selectors are immutable on Deployments: keep them minimal and never change them.
     return {
@@ -30,8 +44,7 @@ def selector_labels(instance: str, component: str) -> dict[str, str]:
 def common_labels(instance: str, component: str, version: str | None = None) -> dict[str, str]:
     labels = {
         **selector_labels(instance, component),
-        "app.kubernetes.io/component": component,
-        "app.kubernetes.io/managed-by": MANAGED_BY,
+        **managed_labels(component),
         "app.kubernetes.io/part-of": "modelops",
     }
     if version:

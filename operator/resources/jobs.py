@@ -9,6 +9,7 @@ from modelops.operator.resources.common import (
     child_metadata,
     common_labels,
     container_security_context,
+    owner_label,
     pod_security_context,
     tmp_volume,
 )
@@ -35,7 +36,7 @@ def build_cronjob(
 ) -> dict[str, Any]:
     name = owner["metadata"]["name"]
     labels = common_labels(name, component)
-    pod_labels = {**labels, f"modelops.dev/{component}": name}
+    pod_labels = {**labels, owner_label(component): name}
     tmp, tmp_mount = tmp_volume()
     volumes, mounts = [tmp], [tmp_mount]
     for volume, mount in extra_volumes or []:

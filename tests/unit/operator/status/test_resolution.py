@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from importlib.metadata import version
 
-from modelops.operator.mlflow_registry import compatibility_problems
 from modelops.operator.settings import RUNTIME_PACKAGES, OperatorSettings
+from modelops.operator.status.resolution import compatibility_problems
 
 SKLEARN_MODEL = {
     "flavors": {

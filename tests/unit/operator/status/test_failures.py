@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from modelops.operator import failures
+from modelops.operator.status import failures
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = datetime(2026, 1, 1, 0, 5, tzinfo=UTC)

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from modelops.operator import status as s
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeploymentStatus, ResolvedModel
+from modelops.operator.status import model_deployment as s
+from modelops.operator.status import resolution as r
 
-from .conftest import make_md
+from ..conftest import make_md
 
 NOW = datetime(2026, 11, 29, 8, 0, 0, tzinfo=UTC)
 V7 = ResolvedModel(
@@ -44,14 +45,14 @@ def conds(st: ModelDeploymentStatus) -> dict[str, tuple[str, str]]:
 
 
 def ok(dep: dict[str, Any] | None) -> s.Observed:
-    return s.Observed(s.Resolution(V7), s.Compatibility(True), dep, V7)
+    return s.Observed(r.Resolution(V7), r.Compatibility(True), dep, V7)
 
 
 def test_all_replicas_ready_is_ready() -> None:
     st = compute(ok(deployment()))
     assert conds(st) == {
         "Ready": ("True", s.READY_REASON),
-        "ModelResolved": ("True", s.RESOLVED),
+        "ModelResolved": ("True", r.RESOLVED),
         "ModelCompatible": ("True", s.COMPATIBLE),
         "Available": ("True", s.MINIMUM_REPLICAS_AVAILABLE),
         "Progressing": ("False", s.ROLLOUT_COMPLETE),
@@ -86,31 +87,31 @@ def test_rollout_in_progress_is_not_ready(
 
 def test_registry_down_keeps_serving_the_pinned_version_but_reports_it() -> None:
     observed = s.Observed(
-        s.Resolution(None, s.REGISTRY_UNAVAILABLE, "connection refused"),
-        s.Compatibility(True),
+        r.Resolution(None, r.REGISTRY_UNAVAILABLE, "connection refused"),
+        r.Compatibility(True),
         deployment(),
         V7,
     )
     st = compute(observed)
     c = conds(st)
-    assert c["ModelResolved"] == ("False", s.REGISTRY_UNAVAILABLE)
-    assert c["Degraded"] == ("True", s.REGISTRY_UNAVAILABLE)
-    assert c["Ready"] == ("False", s.REGISTRY_UNAVAILABLE)
+    assert c["ModelResolved"] == ("False", r.REGISTRY_UNAVAILABLE)
+    assert c["Degraded"] == ("True", r.REGISTRY_UNAVAILABLE)
+    assert c["Ready"] == ("False", r.REGISTRY_UNAVAILABLE)
     assert c["Available"] == ("True", s.MINIMUM_REPLICAS_AVAILABLE)
     assert st.model == V7, "the version still served stays in status"
-    assert st.last_failure is not None and st.last_failure.reason == s.REGISTRY_UNAVAILABLE
+    assert st.last_failure is not None and st.last_failure.reason == r.REGISTRY_UNAVAILABLE
 
 
 def test_model_missing_before_anything_runs() -> None:
     observed = s.Observed(
-        s.Resolution(None, s.MODEL_NOT_FOUND, "no alias champion"),
-        s.Compatibility(None),
+        r.Resolution(None, r.MODEL_NOT_FOUND, "no alias champion"),
+        r.Compatibility(None),
         None,
         None,
     )
     st = compute(observed)
     c = conds(st)
-    assert c["Ready"] == ("False", s.MODEL_NOT_FOUND)
+    assert c["Ready"] == ("False", r.MODEL_NOT_FOUND)
     assert c["Available"] == ("False", s.DEPLOYMENT_MISSING)
     assert c["Progressing"][0] == "False"
     assert c["ModelCompatible"] == ("Unknown", s.NOT_CHECKED)
@@ -119,8 +120,8 @@ def test_model_missing_before_anything_runs() -> None:
 
 def test_incompatible_model_is_degraded_with_the_packages_named() -> None:
     observed = s.Observed(
-        s.Resolution(V7),
-        s.Compatibility(False, "scikit-learn==1.2.2 (runtime ships 1.9)"),
+        r.Resolution(V7),
+        r.Compatibility(False, "scikit-learn==1.2.2 (runtime ships 1.9)"),
         None,
         None,
     )
@@ -176,7 +177,7 @@ def test_transition_time_kept_while_status_unchanged_and_moved_on_change() -> No
 def test_features_fresh_is_reported_without_blocking_ready(
     fresh: tuple[bool | None, str, str], expected: tuple[str, str]
 ) -> None:
-    observed = s.Observed(s.Resolution(V7), s.Compatibility(True), deployment(), V7, fresh)
+    observed = s.Observed(r.Resolution(V7), r.Compatibility(True), deployment(), V7, fresh)
     c = conds(compute(observed))
     assert c["FeaturesFresh"] == expected
     assert c["Ready"] == ("True", s.READY_REASON)

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from modelops.operator import feature_status as fs
 from modelops.operator.api.v1alpha1.feature_materialization import (
     FeatureMaterialization,
     FeatureMaterializationStatus,
 )
+from modelops.operator.status import feature_materialization as fs
 
 NOW = datetime(2026, 11, 29, 9, 0, 0, tzinfo=UTC)
 

@@ -9,16 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 
 from modelops.operator.api.v1alpha1.model_deployment import ResolvedModel
 from modelops.operator.settings import OperatorSettings
-from modelops.operator.status import (
+from modelops.operator.status.resolution import (
     MODEL_NOT_FOUND,
     REGISTRY_UNAVAILABLE,
     Compatibility,
     Resolution,
+    compatibility_problems,
 )
 
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(@(?P<alias>[^/]+)|/(?P<ref>[^/]+))$")
@@ -126,43 +125,10 @@ def _download(uri: str, tracking_uri: str, dst: str) -> str | None:
         return None
 
 
-def _major_minor(version: str) -> str:
-    return ".".join(version.split(".")[:2])
-
-
-def compatibility_problems(
-    mlmodel: dict[str, Any], requirements: str, settings: OperatorSettings
-) -> list[str]:
-    """Pure: the mismatches between a model's needs and what the runtime ships."""
-    problems: list[str] = []
-    shipped = {canonicalize_name(k): v for k, v in settings.runtime_packages.items()}
-    flavors: dict[str, Any] = mlmodel.get("flavors") or {}
-    for flavor, conf in flavors.items():
-        if flavor not in settings.runtime_flavors:
-            problems.append(f"flavor {flavor} is not supported by the runtime")
-            continue
-        package = settings.runtime_flavors[flavor]
-        version_key = f"{flavor}_version"
-        if package and isinstance(conf, dict) and conf.get(version_key):
-            want = _major_minor(str(conf[version_key]))
-            have = shipped.get(canonicalize_name(package))
-            if have is not None and want != have:
-                problems.append(f"{package} {conf[version_key]} (runtime ships {have})")
-    for line in requirements.splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line or line.startswith("-"):
-            continue
-        try:
-            req = Requirement(line)
-        except InvalidRequirement:
-            continue
-        name = canonicalize_name(req.name)
-        pinned = [s.version for s in req.specifier if s.operator == "=="]
-        # MLflow records every module the logging process had imported (pytest, rich, ...),
-        # so a package the runtime does not ship is not by itself a reason to refuse; the
-        # flavor check above catches a missing framework.
-        if name in shipped and pinned and _major_minor(pinned[0]) != shipped[name]:
-            message = f"{req.name}=={pinned[0]} (runtime ships {shipped[name]})"
-            if message not in problems and not any(p.startswith(f"{req.name} ") for p in problems):
-                problems.append(message)
-    return problems
+def tag_version(
+    name: str, version: str, tags: dict[str, str], tracking_uri: str, settings: OperatorSettings
+) -> None:
+    """Set tags on a registered version (raises what the registry raises)."""
+    client = _client(tracking_uri, settings.registry_timeout_seconds)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)

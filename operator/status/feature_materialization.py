@@ -12,18 +12,20 @@ from modelops.operator.api.v1alpha1.feature_materialization import (
     MaterializationRun,
     ViewFreshness,
 )
-from modelops.operator.runs import parse_time
-from modelops.operator.status import keep_transition_times, make_condition
+from modelops.operator.status.conditions import (
+    LAST_RUN_SUCCEEDED,
+    NO_RUN_YET,
+    READY,
+    RUN_FAILED,
+    SCHEDULED,
+    SUCCEEDED,
+    SUSPENDED,
+    keep_transition_times,
+    make_condition,
+)
+from modelops.operator.status.runs import parse_time
 
-READY = "Ready"
-LAST_RUN_SUCCEEDED = "LastRunSucceeded"
 STALE = "Stale"
-
-SCHEDULED = "Scheduled"
-SUSPENDED = "Suspended"
-NO_RUN_YET = "NoRunYet"
-SUCCEEDED = "Succeeded"
-RUN_FAILED = "RunFailed"
 FRESH = "Fresh"
 TOO_OLD = "MaxStalenessExceeded"
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from modelops.operator import runs
+from modelops.operator.status import runs
 
 
 def test_parse_result_takes_the_last_json_line() -> None:

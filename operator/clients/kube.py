@@ -1,4 +1,5 @@
-"""Kubernetes I/O: server-side apply, list, delete and status patches. The only seam to the API."""
+"""Kubernetes I/O: server-side apply, get, list, delete and status patches; the only seam to the
+API."""
 
 from __future__ import annotations
 
@@ -8,48 +9,11 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from modelops.operator.failures import ApplyError, server_message
-from modelops.operator.planning import Key
+from modelops.operator.api import kinds
+from modelops.operator.api.kinds import Key
+from modelops.operator.status.failures import ApplyError, server_message
 
 FIELD_MANAGER = "modelops-operator"
-
-# group -> (path prefix, version); kind -> plural. Only the kinds the operator makes.
-_GROUPS = {
-    "": ("/api/v1", "v1"),
-    "apps": ("/apis/apps/v1", "v1"),
-    "autoscaling": ("/apis/autoscaling/v2", "v2"),
-    "policy": ("/apis/policy/v1", "v1"),
-    "batch": ("/apis/batch/v1", "v1"),
-    "modelops.dev": ("/apis/modelops.dev/v1alpha1", "v1alpha1"),
-}
-_PLURALS = {
-    "Deployment": "deployments",
-    "Service": "services",
-    "HorizontalPodAutoscaler": "horizontalpodautoscalers",
-    "PodDisruptionBudget": "poddisruptionbudgets",
-    "CronJob": "cronjobs",
-    "Job": "jobs",
-    "ConfigMap": "configmaps",
-    "Secret": "secrets",
-    "Pod": "pods",
-    "ModelDeployment": "modeldeployments",
-    "DriftMonitor": "driftmonitors",
-    "FeatureMaterialization": "featurematerializations",
-}
-_GROUP_OF = {
-    "Deployment": "apps",
-    "Service": "",
-    "HorizontalPodAutoscaler": "autoscaling",
-    "PodDisruptionBudget": "policy",
-    "CronJob": "batch",
-    "Job": "batch",
-    "ConfigMap": "",
-    "Secret": "",
-    "Pod": "",
-    "ModelDeployment": "modelops.dev",
-    "DriftMonitor": "modelops.dev",
-    "FeatureMaterialization": "modelops.dev",
-}
 
 _api_client: client.ApiClient | None = None
 
@@ -67,8 +31,8 @@ def api() -> client.ApiClient:
 
 
 def _path(kind: str, namespace: str, name: str | None = None, sub: str | None = None) -> str:
-    prefix, _ = _GROUPS[_GROUP_OF[kind]]
-    path = f"{prefix}/namespaces/{namespace}/{_PLURALS[kind]}"
+    k = kinds.BY_NAME[kind]
+    path = f"{k.prefix}/namespaces/{namespace}/{k.plural}"
     if name:
         path += f"/{name}"
     if sub:
@@ -145,9 +109,7 @@ def list_owned(
         )["items"]
         for item in items:
             item.setdefault("kind", kind)
-            group = _GROUP_OF[kind]
-            _, version = _GROUPS[group]
-            item.setdefault("apiVersion", f"{group}/{version}" if group else version)
+            item.setdefault("apiVersion", kinds.BY_NAME[kind].api_version)
             refs = item["metadata"].get("ownerReferences", [])
             if any(r.get("uid") == owner_uid and r.get("controller") for r in refs):
                 found.append(item)

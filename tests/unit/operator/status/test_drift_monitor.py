@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from modelops.operator import drift_status as ds
 from modelops.operator.api.v1alpha1.drift_monitor import DriftMonitor, DriftMonitorStatus
+from modelops.operator.status import drift_monitor as ds
 
 NOW = datetime(2026, 11, 29, 9, 0, 0, tzinfo=UTC)
 

@@ -12,20 +12,23 @@ from modelops.operator.api.v1alpha1.drift_monitor import (
     DriftMonitorStatus,
     DriftResult,
 )
-from modelops.operator.runs import parse_time
-from modelops.operator.status import keep_transition_times, make_condition
+from modelops.operator.status.conditions import (
+    LAST_RUN_SUCCEEDED,
+    NO_RUN_YET,
+    READY,
+    RUN_FAILED,
+    SCHEDULED,
+    SUCCEEDED,
+    SUSPENDED,
+    Problem,
+    keep_transition_times,
+    make_condition,
+)
+from modelops.operator.status.runs import parse_time
 
-READY = "Ready"
-LAST_RUN_SUCCEEDED = "LastRunSucceeded"
 DRIFT_DETECTED = "DriftDetected"
-
-SCHEDULED = "Scheduled"
-SUSPENDED = "Suspended"
 TARGET_NOT_FOUND = "TargetNotFound"
 TARGET_NOT_DEPLOYED = "TargetNotDeployed"
-NO_RUN_YET = "NoRunYet"
-SUCCEEDED = "Succeeded"
-RUN_FAILED = "RunFailed"
 NO_DRIFT = "NoDrift"
 HISTORY_LIMIT = 10
 
@@ -76,7 +79,7 @@ def record_run(status: DriftMonitorStatus | None, result: DriftResult) -> DriftM
 def conditions(
     dm: DriftMonitor,
     status: DriftMonitorStatus,
-    target_problem: tuple[str, str] | None,
+    target_problem: Problem | None,
     now: datetime,
 ) -> list[Condition]:
     gen = dm.metadata.get("generation")

@@ -1,0 +1,1 @@
+"""The operator's I/O: the Kubernetes API, the MLflow registry, and outgoing webhooks."""

@@ -1,0 +1,66 @@
+"""metav1.Condition helpers and the reasons every kind shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TypeVar
+
+from modelops.operator.api.base import Condition
+
+READY = "Ready"
+LAST_RUN_SUCCEEDED = "LastRunSucceeded"
+
+# Reasons, CamelCase as the conventions want; one place so tests and Lua health checks agree.
+SCHEDULED = "Scheduled"
+SUSPENDED = "Suspended"
+NO_RUN_YET = "NoRunYet"
+SUCCEEDED = "Succeeded"
+RUN_FAILED = "RunFailed"
+
+# A policy looks at its input and names a problem (reason, message), or None when it holds:
+# cert-manager's policy chains, where the first problem in order decides.
+Problem = tuple[str, str]
+T = TypeVar("T")
+
+
+def first_problem(checks: Sequence[Callable[[T], Problem | None]], subject: T) -> Problem | None:
+    for check in checks:
+        problem = check(subject)
+        if problem is not None:
+            return problem
+    return None
+
+
+def make_condition(
+    type_: str, ok: bool | None, reason: str, message: str, generation: int | None, now: datetime
+) -> Condition:
+    """A metav1.Condition; None means Unknown."""
+    status = "Unknown" if ok is None else ("True" if ok else "False")
+    return Condition(
+        type=type_,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=now,
+        observed_generation=generation,
+    )
+
+
+def keep_transition_times(new: list[Condition], old: list[Condition]) -> list[Condition]:
+    """lastTransitionTime moves only when a condition's status does."""
+    before = {c.type: c for c in old}
+    out = []
+    for c in new:
+        prev = before.get(c.type)
+        if prev is not None and prev.status == c.status:
+            c = c.model_copy(update={"last_transition_time": prev.last_transition_time})
+        out.append(c)
+    return out
+
+
+def find(conditions: list[Condition] | None, type_: str) -> Condition | None:
+    for c in conditions or []:
+        if c.type == type_:
+            return c
+    return None
