@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSDEPS_STAMP := .cluster/.system-deps
 
-.PHONY: help bench openapi openapi-check setup system-deps binaries infra-tools check-infra crds crds-check cluster-up cluster-down services-up services-down \
+.PHONY: help bench openapi openapi-check api-docs api-docs-check setup system-deps binaries infra-tools check-infra crds crds-check cluster-up cluster-down services-up services-down \
         down demo-down status test test-unit test-integration lint demo clean
 
 help:
@@ -87,7 +87,7 @@ crds: setup
 crds-check: setup
 	$(BIN)/python -m modelops.operator.api.crdgen --out crds --chart-out charts/modelops/templates/crds --check
 
-test: setup binaries infra-tools crds-check openapi-check lint
+test: setup binaries infra-tools crds-check openapi-check api-docs-check lint
 	$(BIN)/pytest
 
 test-unit: setup infra-tools
@@ -101,3 +101,10 @@ demo: setup binaries
 
 clean: down
 	rm -rf .cluster $(VENV)
+
+# docs/api.md, the CRD reference, is generated from crds/ (run `make crds` first after a type change).
+api-docs: setup
+	$(BIN)/python -m modelops.operator.api.refdocs --out docs/api.md
+
+api-docs-check: setup
+	$(BIN)/python -m modelops.operator.api.refdocs --out docs/api.md --check

@@ -54,7 +54,7 @@ def parse_refs(text: str) -> list[FeatureRef]:
 
 class RuntimeSettings(BaseSettings):
     """One model per process. The operator sets these variables on the container (no prefix:
-    the names are the contract, see ../shared/DESIGN.md "Serving runtime contract")."""
+    the names are the contract, see docs/architecture.md "The runtime contract")."""
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 

@@ -299,7 +299,7 @@ def test_artifact_bucket_is_private_versioned_encrypted_and_tls_only() -> None:
 
 
 def test_no_resources_beyond_the_cluster_and_the_bucket() -> None:
-    """DESIGN.md: Terraform creates only the EKS cluster (with its VPC) and the S3 bucket."""
+    """Terraform creates only the EKS cluster (with its VPC) and the S3 bucket (architecture.md)."""
     allowed = re.compile(
         r"aws_(vpc|default_security_group|internet_gateway|subnet|route_table(_association)?|eip"
         r"|nat_gateway|kms_key|kms_alias|iam_role|iam_role_policy(_attachment)?"
