@@ -11,7 +11,8 @@ from pydantic.alias_generators import to_camel
 
 GROUP = "modelops.dev"
 VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
+# A literal, not built from the two above: the kinds' apiVersion fields are typed with it.
+API_VERSION: Literal["modelops.dev/v1alpha1"] = "modelops.dev/v1alpha1"
 CATEGORY = "modelops"
 
 

@@ -69,7 +69,7 @@ def apply(obj: dict[str, Any]) -> dict[str, Any]:
     (no new resourceVersion), and hand edits to the fields we own are taken back."""
     meta = obj["metadata"]
     try:
-        return _call(  # type: ignore[no-any-return]
+        applied: dict[str, Any] = _call(
             "PATCH",
             _path(obj["kind"], meta["namespace"], meta["name"]),
             body=obj,
@@ -79,6 +79,7 @@ def apply(obj: dict[str, Any]) -> dict[str, Any]:
             },
             query_params=[("fieldManager", FIELD_MANAGER), ("force", "true")],
         )
+        return applied
     except ApiException as e:
         text = server_message(e.body, e.reason or "")
         raise ApplyError(obj["kind"], meta["name"], e.status, text) from e
@@ -86,9 +87,10 @@ def apply(obj: dict[str, Any]) -> dict[str, Any]:
 
 def get(kind: str, namespace: str, name: str) -> dict[str, Any] | None:
     try:
-        return _call(
+        found: dict[str, Any] = _call(
             "GET", _path(kind, namespace, name), header_params={"Accept": "application/json"}
-        )  # type: ignore[no-any-return]
+        )
+        return found
     except ApiException as e:
         if e.status == 404:
             return None
@@ -96,11 +98,11 @@ def get(kind: str, namespace: str, name: str) -> dict[str, Any] | None:
 
 
 def list_owned(
-    kinds: list[str], namespace: str, owner_uid: str, selector: str
+    kind_names: list[str], namespace: str, owner_uid: str, selector: str
 ) -> list[dict[str, Any]]:
     """Children of one owner: labelled as ours and carrying its uid as controller reference."""
     found = []
-    for kind in kinds:
+    for kind in kind_names:
         items = _call(
             "GET",
             _path(kind, namespace),

@@ -14,7 +14,7 @@ from modelops.operator.api import kinds
 from modelops.operator.api.v1alpha1.drift_monitor import DriftMonitor, DriftMonitorStatus
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment
 from modelops.operator.clients import kube, registry, webhook
-from modelops.operator.handlers import job_results, locks, parsing, scaffold
+from modelops.operator.handlers import events, job_results, locks, parsing, scaffold
 from modelops.operator.resources.drift_monitor import (
     COMPONENT,
     build_drift_cronjob,
@@ -124,7 +124,7 @@ async def record_result(
         )
         await _write_status(dm, status)
     if result.error:
-        kopf.warn(body, reason="DriftCheckFailed", message=f"{job_name}: {result.error}")
+        events.warn(body, "DriftCheckFailed", f"{job_name}: {result.error}")
         return
     metrics.DRIFT_SHARE.labels(namespace, name).set(result.drift_share or 0.0)
     metrics.DATASET_DRIFT.labels(namespace, name).set(1 if result.dataset_drift else 0)
@@ -134,9 +134,9 @@ async def record_result(
         f"{', '.join(result.drifted_columns or []) or 'none'}"
     )
     if not result.dataset_drift:
-        kopf.info(body, reason="NoDrift", message=summary)
+        events.info(body, "NoDrift", summary)
         return
-    kopf.warn(body, reason="DriftDetected", message=summary)
+    events.warn(body, "DriftDetected", summary)
     await _on_drift(dm, body, result)
 
 
@@ -154,9 +154,9 @@ async def _on_drift(dm: DriftMonitor, body: dict[str, Any], result: Any) -> None
     if dm.spec.on_drift.tag_model_version:
         try:
             await _tag_model_version(dm, result)
-            kopf.info(body, reason="ModelVersionTagged", message="Tagged modelops.drift=true")
+            events.info(body, "ModelVersionTagged", "Tagged modelops.drift=true")
         except Exception as exc:  # a failed action is an Event, never a lost result
-            kopf.warn(body, reason="TagFailed", message=f"Could not tag the model version: {exc}")
+            events.warn(body, "TagFailed", f"Could not tag the model version: {exc}")
     ref = dm.spec.on_drift.webhook_secret_ref
     if ref is not None:
         try:
@@ -165,9 +165,9 @@ async def _on_drift(dm: DriftMonitor, body: dict[str, Any], result: Any) -> None
                 raise ValueError(f"Secret {ref.name} has no key {ref.key}")
             url = base64.b64decode(secret["data"][ref.key]).decode().strip()
             await asyncio.to_thread(webhook.post, url, payload, settings.webhook_timeout_seconds)
-            kopf.info(body, reason="WebhookSent", message=f"Posted the result to {ref.name}")
+            events.info(body, "WebhookSent", f"Posted the result to {ref.name}")
         except Exception as exc:  # a failed action is an Event, never a lost result
-            kopf.warn(body, reason="WebhookFailed", message=f"Webhook from {ref.name}: {exc}")
+            events.warn(body, "WebhookFailed", f"Webhook from {ref.name}: {exc}")
 
 
 async def _tag_model_version(dm: DriftMonitor, result: Any) -> None:

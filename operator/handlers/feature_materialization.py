@@ -16,7 +16,7 @@ from modelops.operator.api.v1alpha1.feature_materialization import (
     FeatureMaterializationStatus,
 )
 from modelops.operator.clients import kube
-from modelops.operator.handlers import job_results, locks, parsing, scaffold
+from modelops.operator.handlers import events, job_results, locks, parsing, scaffold
 from modelops.operator.resources.feature_materialization import (
     COMPONENT,
     build_materialize_cronjob,
@@ -88,14 +88,14 @@ async def record_result(
             return
         now = scaffold.now()
         run = policy.to_run(doc, job_name, now)
-        views = doc.get("views") if isinstance(doc.get("views"), dict) else {}
+        views: dict[str, Any] = doc["views"] if isinstance(doc.get("views"), dict) else {}
         await _write(fm, policy.record_run(fm.status, run, views, now))
     if run.error:
-        kopf.warn(body, reason="MaterializationFailed", message=f"{job_name}: {run.error}")
+        events.warn(body, "MaterializationFailed", f"{job_name}: {run.error}")
     else:
         until = run.materialized_until.isoformat() if run.materialized_until else "unknown"
         views_text = ", ".join(run.feature_views or []) or "no views"
-        kopf.info(body, reason="Materialized", message=f"{job_name}: {views_text} up to {until}")
+        events.info(body, "Materialized", f"{job_name}: {views_text} up to {until}")
 
 
 def _recorded(body: dict[str, Any], job_name: str) -> bool:

@@ -12,7 +12,7 @@ from modelops.operator.api import kinds
 from modelops.operator.api.v1alpha1.feature_materialization import FeatureStoreRef
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment
 from modelops.operator.clients import kube, registry
-from modelops.operator.handlers import parsing, scaffold
+from modelops.operator.handlers import events, parsing, scaffold
 from modelops.operator.planning import plan
 from modelops.operator.resources.common import managed_labels, managed_selector, selector_labels
 from modelops.operator.resources.model_deployment import (
@@ -106,7 +106,7 @@ async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any, resolve
             logger.info(f"Deleted {key[1]} {key[2]}, no longer desired")
         event = policy.rollout_event(current, served)
         if event is not None:
-            kopf.info(body, reason=event[0], message=event[1])
+            events.info(body, event[0], event[1])
     else:
         deployment = await asyncio.to_thread(kube.get, kinds.DEPLOYMENT.kind, ns, name)
 
@@ -122,9 +122,9 @@ async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any, resolve
     if not resolve:
         return
     if compat.compatible is False:
-        kopf.warn(body, reason=policy.INCOMPATIBLE, message=compat.message)
+        events.warn(body, policy.INCOMPATIBLE, compat.message)
     if resolution.model is None:
-        kopf.warn(body, reason=resolution.reason, message=resolution.message)
+        events.warn(body, resolution.reason, resolution.message)
         raise kopf.TemporaryError(resolution.message, delay=30)
 
 
@@ -172,20 +172,18 @@ async def _reconcile_owner(body: kopf.Body, logger: kopf.Logger) -> None:
     await reconcile(ns, owner, logger, resolve=False)
 
 
-def _on(kind: kinds.Kind) -> Any:
-    """An event handler registration for one kind of our children."""
-    return kopf.on.event(*kind.resource, labels=managed_labels(COMPONENT))
+CHILD_LABELS = managed_labels(COMPONENT)
 
 
-@_on(kinds.DEPLOYMENT)
+@kopf.on.event(*kinds.DEPLOYMENT.resource, labels=CHILD_LABELS)
 async def on_predictor_deployment_event(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
     """Readiness changes flow into the owner's status; a hand edit or deletion is undone."""
     await _reconcile_owner(body, logger)
 
 
-@_on(kinds.SERVICE)
-@_on(kinds.HPA)
-@_on(kinds.PDB)
+@kopf.on.event(*kinds.SERVICE.resource, labels=CHILD_LABELS)
+@kopf.on.event(*kinds.HPA.resource, labels=CHILD_LABELS)
+@kopf.on.event(*kinds.PDB.resource, labels=CHILD_LABELS)
 async def on_predictor_child_event(
     type: str | None, body: kopf.Body, logger: kopf.Logger, **_: Any
 ) -> None:

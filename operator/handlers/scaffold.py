@@ -12,7 +12,7 @@ from typing import Any
 import kopf
 
 from modelops.operator.clients import kube
-from modelops.operator.handlers import locks
+from modelops.operator.handlers import events, locks
 from modelops.operator.status import failures
 
 Pass = Callable[[dict[str, Any]], Awaitable[None]]
@@ -59,7 +59,7 @@ async def report_failure(kind: str, body: dict[str, Any], failure: failures.Fail
     except Exception as exc:  # the apiserver may be what failed: the log keeps the reason
         log.warning(f"Could not record the failure in status: {exc}")
         return
-    kopf.warn(body, reason=failure.reason, message=failure.message)
+    events.warn(body, failure.reason, failure.message)
 
 
 async def write_status(

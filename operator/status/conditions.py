@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from modelops.operator.api.base import Condition
 
@@ -36,7 +36,9 @@ def make_condition(
     type_: str, ok: bool | None, reason: str, message: str, generation: int | None, now: datetime
 ) -> Condition:
     """A metav1.Condition; None means Unknown."""
-    status = "Unknown" if ok is None else ("True" if ok else "False")
+    status: Literal["True", "False", "Unknown"] = (
+        "Unknown" if ok is None else ("True" if ok else "False")
+    )
     return Condition(
         type=type_,
         status=status,
