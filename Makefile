@@ -101,3 +101,9 @@ demo: setup binaries
 
 clean: down
 	rm -rf .cluster $(VENV)
+
+# Rewrite the builders' golden files (tests/unit/operator/resources/golden/) from examples/;
+# review the diff before committing.
+.PHONY: golden
+golden: setup
+	UPDATE_GOLDEN=1 $(BIN)/pytest tests/unit/operator/resources/test_golden.py -q
