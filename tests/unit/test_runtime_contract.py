@@ -294,6 +294,8 @@ def check_names(env: list[dict[str, Any]]) -> None:
     )
     for e in env:
         assert ("value" in e) != ("valueFrom" in e), f"{e['name']}: one of value or valueFrom"
+    names = [canonical(e["name"]) for e in env]
+    assert len(names) == len(set(names)), f"a variable is rendered twice: {names}"
 
 
 def validate_with_runtime_settings(
@@ -332,7 +334,11 @@ def test_deployment_env_is_runtime_settings(case: str, monkeypatch: pytest.Monke
     check_names(env)
     settings = validate_with_runtime_settings(env, monkeypatch)
     # Read from the environment under the names the operator gave them, none ignored.
-    literal_fields = {FIELD_ENV[canonical(e["name"])] for e in env if "value" in e}
+    literal_fields = {
+        FIELD_ENV[canonical(e["name"])]
+        for e in env
+        if "value" in e and canonical(e["name"]) in FIELD_ENV
+    }
     assert literal_fields <= settings.model_fields_set, literal_fields - settings.model_fields_set
 
 
