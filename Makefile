@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSDEPS_STAMP := .cluster/.system-deps
 
-.PHONY: help bench openapi openapi-check api-docs api-docs-check setup system-deps binaries infra-tools check-infra crds crds-check cluster-up cluster-down services-up services-down \
+.PHONY: help golden bench openapi openapi-check api-docs api-docs-check setup system-deps binaries infra-tools check-infra crds crds-check cluster-up cluster-down services-up services-down \
         down demo-down status test test-unit test-integration lint demo clean
 
 help:
@@ -108,3 +108,8 @@ api-docs: setup
 
 api-docs-check: setup
 	$(BIN)/python -m modelops.operator.api.refdocs --out docs/api.md --check
+
+# Rewrite the builders' golden files (tests/unit/operator/resources/golden/) from examples/;
+# review the diff before committing.
+golden: setup
+	UPDATE_GOLDEN=1 $(BIN)/pytest tests/unit/operator/resources/test_golden.py -q
