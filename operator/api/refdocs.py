@@ -93,7 +93,7 @@ def rules(node: dict[str, Any]) -> list[str]:
 
 
 def describe(node: dict[str, Any]) -> str:
-    text = node.get("description", "")
+    text = str(node.get("description", ""))
     for key, label in (("items", "Items"), ("additionalProperties", "Values")):
         if isinstance(node.get(key), dict) and node[key].get("description"):
             text += f" {label}: {node[key]['description']}"

@@ -8,7 +8,10 @@ from typing import Any
 from modelops.operator.api.v1alpha1.drift_monitor import DriftMonitor
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment
 from modelops.operator.resources.jobs import build_cronjob
-from modelops.operator.resources.model_deployment import prediction_stream
+from modelops.operator.resources.model_deployment import (
+    prediction_log_redis_env,
+    prediction_stream,
+)
 from modelops.operator.settings import OperatorSettings
 
 COMPONENT = "drift-monitor"
@@ -32,27 +35,12 @@ class DriftTarget:
 def drift_target(md: ModelDeployment, settings: OperatorSettings) -> DriftTarget:
     spec = md.spec
     model = md.status.model if md.status else None
-    log, cache = spec.prediction_log, spec.cache
-    redis_env: dict[str, Any] | None = None
-    # Same precedence as the runtime's: the log's own Redis, the cache's, the operator default.
-    if log.redis_url:
-        redis_env = {"name": "PREDICTION_LOG_REDIS_URL", "value": log.redis_url}
-    elif cache is not None and cache.redis_url:
-        redis_env = {"name": "PREDICTION_LOG_REDIS_URL", "value": cache.redis_url}
-    elif cache is not None and cache.redis_secret_ref is not None:
-        ref = cache.redis_secret_ref
-        redis_env = {
-            "name": "PREDICTION_LOG_REDIS_URL",
-            "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
-        }
-    elif settings.redis_url:
-        redis_env = {"name": "PREDICTION_LOG_REDIS_URL", "value": settings.redis_url}
     return DriftTarget(
         model_uri=model.resolved_uri if model else None,
         model_version=model.version if model else None,
         tracking_uri=spec.model.tracking_uri or settings.mlflow_tracking_uri,
         stream=prediction_stream(str(md.metadata["namespace"]), str(md.metadata["name"])),
-        redis_env=redis_env,
+        redis_env=prediction_log_redis_env(md, settings),
         credentials_secret=(
             spec.model.credentials_secret_ref.name if spec.model.credentials_secret_ref else None
         ),

@@ -83,7 +83,7 @@ def runtime_env(
             env.append({"name": "REDIS_URL", "value": cache.redis_url})
     log = spec.prediction_log
     if log.enabled:
-        log_redis = log.redis_url or (cache.redis_url if cache else None) or settings.redis_url
+        log_redis = prediction_log_redis_env(md, settings)
         env += [
             {"name": "PREDICTION_LOG_ENABLED", "value": "true"},
             {"name": "PREDICTION_LOG_SAMPLE_RATE", "value": str(log.sample_rate)},
@@ -93,8 +93,8 @@ def runtime_env(
                 "value": prediction_stream(str(md.metadata["namespace"]), _name(md)),
             },
         ]
-        if log_redis:
-            env.append({"name": "PREDICTION_LOG_REDIS_URL", "value": log_redis})
+        if log_redis is not None:
+            env.append(log_redis)
     # User variables last, so they can override a default deliberately.
     seen = {e["name"] for e in env}
     for var in spec.runtime.env or []:
@@ -102,6 +102,26 @@ def runtime_env(
             env = [e for e in env if e["name"] != var.name]
         env.append({"name": var.name, "value": var.value})
     return env
+
+
+def prediction_log_redis_env(
+    md: ModelDeployment, settings: OperatorSettings
+) -> dict[str, Any] | None:
+    """PREDICTION_LOG_REDIS_URL as an env entry (a value or a Secret reference): the log's own
+    Redis, else the cache's, else the operator default. The runtime writes the log where the
+    drift job reads it because both take it from here."""
+    log, cache = md.spec.prediction_log, md.spec.cache
+    name = "PREDICTION_LOG_REDIS_URL"
+    if log.redis_url:
+        return {"name": name, "value": log.redis_url}
+    if cache is not None and cache.redis_url:
+        return {"name": name, "value": cache.redis_url}
+    if cache is not None and cache.redis_secret_ref is not None:
+        ref = cache.redis_secret_ref
+        return {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
+    if settings.redis_url:
+        return {"name": name, "value": settings.redis_url}
+    return None
 
 
 FEATURE_REPO_MOUNT = "/feature-repo"

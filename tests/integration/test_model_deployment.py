@@ -380,6 +380,7 @@ def test_incompatible_model_is_caught_before_any_pod_runs(
     assert k.deployment(model_name) is None
 
 
+FEATURES = {"materializationRef": {"name": "fm"}, "entityKey": "customer_id"}
 INVALID_SPECS = [
     ({}, "spec.model"),
     ({"model": {}}, "spec.model.uri"),
@@ -425,6 +426,14 @@ INVALID_SPECS = [
     ({"service": {"type": "Ingress"}}, "spec.service.type"),
     ({"service": {"port": 70000}}, "spec.service.port"),
     ({"suspend": "yes"}, "spec.suspend"),
+    (
+        {"features": {**FEATURES, "features": ["avg_amount_30d"]}},
+        "must be VIEW:FEATURE, e.g. customer_stats:avg_amount_30d",
+    ),
+    (
+        {"features": {**FEATURES, "features": ["a:amount", "b:amount", "a:count"]}},
+        "two features share a name",
+    ),
     ({"replica": 2}, 'unknown field "spec.replica"'),
 ]
 

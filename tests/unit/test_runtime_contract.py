@@ -150,22 +150,6 @@ MD_SPECS: dict[str, tuple[dict[str, Any], FeatureStoreRef | None]] = {
     "suspended-raw-uri": ({"model": {"uri": "s3://bucket/model"}, "suspend": True}, None),
 }
 
-# Specs the CRD schema and the operator's model accept but the runtime refuses (the pods would
-# exit with "invalid configuration"): product mismatches, kept visible as strict xfails.
-MD_SPECS_REFUSED = {
-    "feature-without-view": {
-        "model": MODEL,
-        "features": {**FEATURES, "features": ["avg_amount_30d"]},
-    },
-    "two-features-of-one-name": {
-        "model": MODEL,
-        "features": {**FEATURES, "features": ["a:amount", "b:amount"]},
-    },
-}
-REFUSED_REASON = (
-    "spec.features admits any string; the runtime's FEATURE_REFS needs distinct view:feature"
-)
-
 
 def make_md(spec: dict[str, Any], name: str = "fraud") -> ModelDeployment:
     md = ModelDeployment.model_validate(
@@ -318,18 +302,9 @@ def validate_with_runtime_settings(
         pytest.fail(f"the runtime refuses the rendered values {shown}:\n{e}", pytrace=False)
 
 
-MD_CASES = [pytest.param(case, id=case) for case in MD_SPECS] + [
-    pytest.param(case, id=case, marks=pytest.mark.xfail(strict=True, reason=REFUSED_REASON))
-    for case in MD_SPECS_REFUSED
-]
-
-
-@pytest.mark.parametrize("case", MD_CASES)
+@pytest.mark.parametrize("case", list(MD_SPECS))
 def test_deployment_env_is_runtime_settings(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    if case in MD_SPECS_REFUSED:
-        dep = build_deployment(make_md(MD_SPECS_REFUSED[case]), RESOLVED, SETTINGS, STORE_PATH)
-    else:
-        dep = deployment(case)
+    dep = deployment(case)
     env = deployment_container(dep)["env"]
     check_names(env)
     settings = validate_with_runtime_settings(env, monkeypatch)
@@ -443,21 +418,7 @@ def _log_redis_source(env: list[dict[str, Any]]) -> Any:
 
 
 LOG_CASES = [
-    pytest.param(
-        case,
-        id=case,
-        marks=[
-            pytest.mark.xfail(
-                strict=True,
-                reason="runtime_env puts MODELOPS_REDIS_URL before the cache's Secret Redis, "
-                "drift_target the other way round",
-            )
-        ]
-        if case == "cache-secret-log-without-redis"
-        else [],
-    )
-    for case, (spec, _) in MD_SPECS.items()
-    if spec.get("predictionLog", {}).get("enabled")
+    case for case, (spec, _) in MD_SPECS.items() if spec.get("predictionLog", {}).get("enabled")
 ]
 
 

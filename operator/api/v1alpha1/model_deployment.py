@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -172,6 +172,23 @@ class ServiceSpec(KubeModel):
     """The Service port (the container always listens on 8080)."""
 
 
+FeatureReference = Annotated[
+    str,
+    Field(
+        max_length=253,
+        pattern=r"^[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+$",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.matches('^[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+$')",
+                    "message": "must be VIEW:FEATURE, e.g. customer_stats:avg_amount_30d",
+                }
+            ]
+        },
+    ),
+]
+
+
 class OnlineFeatures(KubeModel):
     """Features the runtime reads from the Feast online store for the entity ids a request
     sends, in one batched call, and feeds to the model in its signature's column order."""
@@ -181,8 +198,24 @@ class OnlineFeatures(KubeModel):
     condition shows here as FeaturesFresh."""
     entity_key: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     """The entity's join key, as requests send it (e.g. customer_id)."""
-    features: list[str] = Field(min_length=1, max_length=500)
-    """Feature references as VIEW:FEATURE (e.g. customer_stats:avg_amount_30d)."""
+    features: list[FeatureReference] = Field(
+        min_length=1,
+        max_length=100,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    # A feature fills the model column of its name, so two views may not
+                    # both supply one name.
+                    "rule": "self.all(x, self.exists_one(y, "
+                    "y.substring(y.indexOf(':')) == x.substring(x.indexOf(':'))))",
+                    "message": "two features share a name; each fills the model column of its "
+                    "name, so names must differ across views",
+                }
+            ]
+        },
+    )
+    """Feature references as VIEW:FEATURE (e.g. customer_stats:avg_amount_30d), with distinct
+    feature names."""
 
 
 class ModelDeploymentSpec(KubeModel):
