@@ -69,7 +69,7 @@ def resolve(uri: str, tracking_uri: str, settings: OperatorSettings) -> Resoluti
             if not versions:
                 return Resolution(None, MODEL_NOT_FOUND, f"{uri}: no version in stage {ref}")
             mv = versions[0]
-    except Exception as exc:  # noqa: BLE001 - every registry failure becomes a condition
+    except Exception as exc:  # every registry failure becomes a condition
         return _failure(exc, f"Could not resolve {uri}")
     return Resolution(
         ResolvedModel(
@@ -106,7 +106,7 @@ def check_compatibility(
             meta = yaml.safe_load(Path(mlmodel).read_text()) or {}
             reqs_path = _download(f"{root}/requirements.txt", tracking_uri, tmp)
             reqs = Path(reqs_path).read_text() if reqs_path else ""
-    except Exception as exc:  # noqa: BLE001 - a failed pre-flight is reported, not fatal
+    except Exception as exc:  # a failed pre-flight is reported, not fatal
         return Compatibility(None, f"Could not read the model's metadata: {str(exc)[:300]}")
     problems = compatibility_problems(meta, reqs, settings)
     if problems:
@@ -121,7 +121,7 @@ def _download(uri: str, tracking_uri: str, dst: str) -> str | None:
         return str(
             mlflow.artifacts.download_artifacts(uri, dst_path=dst, tracking_uri=tracking_uri)
         )
-    except Exception:  # noqa: BLE001 - a missing file is answered with None
+    except Exception:  # a missing file is answered with None
         return None
 
 

@@ -435,7 +435,7 @@ class Webhook:
         self.received = received
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_POST(self) -> None:  # the stdlib's name
                 length = int(self.headers["Content-Length"])
                 received.append(json.loads(self.rfile.read(length)))
                 self.send_response(204)
