@@ -14,7 +14,7 @@ from modelops.operator.api import kinds
 from modelops.operator.api.v1alpha1.drift_monitor import DriftMonitor, DriftMonitorStatus
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment
 from modelops.operator.clients import kube, registry, webhook
-from modelops.operator.handlers import events, job_results, locks, parsing, scaffold
+from modelops.operator.handlers import events, job_results, parsing, scaffold
 from modelops.operator.resources.drift_monitor import (
     COMPONENT,
     build_drift_cronjob,
@@ -106,13 +106,10 @@ async def resync_drift_monitor(meta: kopf.Meta, logger: kopf.Logger, **_: Any) -
 async def record_result(
     namespace: str, name: str, job_name: str, doc: dict[str, Any], logger: Any
 ) -> None:
-    async with locks.lock_for(KIND.kind, namespace, name):
-        body = await asyncio.to_thread(kube.get, KIND.kind, namespace, name)
-        if body is None:
+    async with scaffold.fresh(KIND.kind, DriftMonitor, namespace, name) as found:
+        if found is None or policy.already_recorded(found[1].status, job_name):
             return
-        dm = parsing.parse(DriftMonitor, body)
-        if policy.already_recorded(dm.status, job_name):
-            return
+        body, dm = found
         now = scaffold.now()
         result = policy.to_drift_result(doc, job_name, now)
         status = policy.record_run(dm.status, result)

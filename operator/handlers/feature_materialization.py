@@ -16,7 +16,7 @@ from modelops.operator.api.v1alpha1.feature_materialization import (
     FeatureMaterializationStatus,
 )
 from modelops.operator.clients import kube
-from modelops.operator.handlers import events, job_results, locks, parsing, scaffold
+from modelops.operator.handlers import events, job_results, parsing, scaffold
 from modelops.operator.resources.feature_materialization import (
     COMPONENT,
     build_materialize_cronjob,
@@ -79,13 +79,10 @@ async def resync_feature_materialization(meta: kopf.Meta, logger: kopf.Logger, *
 async def record_result(
     namespace: str, name: str, job_name: str, doc: dict[str, Any], logger: Any
 ) -> None:
-    async with locks.lock_for(KIND.kind, namespace, name):
-        body = await asyncio.to_thread(kube.get, KIND.kind, namespace, name)
-        if body is None:
+    async with scaffold.fresh(KIND.kind, FeatureMaterialization, namespace, name) as found:
+        if found is None or policy.already_recorded(found[1].status, job_name):
             return
-        fm = parsing.parse(FeatureMaterialization, body)
-        if policy.already_recorded(fm.status, job_name):
-            return
+        body, fm = found
         now = scaffold.now()
         run = policy.to_run(doc, job_name, now)
         views: dict[str, Any] = doc["views"] if isinstance(doc.get("views"), dict) else {}

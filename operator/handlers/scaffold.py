@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
+from pydantic import BaseModel
 
 from modelops.operator.clients import kube
-from modelops.operator.handlers import events, locks
+from modelops.operator.handlers import events, locks, parsing
 from modelops.operator.status import failures
 
 Pass = Callable[[dict[str, Any]], Awaitable[None]]
+M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger(__name__)
 
 
@@ -40,6 +43,17 @@ async def reconcile(kind: str, namespace: str, name: str, work: Pass) -> None:
             # Reported, not raised: kopf would post an Event for every retry, and each kind's
             # timer retries anyway. The status says why until a pass succeeds.
             await report_failure(kind, body, failures.describe(exc))
+
+
+@asynccontextmanager
+async def fresh(
+    kind: str, model: type[M], namespace: str, name: str
+) -> AsyncIterator[tuple[dict[str, Any], M] | None]:
+    """The stored object, raw and typed (None when gone), read under its lock and held until
+    the block ends: a job result is recorded against the newest status, never a stale one."""
+    async with locks.lock_for(kind, namespace, name):
+        body = await asyncio.to_thread(kube.get, kind, namespace, name)
+        yield None if body is None else (body, parsing.parse(model, body))
 
 
 async def report_failure(kind: str, body: dict[str, Any], failure: failures.Failure) -> None:

@@ -32,6 +32,33 @@ def first_problem(checks: Sequence[Callable[[T], Problem | None]], subject: T) -
     return None
 
 
+# One condition's (status, reason, message); a status of None is Unknown.
+Verdict = tuple[bool | None, str, str]
+
+
+def last_run_verdict(finished: bool, error: str | None, success: str) -> Verdict:
+    """LastRunSucceeded of the scheduled kinds."""
+    if not finished:
+        return None, NO_RUN_YET, "No run has finished yet"
+    if error:
+        return False, RUN_FAILED, error
+    return True, SUCCEEDED, success
+
+
+def scheduled_ready(problems: list[Problem | None], suspended: bool, schedule: str) -> Verdict:
+    """Ready of the scheduled kinds: the first problem, else scheduling (or suspended)."""
+    first = next((p for p in problems if p is not None), None)
+    if first is not None:
+        return False, *first
+    if suspended:
+        return True, SUSPENDED, "Scheduling is suspended"
+    return True, SCHEDULED, schedule
+
+
+def last_run_problem(error: str | None) -> Problem | None:
+    return (RUN_FAILED, f"The last run failed: {error}") if error else None
+
+
 def make_condition(
     type_: str, ok: bool | None, reason: str, message: str, generation: int | None, now: datetime
 ) -> Condition:

@@ -17,12 +17,12 @@ from modelops.operator.status.conditions import (
     NO_RUN_YET,
     READY,
     RUN_FAILED,
-    SCHEDULED,
-    SUCCEEDED,
-    SUSPENDED,
     Problem,
     keep_transition_times,
+    last_run_problem,
+    last_run_verdict,
     make_condition,
+    scheduled_ready,
 )
 from modelops.operator.status.runs import parse_time
 
@@ -76,6 +76,12 @@ def record_run(status: DriftMonitorStatus | None, result: DriftResult) -> DriftM
     )
 
 
+def _no_result(last: DriftResult | None) -> tuple[str, str]:
+    if last is None:
+        return NO_RUN_YET, "No run has finished yet"
+    return RUN_FAILED, "The last run failed"
+
+
 def conditions(
     dm: DriftMonitor,
     status: DriftMonitorStatus,
@@ -88,42 +94,28 @@ def conditions(
         return make_condition(type_, value, reason, message, gen, now)
 
     last = status.last_run
-    if last is None:
-        ran = cond(LAST_RUN_SUCCEEDED, None, NO_RUN_YET, "No run has finished yet")
-        drift = cond(DRIFT_DETECTED, None, NO_RUN_YET, "No run has finished yet")
-    elif last.error:
-        ran = cond(LAST_RUN_SUCCEEDED, False, RUN_FAILED, last.error)
-        drift = cond(DRIFT_DETECTED, None, RUN_FAILED, "The last run failed")
+    if last is None or last.error:
+        drift = cond(DRIFT_DETECTED, None, *_no_result(last))
+        success = ""
     else:
-        ran = cond(
-            LAST_RUN_SUCCEEDED,
-            True,
-            SUCCEEDED,
-            f"Compared {last.rows_current} current with {last.rows_reference} reference rows",
-        )
+        success = f"Compared {last.rows_current} current with {last.rows_reference} reference rows"
         share = last.drift_share or 0.0
         drifted = ", ".join(last.drifted_columns or []) or "none"
         threshold = dm.spec.threshold.drift_share
         if last.dataset_drift:
-            drift = cond(
-                DRIFT_DETECTED,
-                True,
-                DRIFT_DETECTED,
-                f"Drift share {share:.3f} >= {threshold}: drifted columns {drifted}",
-            )
+            message = f"Drift share {share:.3f} >= {threshold}: drifted columns {drifted}"
+            drift = cond(DRIFT_DETECTED, True, DRIFT_DETECTED, message)
         else:
-            drift = cond(
-                DRIFT_DETECTED,
-                False,
-                NO_DRIFT,
-                f"Drift share {share:.3f} < {threshold}; drifted columns: {drifted}",
-            )
-    if target_problem is not None:
-        ready = cond(READY, False, *target_problem)
-    elif last is not None and last.error:
-        ready = cond(READY, False, RUN_FAILED, f"The last run failed: {last.error}")
-    elif dm.spec.suspend:
-        ready = cond(READY, True, SUSPENDED, "Scheduling is suspended")
-    else:
-        ready = cond(READY, True, SCHEDULED, f"Checks run on schedule {dm.spec.schedule}")
+            message = f"Drift share {share:.3f} < {threshold}; drifted columns: {drifted}"
+            drift = cond(DRIFT_DETECTED, False, NO_DRIFT, message)
+    error = last.error if last else None
+    ran = cond(LAST_RUN_SUCCEEDED, *last_run_verdict(last is not None, error, success))
+    ready = cond(
+        READY,
+        *scheduled_ready(
+            [target_problem, last_run_problem(error)],
+            dm.spec.suspend,
+            f"Checks run on schedule {dm.spec.schedule}",
+        ),
+    )
     return keep_transition_times([ready, ran, drift], status.conditions or [])

@@ -16,12 +16,11 @@ from modelops.operator.status.conditions import (
     LAST_RUN_SUCCEEDED,
     NO_RUN_YET,
     READY,
-    RUN_FAILED,
-    SCHEDULED,
-    SUCCEEDED,
-    SUSPENDED,
     keep_transition_times,
+    last_run_problem,
+    last_run_verdict,
     make_condition,
+    scheduled_ready,
 )
 from modelops.operator.status.runs import parse_time
 
@@ -92,13 +91,11 @@ def conditions(
         return make_condition(type_, value, reason, message, gen, now)
 
     last = status.last_run
-    if last is None:
-        ran = cond(LAST_RUN_SUCCEEDED, None, NO_RUN_YET, "No run has finished yet")
-    elif last.error:
-        ran = cond(LAST_RUN_SUCCEEDED, False, RUN_FAILED, last.error)
-    else:
-        views = ", ".join(last.feature_views or []) or "all views"
-        ran = cond(LAST_RUN_SUCCEEDED, True, SUCCEEDED, f"Materialized {views}")
+    error = last.error if last else None
+    views = ", ".join((last.feature_views if last else None) or []) or "all views"
+    ran = cond(
+        LAST_RUN_SUCCEEDED, *last_run_verdict(last is not None, error, f"Materialized {views}")
+    )
     limit = duration_seconds(fm.spec.max_staleness)
     if status.materialized_until is None:
         stale = cond(STALE, None, NO_RUN_YET, "Nothing materialized yet")
@@ -120,12 +117,13 @@ def conditions(
                 FRESH,
                 f"Materialized until {until}, within maxStaleness {fm.spec.max_staleness}",
             )
-    if last is not None and last.error:
-        ready = cond(READY, False, RUN_FAILED, f"The last run failed: {last.error}")
-    elif stale.status == "True":
-        ready = cond(READY, False, TOO_OLD, stale.message)
-    elif fm.spec.suspend:
-        ready = cond(READY, True, SUSPENDED, "Scheduling is suspended")
-    else:
-        ready = cond(READY, True, SCHEDULED, f"Runs on schedule {fm.spec.schedule}")
+    too_old = (TOO_OLD, stale.message) if stale.status == "True" else None
+    ready = cond(
+        READY,
+        *scheduled_ready(
+            [last_run_problem(error), too_old],
+            fm.spec.suspend,
+            f"Runs on schedule {fm.spec.schedule}",
+        ),
+    )
     return keep_transition_times([ready, ran, stale], status.conditions or [])

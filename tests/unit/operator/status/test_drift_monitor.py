@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from modelops.operator.api.v1alpha1.drift_monitor import DriftMonitor, DriftMonitorStatus
+from modelops.operator.status import conditions as shared
 from modelops.operator.status import drift_monitor as ds
 
 NOW = datetime(2026, 11, 29, 9, 0, 0, tzinfo=UTC)
@@ -54,23 +55,23 @@ def conds(monitor: DriftMonitor, status: DriftMonitorStatus, problem=None) -> di
 def test_conditions_table() -> None:
     monitor = dm()
     assert conds(monitor, DriftMonitorStatus()) == {
-        "Ready": ("True", ds.SCHEDULED),
-        "LastRunSucceeded": ("Unknown", ds.NO_RUN_YET),
-        "DriftDetected": ("Unknown", ds.NO_RUN_YET),
+        "Ready": ("True", shared.SCHEDULED),
+        "LastRunSucceeded": ("Unknown", shared.NO_RUN_YET),
+        "DriftDetected": ("Unknown", shared.NO_RUN_YET),
     }
     drifted = ds.record_run(None, result("j", 0, driftShare=0.5, datasetDrift=True))
     assert conds(monitor, drifted)["DriftDetected"] == ("True", ds.DRIFT_DETECTED)
-    assert conds(monitor, drifted)["Ready"] == ("True", ds.SCHEDULED)
+    assert conds(monitor, drifted)["Ready"] == ("True", shared.SCHEDULED)
     calm = ds.record_run(None, result("j", 0, driftShare=0.1, datasetDrift=False))
     assert conds(monitor, calm)["DriftDetected"] == ("False", ds.NO_DRIFT)
     failed = ds.record_run(None, result("j", 0, error="too few current rows: 3 < minRows 100"))
     c = conds(monitor, failed)
-    assert c["LastRunSucceeded"] == ("False", ds.RUN_FAILED)
-    assert c["Ready"] == ("False", ds.RUN_FAILED)
+    assert c["LastRunSucceeded"] == ("False", shared.RUN_FAILED)
+    assert c["Ready"] == ("False", shared.RUN_FAILED)
     assert c["DriftDetected"][0] == "Unknown"
     missing = conds(monitor, calm, (ds.TARGET_NOT_FOUND, "no such ModelDeployment"))
     assert missing["Ready"] == ("False", ds.TARGET_NOT_FOUND)
-    assert conds(dm(suspend=True), calm)["Ready"] == ("True", ds.SUSPENDED)
+    assert conds(dm(suspend=True), calm)["Ready"] == ("True", shared.SUSPENDED)
 
 
 def test_condition_messages_name_the_drifted_columns() -> None:

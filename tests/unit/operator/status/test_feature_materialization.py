@@ -10,6 +10,7 @@ from modelops.operator.api.v1alpha1.feature_materialization import (
     FeatureMaterialization,
     FeatureMaterializationStatus,
 )
+from modelops.operator.status import conditions as shared
 from modelops.operator.status import feature_materialization as fs
 
 NOW = datetime(2026, 11, 29, 9, 0, 0, tzinfo=UTC)
@@ -54,7 +55,7 @@ def test_fresh_then_stale_as_the_clock_moves() -> None:
     assert st.materialized_until == NOW - timedelta(minutes=5)
     f = fm(maxStaleness="30m")
     assert conds(f, st)["Stale"] == ("False", fs.FRESH)
-    assert conds(f, st)["Ready"] == ("True", fs.SCHEDULED)
+    assert conds(f, st)["Ready"] == ("True", shared.SCHEDULED)
     later = NOW + timedelta(minutes=40)
     assert conds(f, st, later)["Stale"] == ("True", fs.TOO_OLD)
     assert conds(f, st, later)["Ready"] == ("False", fs.TOO_OLD)
@@ -79,8 +80,8 @@ def test_failed_run_keeps_freshness_and_is_not_ready() -> None:
     bad = fs.to_run({"error": "could not connect to Redis", "completionTime": iso(NOW)}, "j2", NOW)
     st = fs.record_run(st, bad, {}, NOW)
     c = conds(fm(), st)
-    assert c["LastRunSucceeded"] == ("False", fs.RUN_FAILED)
-    assert c["Ready"] == ("False", fs.RUN_FAILED)
+    assert c["LastRunSucceeded"] == ("False", shared.RUN_FAILED)
+    assert c["Ready"] == ("False", shared.RUN_FAILED)
     assert c["Stale"] == ("False", fs.FRESH)
     assert st.materialized_until == NOW - timedelta(minutes=1)
     assert not fs.already_recorded(st, "j2") and not fs.already_recorded(st, "j1")
@@ -89,9 +90,9 @@ def test_failed_run_keeps_freshness_and_is_not_ready() -> None:
 def test_nothing_yet() -> None:
     c = conds(fm(), FeatureMaterializationStatus())
     assert c == {
-        "Ready": ("True", fs.SCHEDULED),
-        "LastRunSucceeded": ("Unknown", fs.NO_RUN_YET),
-        "Stale": ("Unknown", fs.NO_RUN_YET),
+        "Ready": ("True", shared.SCHEDULED),
+        "LastRunSucceeded": ("Unknown", shared.NO_RUN_YET),
+        "Stale": ("Unknown", shared.NO_RUN_YET),
     }
 
 
