@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SYSDEPS_STAMP := .cluster/.system-deps
 
 .PHONY: help bench openapi openapi-check setup system-deps binaries infra-tools check-infra crds crds-check cluster-up cluster-down services-up services-down \
-        down demo-down status test test-unit test-integration lint demo clean
+        down demo-down status test test-unit test-integration lint typecheck demo clean
 
 help:
 	@echo "make demo          bring everything up and run the end-to-end demo"
@@ -72,6 +72,12 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# mypy finds modelops.serving_runtime through this link (see [tool.mypy] in pyproject.toml).
+typecheck: setup
+	mkdir -p .mypy-path/modelops
+	ln -sfn ../../serving_runtime .mypy-path/modelops/serving_runtime
+	$(BIN)/mypy -p modelops.serving_runtime
+
 bench: setup system-deps
 	$(BIN)/python bench/serving.py
 
@@ -87,7 +93,7 @@ crds: setup
 crds-check: setup
 	$(BIN)/python -m modelops.operator.api.crdgen --out crds --chart-out charts/modelops/templates/crds --check
 
-test: setup binaries infra-tools crds-check openapi-check lint
+test: setup binaries infra-tools crds-check openapi-check lint typecheck
 	$(BIN)/pytest
 
 test-unit: setup infra-tools

@@ -33,6 +33,15 @@ DESCRIPTION = (
 )
 
 
+class RuntimeApp(FastAPI):
+    """FastAPI whose OpenAPI document also describes the bodies the routes parse themselves."""
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            self.openapi_schema = build_openapi(self)
+        return self.openapi_schema
+
+
 class State(TypedDict):
     """Lifespan state (Starlette copies it into every request's `request.state`)."""
 
@@ -141,7 +150,7 @@ def create_app(
                 multiprocess.mark_process_dead(os.getpid())
             log.info("Stopped serving runtime", extra={"pid": os.getpid()})
 
-    app = FastAPI(
+    app = RuntimeApp(
         title=TITLE,
         description=DESCRIPTION,
         version=SERVER_VERSION,
@@ -153,13 +162,6 @@ def create_app(
         app.include_router(router)
     app.state.metrics = metrics
     app.state.manager = manager
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = build_openapi(app)
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

@@ -39,13 +39,16 @@ class _Pending:
 
 
 def _rows(values: Any) -> list[Any]:
+    rows: list[Any]
     if isinstance(values, np.ndarray):
-        return values.tolist()  # type: ignore[no-any-return]
-    if hasattr(values, "to_dict") and hasattr(values, "columns"):
-        return values.to_dict(orient="records")  # type: ignore[no-any-return]
-    if hasattr(values, "tolist"):
-        return values.tolist()  # type: ignore[no-any-return]
-    return list(values)
+        rows = values.tolist()
+    elif hasattr(values, "to_dict") and hasattr(values, "columns"):
+        rows = values.to_dict(orient="records")
+    elif hasattr(values, "tolist"):
+        rows = values.tolist()
+    else:
+        rows = list(values)
+    return rows
 
 
 def entries(p: _Pending) -> list[bytes]:

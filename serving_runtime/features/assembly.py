@@ -11,6 +11,7 @@ from modelops.serving_runtime.errors import FeaturesNotFound, InvalidInput, Payl
 from modelops.serving_runtime.signature import InputSchema
 
 _LIST_LIMIT = 20  # ids and names quoted in one message
+_KIND_NAMES: dict[type | None, str] = {int: "integers", str: "strings"}
 
 
 def quote(values: list[Any]) -> str:
@@ -19,7 +20,9 @@ def quote(values: list[Any]) -> str:
     return shown + more
 
 
-def check_entities(value: Any, entity_key: str, max_rows: int, kind: type | None = None) -> list:
+def check_entities(
+    value: Any, entity_key: str, max_rows: int, kind: type | None = None
+) -> list[Any]:
     """The request's `entities`: a non-empty list of ids (integers or strings; `kind` when the
     entity's value type is known)."""
     if type(value) is not list:
@@ -35,7 +38,7 @@ def check_entities(value: Any, entity_key: str, max_rows: int, kind: type | None
     allowed = (kind,) if kind is not None else (int, str)
     for i, v in enumerate(value):
         if type(v) not in allowed:
-            what = {int: "integers", str: "strings"}.get(kind, "integers or strings")  # type: ignore[arg-type]
+            what = _KIND_NAMES.get(kind, "integers or strings")
             raise InvalidInput(
                 f'"entities" must hold {entity_key} values ({what}); entities[{i}] is {v!r}',
                 row=i,

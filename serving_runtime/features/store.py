@@ -5,14 +5,23 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from modelops.serving_runtime.errors import JobError
 from modelops.serving_runtime.features import repo as feature_repo
 from modelops.serving_runtime.settings import FeatureRef
 
-if TYPE_CHECKING:
-    from modelops.serving_runtime.features.lookup import OnlineFeatures
+
+class StoreHolder(Protocol):
+    """What open_store reads (the repo, refs, key) and sets (the store and what it learnt)."""
+
+    repo: str
+    refs: list[FeatureRef]
+    entity_key: str
+    workdir: str | None
+    store: Any
+    entity_kind: type | None
+    online_store: str
 
 
 def missing_ref_problems(
@@ -40,7 +49,7 @@ def missing_ref_problems(
     return problems
 
 
-def open_store(features: OnlineFeatures) -> None:
+def open_store(features: StoreHolder) -> None:
     """Copy the repo, load its definitions into the copy's registry, check FEATURE_REFS
     against it; sets features.store (blocking: runs in the init thread)."""
     repo = Path(features.repo)

@@ -15,7 +15,7 @@ import time
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from modelops.serving_runtime.errors import JobError
 from modelops.serving_runtime.jobs.common import env_default, load_table, redact, run_job
@@ -80,10 +80,11 @@ def reference_from_model(model_uri: str, tracking_uri: str | None) -> Any:
             mv = client.get_model_version_by_alias(m["name"], m["alias"])
         else:
             mv = client.get_model_version(m["name"], m["version"])
-        run = client.get_run(mv.run_id)
+        # A version registered without a run has run_id None: MLflow's own error reports it.
+        run = client.get_run(cast(str, mv.run_id))
     except Exception as exc:
         raise JobError(f"could not read {model_uri} from the registry: {exc}") from exc
-    inputs = list(run.inputs.dataset_inputs or [])
+    inputs = list(run.inputs.dataset_inputs or []) if run.inputs is not None else []
     if not inputs:
         raise JobError(
             f"run {mv.run_id} of {model_uri} recorded no dataset with mlflow.log_input; "
@@ -94,7 +95,10 @@ def reference_from_model(model_uri: str, tracking_uri: str | None) -> Any:
     dataset = inputs[0].dataset
     try:
         source = mlflow.data.get_source(dataset)
-        local = source.load(dst_path=tempfile.mkdtemp(prefix="modelops-reference-"))
+        # Every concrete source takes dst_path; the abstract DatasetSource.load does not say so.
+        local = source.load(  # type: ignore[call-arg]
+            dst_path=tempfile.mkdtemp(prefix="modelops-reference-")
+        )
     except Exception as exc:
         raise JobError(
             f"dataset {dataset.name!r} logged on run {mv.run_id} has no loadable source "

@@ -141,11 +141,11 @@ def shape_result(
     applied: list[str],
 ) -> dict[str, Any]:
     """The job's result: per-view materialization ends and their minimum."""
-    per_view = {name: (iso(ends[name]) if ends.get(name) else None) for name in views}
-    known = [ends[name] for name in views if ends.get(name) is not None]
+    per_view = {name: (iso(end) if (end := ends.get(name)) else None) for name in views}
+    known = [end for name in views if (end := ends.get(name)) is not None]
     result: dict[str, Any] = {
         "featureViews": list(views),
-        "materializedUntil": iso(min(known)) if known else None,  # type: ignore[type-var]
+        "materializedUntil": iso(min(known)) if known else None,
         "views": per_view,
     }
     if rows is not None:
@@ -161,7 +161,8 @@ def materializable_views(store: Any) -> tuple[list[str], list[str]]:
     from feast import FeatureView, OnDemandFeatureView
     from feast.labeling.label_view import LabelView
 
-    chosen, other = [], []
+    chosen: list[str] = []
+    other: list[str] = []
     for view in store.registry.list_all_feature_views(project=store.project, allow_cache=False):
         enabled = getattr(view, "enabled", True)
         if isinstance(view, LabelView):
