@@ -39,12 +39,7 @@ class ModelManager:
         self.loaded_at: float | None = None
         self._ready_callbacks: list[Callable[[], None]] = []
         self._retry = BackgroundRetry(
-            "model-loader",
-            self._load,
-            on_success=self._loaded,
-            on_failure=self._failed,
-            initial_seconds=settings.load_retry_initial_seconds,
-            max_seconds=settings.load_retry_max_seconds,
+            "model-loader", self._load, self._loaded, self._failed, settings
         )
 
     @property

@@ -8,31 +8,31 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from modelops.serving_runtime.settings import RuntimeSettings
+
 T = TypeVar("T")
 
 
 class BackgroundRetry(Generic[T]):
     """Calls `attempt` in a daemon thread until it returns, then hands its result and the
     successful attempt's `time.monotonic()` start to `on_success`. Each failure goes to
-    `on_failure` with the seconds until the next attempt: from `initial_seconds`, doubling up
-    to `max_seconds`."""
+    `on_failure` with the seconds until the next attempt: LOAD_RETRY_INITIAL_SECONDS at first,
+    doubling up to LOAD_RETRY_MAX_SECONDS."""
 
     def __init__(
         self,
         name: str,
         attempt: Callable[[], T],
-        *,
         on_success: Callable[[T, float], None],
         on_failure: Callable[[Exception, float], None],
-        initial_seconds: float,
-        max_seconds: float,
+        settings: RuntimeSettings,
     ) -> None:
         self.name = name
         self._attempt = attempt
         self._on_success = on_success
         self._on_failure = on_failure
-        self.initial_seconds = initial_seconds
-        self.max_seconds = max_seconds
+        self.initial_seconds = settings.load_retry_initial_seconds
+        self.max_seconds = settings.load_retry_max_seconds
         self.attempts = 0
         self._stop = threading.Event()
         self.thread: threading.Thread | None = None

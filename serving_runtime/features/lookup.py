@@ -68,12 +68,7 @@ class OnlineFeatures:
         self.reason: str | None = None
         self.workdir: str | None = None
         self._retry = BackgroundRetry(
-            "feature-store-init",
-            self._open,
-            on_success=self._opened,
-            on_failure=self._failed,
-            initial_seconds=settings.load_retry_initial_seconds,
-            max_seconds=settings.load_retry_max_seconds,
+            "feature-store-init", self._open, self._opened, self._failed, settings
         )
         # A few threads: a slow read must not hold up the next request's read.
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="features")

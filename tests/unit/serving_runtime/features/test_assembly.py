@@ -15,15 +15,8 @@ from modelops.serving_runtime.features.assembly import (
 )
 from modelops.serving_runtime.signature import InputSchema
 
-SCHEMA = InputSchema(
-    columns=(
-        Column("avg_amount_30d", "double"),
-        Column("amount", "double"),
-        Column("txn_count_7d", "long"),
-        Column("channel", "string", required=False),
-    ),
-    source="columns",
-)
+from .conftest import SCHEMA
+
 FETCHED = {"avg_amount_30d": [10.5, 20.0], "txn_count_7d": [3, 4]}
 
 

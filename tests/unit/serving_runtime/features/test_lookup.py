@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from modelops.serving_runtime.columns import Column
 from modelops.serving_runtime.errors import (
     FeaturesNotFound,
     FeatureStoreNotReady,
@@ -20,17 +19,8 @@ from modelops.serving_runtime.features.lookup import OnlineFeatures
 from modelops.serving_runtime.features.metrics import LOOKUP_ERRORS, LOOKUP_SECONDS
 from modelops.serving_runtime.metrics import Metrics
 from modelops.serving_runtime.settings import RuntimeSettings
-from modelops.serving_runtime.signature import InputSchema
 
-SCHEMA = InputSchema(
-    columns=(
-        Column("avg_amount_30d", "double"),
-        Column("amount", "double"),
-        Column("txn_count_7d", "long"),
-        Column("channel", "string", required=False),
-    ),
-    source="columns",
-)
+from .conftest import SCHEMA
 
 
 def test_nothing_of_feast_loads_without_feature_repo() -> None:
