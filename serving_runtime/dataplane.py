@@ -1,5 +1,4 @@
-"""The transport-agnostic data plane: every protocol's request becomes a validated array,
-goes through the cache and the micro-batcher, and comes back in that protocol's shape."""
+"""The transport-agnostic data plane: each protocol's request in, through cache and batcher, out."""
 
 from __future__ import annotations
 

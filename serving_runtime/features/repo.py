@@ -1,5 +1,4 @@
-"""A Feast feature repo, shared by the server and the materialize job: a writable copy of the
-(read-only, ConfigMap-mounted) repo, its definitions loaded and applied to the copy's registry."""
+"""A Feast feature repo for the server and the materialize job: copied, loaded and applied."""
 
 from __future__ import annotations
 
@@ -17,6 +16,8 @@ from typing import Any
 
 from modelops.serving_runtime.errors import JobError
 
+# The repo is often a read-only ConfigMap mount and Feast writes beside its files (a local
+# registry, say): both users work on a writable copy, whose registry gets the definitions.
 FEATURE_STORE_YAML = "feature_store.yaml"
 # Not copied: the kubelet's atomic-writer folders of a ConfigMap mount (`..data`,
 # `..2024_01_01_00_00_00.123`: Feast would import the definitions twice through them), caches
