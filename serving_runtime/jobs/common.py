@@ -1,4 +1,4 @@
-"""What the batch jobs share: errors as results, data loading, the result's way out."""
+"""What the batch jobs share: the entry point, data loading, and the result's way out."""
 
 from __future__ import annotations
 
