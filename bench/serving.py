@@ -12,6 +12,7 @@ in-process predict floor and the ratio to mlflow serve.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -65,13 +66,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _runtime_helpers() -> Any:
+    """The tests' runtime helpers (not in the runtime package, so not in its image)."""
+    path = Path(__file__).resolve().parents[1] / "tests" / "integration" / "runtime_helpers.py"
+    spec = importlib.util.spec_from_file_location("runtime_helpers", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def register_models(store: Path) -> tuple[str, dict[str, Any], np.ndarray]:
     os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"
     from sklearn.datasets import make_classification
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
 
-    from modelops.serving_runtime.testing import log_sklearn_model
+    log_sklearn_model = _runtime_helpers().log_sklearn_model
 
     tracking = f"sqlite:///{store / 'mlflow.db'}"
     x, y = make_classification(

@@ -11,11 +11,14 @@ from typing import Any, TypedDict
 from fastapi import FastAPI
 
 from modelops.serving_runtime.api import health, invocations, predict, v2
+from modelops.serving_runtime.api.document import build_openapi
+from modelops.serving_runtime.api.errors import install_error_handlers
 from modelops.serving_runtime.cache import ResponseCache
 from modelops.serving_runtime.dataplane import SERVER_VERSION, DataPlane
-from modelops.serving_runtime.errors import install_error_handlers
+from modelops.serving_runtime.loader import load_model
 from modelops.serving_runtime.metrics import Metrics, MetricsMiddleware, multiprocess_dir
-from modelops.serving_runtime.model import LoadedModel, LoadState, ModelManager, load_model
+from modelops.serving_runtime.model import LoadedModel
+from modelops.serving_runtime.model_manager import LoadState, ModelManager
 from modelops.serving_runtime.predlog import PredictionLogger
 from modelops.serving_runtime.redisconn import CircuitBreaker, make_client
 from modelops.serving_runtime.settings import RuntimeSettings
@@ -28,6 +31,15 @@ DESCRIPTION = (
     "`/invocations` and the Open Inference Protocol v2 (`/v2`). Errors are "
     '`{"error": {"code", "message"}}` with a 4xx status for every client mistake.'
 )
+
+
+class RuntimeApp(FastAPI):
+    """FastAPI whose OpenAPI document also describes the bodies the routes parse themselves."""
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            self.openapi_schema = build_openapi(self)
+        return self.openapi_schema
 
 
 class State(TypedDict):
@@ -98,7 +110,7 @@ def create_app(
         features = None
         if settings.feature_repo:
             # Not imported otherwise: nothing of Feast loads without FEATURE_REPO.
-            from modelops.serving_runtime.features import OnlineFeatures
+            from modelops.serving_runtime.features.lookup import OnlineFeatures
 
             features = OnlineFeatures(settings, metrics)
             # After the model: Feast's set-up changes process-wide state (the working folder,
@@ -138,7 +150,7 @@ def create_app(
                 multiprocess.mark_process_dead(os.getpid())
             log.info("Stopped serving runtime", extra={"pid": os.getpid()})
 
-    app = FastAPI(
+    app = RuntimeApp(
         title=TITLE,
         description=DESCRIPTION,
         version=SERVER_VERSION,
@@ -150,15 +162,6 @@ def create_app(
         app.include_router(router)
     app.state.metrics = metrics
     app.state.manager = manager
-
-    def openapi() -> dict[str, Any]:
-        from modelops.serving_runtime.openapi import build_openapi
-
-        if app.openapi_schema is None:
-            app.openapi_schema = build_openapi(app)
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

@@ -173,7 +173,7 @@ class MicroBatcher:
             )
         except Exception as e:
             if len(batch) == 1:
-                _settle(batch[0], exc=e)
+                _settle(batch[0], e)
                 return
             # One bad request must not fail its neighbours: score each alone to find it.
             await self._one_by_one(batch)
@@ -188,7 +188,7 @@ class MicroBatcher:
                 slice_output(out.predictions, start, stop),
                 slice_output(out.probabilities, start, stop) if job.want_proba else None,
             )
-            _settle(job, result=part)
+            _settle(job, part)
             start = stop
 
     async def _one_by_one(self, batch: list[_Job]) -> None:
@@ -199,15 +199,15 @@ class MicroBatcher:
                     self._executor, run_call, self._call, job.x, job.want_proba, self._observe
                 )
             except Exception as e:
-                _settle(job, exc=e)
+                _settle(job, e)
             else:
-                _settle(job, result=out)
+                _settle(job, out)
 
 
-def _settle(job: _Job, result: ModelOutput | None = None, exc: BaseException | None = None) -> None:
+def _settle(job: _Job, outcome: ModelOutput | BaseException) -> None:
     if job.future.done():
         return
-    if exc is not None:
-        job.future.set_exception(exc)
+    if isinstance(outcome, BaseException):
+        job.future.set_exception(outcome)
     else:
-        job.future.set_result(result)  # type: ignore[arg-type]
+        job.future.set_result(outcome)

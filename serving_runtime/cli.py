@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import tempfile
+from typing import Any
 
 
 def _prepare_multiprocess_metrics(workers: int) -> None:
@@ -42,7 +43,7 @@ def serve() -> int:
     from modelops.serving_runtime import logs
 
     logs.configure(settings.log_level)
-    common = {
+    common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
@@ -60,12 +61,12 @@ def serve() -> int:
             "modelops.serving_runtime.app:app_from_env",
             factory=True,
             workers=settings.workers,
-            **common,  # type: ignore[arg-type]
+            **common,
         )
     else:
         from modelops.serving_runtime.app import create_app
 
-        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings), **common)
     return 0
 
 

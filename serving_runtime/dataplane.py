@@ -1,5 +1,4 @@
-"""The transport-agnostic data plane: every protocol's request becomes a validated array,
-goes through the cache and the micro-batcher, and comes back in that protocol's shape."""
+"""The transport-agnostic data plane: each protocol's request in, through cache and batcher, out."""
 
 from __future__ import annotations
 
@@ -11,17 +10,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelops.serving_runtime import codecs
+from modelops.serving_runtime import codecs, v2_codec
 from modelops.serving_runtime.batching import MicroBatcher, run_call
 from modelops.serving_runtime.cache import ResponseCache, cache_key
 from modelops.serving_runtime.errors import InvalidInput, ModelNotFound, ModelNotReady
 from modelops.serving_runtime.metrics import Metrics
-from modelops.serving_runtime.model import LoadedModel, ModelInput, ModelManager, ModelOutput
+from modelops.serving_runtime.model import LoadedModel, ModelInput, ModelOutput
+from modelops.serving_runtime.model_manager import ModelManager
 from modelops.serving_runtime.predlog import PredictionLogger
 from modelops.serving_runtime.settings import RuntimeSettings
 
 if TYPE_CHECKING:
-    from modelops.serving_runtime.features import OnlineFeatures
+    from modelops.serving_runtime.features.lookup import OnlineFeatures
 
 SERVER_NAME = "modelops-runtime"
 SERVER_VERSION = "0.1.0"
@@ -181,7 +181,7 @@ class DataPlane:
         """POST /v2/models/{name}/infer."""
         model = self.v2_model(name)
         doc = codecs.load_json(body)
-        x, outputs, request_id = codecs.parse_v2(doc, model.schema, self.settings.max_rows)
+        x, outputs, request_id = v2_codec.parse_v2(doc, model.schema, self.settings.max_rows)
         want_proba = "predict_proba" in outputs
         if want_proba and not model.has_proba:
             raise InvalidInput("this model has no predict_proba output")
@@ -191,11 +191,11 @@ class DataPlane:
             if output == "predict":
                 predictions = out.predictions
                 if hasattr(predictions, "columns") and len(predictions.columns) > 1:
-                    tensors += [codecs.v2_tensor(str(c), predictions[c]) for c in predictions]
+                    tensors += [v2_codec.v2_tensor(str(c), predictions[c]) for c in predictions]
                 else:
-                    tensors.append(codecs.v2_tensor("predict", predictions))
+                    tensors.append(v2_codec.v2_tensor("predict", predictions))
             else:
-                tensors.append(codecs.v2_tensor("predict_proba", out.probabilities))
+                tensors.append(v2_codec.v2_tensor("predict_proba", out.probabilities))
         return {
             "model_name": model.name,
             "model_version": model.version,
@@ -206,7 +206,7 @@ class DataPlane:
 
     def v2_metadata(self, name: str) -> dict[str, Any]:
         model = self.v2_model(name)
-        kind = codecs.v2_datatype(np.asarray(model.classes)) if model.classes else "FP64"
+        kind = v2_codec.v2_datatype(np.asarray(model.classes)) if model.classes else "FP64"
         outputs = [{"name": "predict", "datatype": kind, "shape": [-1]}]
         if model.has_proba:
             n = len(model.classes) if model.classes else -1
@@ -215,7 +215,7 @@ class DataPlane:
             "name": model.name,
             "versions": [model.version],
             "platform": f"mlflow-{model.flavor}",
-            "inputs": codecs.schema_v2_tensors(model.schema),
+            "inputs": v2_codec.schema_v2_tensors(model.schema),
             "outputs": outputs,
         }
 

@@ -1,9 +1,4 @@
-"""Prometheus metrics, labelled by model and version, and the ASGI middleware that counts requests.
-
-With WORKERS > 1 the CLI sets PROMETHEUS_MULTIPROC_DIR before any worker starts, each worker
-writes its values there, and /metrics aggregates all of them (prometheus-client multiprocess
-mode). Metrics live in a registry per app, so tests can build many apps in one process.
-"""
+"""Prometheus metrics labelled by model and version, and the ASGI middleware counting requests."""
 
 from __future__ import annotations
 
@@ -21,6 +16,9 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
+# With WORKERS > 1 the CLI sets PROMETHEUS_MULTIPROC_DIR before any worker starts, each worker
+# writes its values there, and /metrics aggregates all of them (prometheus-client multiprocess
+# mode). Metrics live in a registry per app, so tests can build many apps in one process.
 PREFIX = "modelops_runtime"
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,

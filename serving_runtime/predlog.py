@@ -1,9 +1,4 @@
-"""Sampled prediction log to a capped Redis stream, and the reader the drift job uses.
-
-Each stream entry has one field, `data`, whose value is JSON:
-`{"ts": unix seconds, "model_version": str, "features": {column: value}, "prediction": value}`,
-one entry per scored row.
-"""
+"""Sampled prediction log to a capped Redis stream, and the reader the drift job uses."""
 
 from __future__ import annotations
 
@@ -23,6 +18,8 @@ from modelops.serving_runtime.redisconn import CircuitBreaker
 
 log = logging.getLogger("modelops.serving_runtime.predlog")
 
+# Each stream entry has one field, `data`, whose value is JSON, one entry per scored row:
+# {"ts": unix seconds, "model_version": str, "features": {column: value}, "prediction": value}
 FIELD = "data"
 MAX_QUEUED_ROWS = 50_000
 WRITE_CHUNK = 500
@@ -39,13 +36,16 @@ class _Pending:
 
 
 def _rows(values: Any) -> list[Any]:
+    rows: list[Any]
     if isinstance(values, np.ndarray):
-        return values.tolist()  # type: ignore[no-any-return]
-    if hasattr(values, "to_dict") and hasattr(values, "columns"):
-        return values.to_dict(orient="records")  # type: ignore[no-any-return]
-    if hasattr(values, "tolist"):
-        return values.tolist()  # type: ignore[no-any-return]
-    return list(values)
+        rows = values.tolist()
+    elif hasattr(values, "to_dict") and hasattr(values, "columns"):
+        rows = values.to_dict(orient="records")
+    elif hasattr(values, "tolist"):
+        rows = values.tolist()
+    else:
+        rows = list(values)
+    return rows
 
 
 def entries(p: _Pending) -> list[bytes]:

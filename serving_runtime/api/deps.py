@@ -21,7 +21,8 @@ async def get_dataplane(request: Request) -> DataPlane:
 
     `async` on purpose: FastAPI runs a plain `def` dependency in a worker thread, a thread
     handoff per request for a dictionary lookup."""
-    return request.state.dataplane  # type: ignore[no-any-return]
+    dataplane: DataPlane = request.state.dataplane
+    return dataplane
 
 
 DataPlaneDep = Annotated[DataPlane, Depends(get_dataplane)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -30,14 +32,14 @@ _RESPONSES[503] = {
     ),
 }
 
-_DOC = {
+_DOC: dict[str, Any] = {
     "response_model": PredictResponse,
     "responses": dict(sorted(_RESPONSES.items(), key=lambda kv: str(kv[0]))),
     "openapi_extra": json_body(PredictRequest),
 }
 
 
-@router.post("/predict", summary="Predict rows", **_DOC)  # type: ignore[arg-type]
+@router.post("/predict", summary="Predict rows", **_DOC)
 async def predict(request: Request, dataplane: DataPlaneDep) -> Response:
     """Score rows given as lists in signature column order, or as objects keyed by column;
     or entity ids (`entities`) whose features the runtime reads from the online store, with
@@ -47,7 +49,7 @@ async def predict(request: Request, dataplane: DataPlaneDep) -> Response:
     return json_response(await dataplane.predict_features(body))
 
 
-@router.post("/predict/batch", summary="Predict many rows", **_DOC)  # type: ignore[arg-type]
+@router.post("/predict/batch", summary="Predict many rows", **_DOC)
 async def predict_batch(request: Request, dataplane: DataPlaneDep) -> Response:
     """The same as /predict (kept for clients of the seed service); MAX_ROWS applies."""
     require_json(request)

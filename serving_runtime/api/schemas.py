@@ -1,9 +1,4 @@
-"""Request and response bodies as pydantic models: the OpenAPI document is made from them.
-
-The hot paths parse bodies with orjson and validate them against the model's signature by
-hand (signature.py), which is both faster and stricter than a generic model could be; these
-classes document the wire format and type the responses.
-"""
+"""Request and response bodies as pydantic models: the OpenAPI document is made from them."""
 
 from __future__ import annotations
 
@@ -11,6 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+# The hot paths parse bodies with orjson and validate them against the model's signature by hand
+# (signature.py), faster and stricter than a generic model could be: these classes document the
+# wire format and type the responses, and no request goes through them.
 Scalar = float | int | str | bool | None
 
 

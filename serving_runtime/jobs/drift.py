@@ -15,15 +15,10 @@ import time
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from modelops.serving_runtime.jobs.common import (
-    JobError,
-    emit_result,
-    env_default,
-    load_table,
-    redact,
-)
+from modelops.serving_runtime.errors import JobError
+from modelops.serving_runtime.jobs.common import env_default, load_table, redact, run_job
 
 _DURATION = re.compile(r"^([1-9][0-9]*)(s|m|h|d)$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -85,10 +80,11 @@ def reference_from_model(model_uri: str, tracking_uri: str | None) -> Any:
             mv = client.get_model_version_by_alias(m["name"], m["alias"])
         else:
             mv = client.get_model_version(m["name"], m["version"])
-        run = client.get_run(mv.run_id)
-    except Exception as exc:  # noqa: BLE001 - reported as the run's error
+        # A version registered without a run has run_id None: MLflow's own error reports it.
+        run = client.get_run(cast(str, mv.run_id))
+    except Exception as exc:
         raise JobError(f"could not read {model_uri} from the registry: {exc}") from exc
-    inputs = list(run.inputs.dataset_inputs or [])
+    inputs = list(run.inputs.dataset_inputs or []) if run.inputs is not None else []
     if not inputs:
         raise JobError(
             f"run {mv.run_id} of {model_uri} recorded no dataset with mlflow.log_input; "
@@ -99,8 +95,11 @@ def reference_from_model(model_uri: str, tracking_uri: str | None) -> Any:
     dataset = inputs[0].dataset
     try:
         source = mlflow.data.get_source(dataset)
-        local = source.load(dst_path=tempfile.mkdtemp(prefix="modelops-reference-"))
-    except Exception as exc:  # noqa: BLE001
+        # Every concrete source takes dst_path; the abstract DatasetSource.load does not say so.
+        local = source.load(  # type: ignore[call-arg]
+            dst_path=tempfile.mkdtemp(prefix="modelops-reference-")
+        )
+    except Exception as exc:
         raise JobError(
             f"dataset {dataset.name!r} logged on run {mv.run_id} has no loadable source "
             f"({dataset.source_type}); log it with mlflow.data.from_pandas(df, source=URI) "
@@ -140,7 +139,7 @@ def model_features(model_uri: str, tracking_uri: str | None) -> list[str] | None
             tracking_uri=tracking_uri,
         )
         signature = Model.load(local).signature
-    except Exception as exc:  # noqa: BLE001 - reported as the run's error
+    except Exception as exc:
         raise JobError(f"could not read the signature of {model_uri}: {exc}") from exc
     if signature is None or not signature.inputs.has_input_names():
         return None
@@ -329,21 +328,7 @@ def run(args: argparse.Namespace, now: float | None = None) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="modelops-runtime drift", description=__doc__)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    started = datetime.now(UTC)
-    try:
-        result = run(args)
-        code = 0
-    except JobError as exc:
-        result = {"error": str(exc)}
-        code = 1
-    except Exception as exc:  # noqa: BLE001 - a result, never a stack trace
-        result = {"error": f"unexpected {type(exc).__name__}: {exc}"}
-        code = 1
-    emit_result(result, started)
-    return code
+    return run_job("modelops-runtime drift", __doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -16,31 +16,31 @@ output goes to stderr.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
-import os
-import re
-import shutil
 import sys
 import tempfile
-import traceback
-import warnings
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from modelops.serving_runtime.jobs.common import JobError, emit_result
+from modelops.serving_runtime.errors import JobError
+from modelops.serving_runtime.features.repo import (
+    FEATURE_STORE_YAML,
+    apply_missing,
+    copy_repo,
+    load_definitions,
+    one_line,
+    open_store,
+    quiet_feast,
+    unset_env_refs,
+)
+from modelops.serving_runtime.jobs.common import run_job
+from modelops.serving_runtime.jobs.online_store import (
+    check_online_store,
+    counting_writes,
+    online_store_error,
+)
 
-FEATURE_STORE_YAML = "feature_store.yaml"
-# Not copied: the kubelet's atomic-writer folders of a ConfigMap mount (`..data`,
-# `..2024_01_01_00_00_00.123`: Feast would import the definitions twice through them), caches
-# and tool folders Feast ignores too.
-_SKIPPED_NAMES = {"__pycache__", ".git", ".venv", ".ipynb_checkpoints", ".pytest_cache"}
-# `${VAR}` in feature_store.yaml, which Feast expands from the environment.
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_MESSAGE_LIMIT = 600
 # Rows per online-store write when the repo sets no materialization.online_write_batch_size.
 WRITE_BATCH_SIZE = 10_000
 
@@ -141,11 +141,11 @@ def shape_result(
     applied: list[str],
 ) -> dict[str, Any]:
     """The job's result: per-view materialization ends and their minimum."""
-    per_view = {name: (iso(ends[name]) if ends.get(name) else None) for name in views}
-    known = [ends[name] for name in views if ends.get(name) is not None]
+    per_view = {name: (iso(end) if (end := ends.get(name)) else None) for name in views}
+    known = [end for name in views if (end := ends.get(name)) is not None]
     result: dict[str, Any] = {
         "featureViews": list(views),
-        "materializedUntil": iso(min(known)) if known else None,  # type: ignore[type-var]
+        "materializedUntil": iso(min(known)) if known else None,
         "views": per_view,
     }
     if rows is not None:
@@ -156,174 +156,13 @@ def shape_result(
     return result
 
 
-def missing_env_refs(config_text: str, environ: dict[str, str] | os._Environ[str]) -> list[str]:
-    """The `${VAR}` references in feature_store.yaml that the environment does not set."""
-    return sorted({m[1] for m in _ENV_REF.finditer(config_text) if m[1] not in environ})
-
-
-def one_line(exc: BaseException, replace: dict[str, str] | None = None) -> str:
-    """`Type: message` on one line, bounded, with temp-copy paths shown as the user's."""
-    text = " ".join(str(exc).split()) or "(no message)"
-    for old, new in (replace or {}).items():
-        text = text.replace(old, new)
-    if len(text) > _MESSAGE_LIMIT:
-        text = text[: _MESSAGE_LIMIT - 3] + "..."
-    return f"{type(exc).__name__}: {text}"
-
-
-def redis_endpoints(connection_string: str) -> str:
-    """host:port parts of a Feast Redis connection string, without its options (password)."""
-    nodes = [p.strip() for p in connection_string.split(",") if p.strip() and "=" not in p]
-    return ", ".join(nodes) or "(no host)"
-
-
-# --- the repo copy and its definitions ----------------------------------------------------
-
-
-def copy_repo(source: Path, target: Path) -> None:
-    """Copy the repo's files (following symlinks, as a ConfigMap mount uses) into `target`,
-    all writable by this user whatever the source's modes."""
-    seen: set[Path] = set()
-
-    def walk(src: Path, dst: Path) -> None:
-        real = src.resolve()
-        if real in seen:  # a symlink loop
-            return
-        seen.add(real)
-        dst.mkdir(parents=True, exist_ok=True)
-        for entry in sorted(os.scandir(src), key=lambda e: e.name):
-            if entry.name.startswith("..") or entry.name in _SKIPPED_NAMES:
-                continue
-            if entry.is_dir():
-                walk(Path(entry.path), dst / entry.name)
-            elif entry.is_file():
-                shutil.copyfile(entry.path, dst / entry.name)
-
-    walk(source, target)
-
-
-def _definition_modules(root: Path) -> set[str]:
-    return {p.relative_to(root).parts[0].removesuffix(".py") for p in root.rglob("*.py")}
-
-
-@contextlib.contextmanager
-def importable(root: Path) -> Iterator[None]:
-    """What feast.repo_operations.parse_repo needs (the repo as the working directory and on
-    sys.path), undone afterwards with the repo's modules, so a second run in the same process
-    imports its own definitions rather than the cached first ones."""
-    names = _definition_modules(root)
-    shadowed = sorted(n for n in names if n in sys.stdlib_module_names)
-    if shadowed:
-        raise JobError(
-            f"definition file {shadowed[0]}.py shadows the Python module {shadowed[0]!r}; rename it"
-        )
-    cwd, path, bytecode = os.getcwd(), list(sys.path), sys.dont_write_bytecode
-    displaced = {n: sys.modules.pop(n) for n in names if n in sys.modules}
-    before = set(sys.modules)
-    os.chdir(root)
-    sys.path.insert(0, str(root))
-    sys.dont_write_bytecode = True
-    try:
-        yield
-    finally:
-        os.chdir(cwd)
-        sys.path[:] = path
-        sys.dont_write_bytecode = bytecode
-        for name in set(sys.modules) - before:
-            if name.split(".")[0] in names:
-                del sys.modules[name]
-        sys.modules.update(displaced)
-
-
-def _where(exc: BaseException, root: Path) -> str:
-    """`file.py:line` of the innermost frame of the error inside the repo, if any."""
-    if isinstance(exc, SyntaxError) and exc.filename:
-        with contextlib.suppress(ValueError):
-            rel = Path(exc.filename).resolve().relative_to(root)
-            return f"{rel}:{exc.lineno}" if exc.lineno else str(rel)
-    found = ""
-    for frame in traceback.extract_tb(exc.__traceback__):
-        with contextlib.suppress(ValueError):
-            rel = Path(frame.filename).resolve().relative_to(root)
-            found = f"{rel}:{frame.lineno}"
-    return found
-
-
-def load_definitions(root: Path, paths: dict[str, str]) -> Any:
-    from feast.repo_operations import parse_repo
-
-    try:
-        with importable(root):
-            return parse_repo(root)
-    except JobError:
-        raise
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - sys.exit() in a definition file too
-        where = _where(exc, root.resolve())
-        at = f" ({where})" if where else ""
-        raise JobError(
-            f"could not load the feature definitions{at}: {one_line(exc, paths)}"
-        ) from exc
-
-
-def _registered(store: Any) -> set[tuple[str, str]]:
-    registry, project = store.registry, store.project
-    found: set[tuple[str, str]] = set()
-    for kind, lister in (
-        ("entity", registry.list_entities),
-        ("data source", registry.list_data_sources),
-        ("feature view", registry.list_all_feature_views),
-        ("feature service", registry.list_feature_services),
-        ("permission", registry.list_permissions),
-    ):
-        found |= {(kind, o.name) for o in lister(project=project, allow_cache=False)}
-    found |= {("project", p.name) for p in registry.list_projects(allow_cache=False)}
-    return found
-
-
-def _definitions(contents: Any) -> list[tuple[str, Any]]:
-    from feast.feature_view import DUMMY_ENTITY_NAME
-
-    views = [
-        *contents.feature_views,
-        *contents.stream_feature_views,
-        *contents.on_demand_feature_views,
-        *contents.label_views,
-    ]
-    return [
-        *(("project", p) for p in contents.projects),
-        *(("entity", e) for e in contents.entities if e.name != DUMMY_ENTITY_NAME),
-        *(("data source", d) for d in contents.data_sources),
-        *(("feature view", v) for v in views),
-        *(("feature service", s) for s in contents.feature_services),
-        *(("permission", p) for p in contents.permissions),
-    ]
-
-
-def apply_missing(store: Any, contents: Any) -> list[str]:
-    """Apply the repo's definitions the registry lacks (all of them for a fresh registry);
-    definitions already registered are left as they are. Returns what was applied."""
-    for project in contents.projects:
-        if project.name != store.project:
-            raise JobError(
-                f"the repo defines project {project.name!r} but {FEATURE_STORE_YAML} names "
-                f"{store.project!r}"
-            )
-    registered = _registered(store)
-    missing = [(k, o) for k, o in _definitions(contents) if (k, o.name) not in registered]
-    if not missing:
-        return []
-    store.apply([o for _, o in missing], partial=True)
-    names = sorted(f"{kind} {obj.name}" for kind, obj in missing)
-    print(f"applied to the registry: {', '.join(names)}", file=sys.stderr)
-    return names
-
-
 def materializable_views(store: Any) -> tuple[list[str], list[str]]:
     """(views Feast materializes by default, other views), as Feast's materialize picks them."""
     from feast import FeatureView, OnDemandFeatureView
     from feast.labeling.label_view import LabelView
 
-    chosen, other = [], []
+    chosen: list[str] = []
+    other: list[str] = []
     for view in store.registry.list_all_feature_views(project=store.project, allow_cache=False):
         enabled = getattr(view, "enabled", True)
         if isinstance(view, LabelView):
@@ -349,118 +188,6 @@ def materialized_until(store: Any, names: list[str]) -> dict[str, datetime | Non
     return ends
 
 
-@contextlib.contextmanager
-def counting_writes(store: Any) -> Iterator[Callable[[], int | None]]:
-    """Count the rows handed to the online store while materializing (rows the store skips
-    as no newer than what it holds are counted too). Yields a getter: None when the
-    provider's online store could not be hooked."""
-    counted = [0]
-    try:
-        online = store._get_provider().online_store
-        original = online.online_write_batch
-    except Exception:  # noqa: BLE001 - counting is optional
-        yield lambda: None
-        return
-
-    def write(config: Any, table: Any, data: Any, progress: Any) -> Any:
-        result = original(config, table, data, progress)
-        counted[0] += len(data)
-        return result
-
-    online.online_write_batch = write
-    try:
-        yield lambda: counted[0]
-    finally:
-        with contextlib.suppress(AttributeError):
-            del online.online_write_batch
-
-
-def _redis_error(exc: BaseException) -> BaseException | None:
-    try:
-        import redis
-    except ImportError:
-        return None
-    seen: BaseException | None = exc
-    for _ in range(10):
-        if seen is None:
-            return None
-        if isinstance(seen, redis.RedisError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def _online_store_error(
-    store: Any, exc: BaseException, doing: str, paths: dict[str, str]
-) -> JobError:
-    cause = _redis_error(exc)
-    if cause is not None:
-        online = store.config.online_store
-        endpoint = redis_endpoints(getattr(online, "connection_string", ""))
-        return JobError(
-            f"could not reach the Redis online store at {endpoint} while {doing}: "
-            f"{one_line(cause, paths)}"
-        )
-    return JobError(f"{doing} failed: {one_line(exc, paths)}")
-
-
-def check_online_store(store: Any, paths: dict[str, str]) -> None:
-    """Ping a plain Redis online store with short timeouts and no retries, so an unreachable
-    or misconfigured Redis fails fast with a clear error, before anything is written (redis-py
-    otherwise retries with backoff, and waits for the OS connect timeout on a silent host).
-    Cluster and sentinel setups are left to Feast."""
-    online = store.config.online_store
-    kind = getattr(getattr(online, "redis_type", None), "value", None)
-    if getattr(online, "type", None) != "redis" or kind != "redis":
-        return
-    import redis
-    from feast.infra.online_stores.redis import RedisOnlineStore
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    endpoint = redis_endpoints(online.connection_string)
-    nodes, kwargs = RedisOnlineStore._parse_connection_string(online.connection_string)
-    if not nodes or "port" not in nodes[0]:
-        raise JobError(
-            f"the Redis online store's connection_string names no host:port ({endpoint}); "
-            "expected host:port[,db=N][,password=...][,ssl=true]"
-        )
-    kwargs.setdefault("socket_connect_timeout", 5)
-    kwargs.setdefault("socket_timeout", 5)
-    kwargs["retry"] = Retry(NoBackoff(), 0)
-    try:
-        client = redis.Redis(host=nodes[0]["host"], port=int(nodes[0]["port"]), **kwargs)
-    except (TypeError, ValueError) as exc:
-        raise JobError(
-            f"the Redis online store's connection_string is invalid: {one_line(exc, paths)}"
-        ) from exc
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        raise JobError(
-            f"could not reach the Redis online store at {endpoint}: {one_line(exc, paths)}"
-        ) from exc
-    finally:
-        client.close()
-
-
-@contextlib.contextmanager
-def quiet_feast() -> Iterator[None]:
-    """Feast and its dependencies (dask, pandas, protobuf, pydantic) warn about their own
-    internals and deprecations the job cannot act on, and Feast prints progress with print();
-    the result line is the job's output, so warnings are ignored, Feast logs at WARNING and
-    its prints go to stderr, keeping stdout for the JSON result alone."""
-    logger = logging.getLogger("feast")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.setLevel(level)
-
-
 # --- the run ------------------------------------------------------------------------------
 
 
@@ -479,11 +206,10 @@ def _check_repo(repo: str | None) -> Path:
         text = config.read_text()
     except OSError as exc:
         raise JobError(f"could not read {config}: {exc.strerror or exc}") from exc
-    unset = missing_env_refs(text, os.environ)
+    unset = unset_env_refs(text)
     if unset:
-        names = ", ".join(f"${{{n}}}" for n in unset)
         raise JobError(
-            f"{config} refers to {names}, not set in the environment (the online store "
+            f"{config} refers to {unset}, not set in the environment (the online store "
             "credentials usually come from a Secret through envFrom)"
         )
     return path
@@ -513,15 +239,7 @@ def _materialize(
     window: Window | None,
     now: datetime,
 ) -> dict[str, Any]:
-    import feast
-
-    try:
-        store = feast.FeatureStore(repo_path=str(copy))
-    except Exception as exc:  # noqa: BLE001 - yaml, pydantic, unknown store types
-        raise JobError(
-            f"{Path(paths[str(copy)]) / FEATURE_STORE_YAML} is not a valid Feast configuration: "
-            f"{one_line(exc, paths)}"
-        ) from exc
+    store = open_store(copy, paths)
     settings = store.config.materialization_config
     if settings.online_write_batch_size is None:
         # Feast's default writes a view in one batch, building every row's protobufs at once:
@@ -533,8 +251,8 @@ def _materialize(
         applied = apply_missing(store, contents)
     except JobError:
         raise
-    except Exception as exc:  # noqa: BLE001
-        raise _online_store_error(
+    except Exception as exc:
+        raise online_store_error(
             store, exc, "applying the repo's definitions to the registry", paths
         ) from exc
     materializable, other = materializable_views(store)
@@ -549,27 +267,22 @@ def _materialize(
         written = rows()
         store.refresh_registry()
         ends = materialized_until(store, views)
-    except Exception as exc:  # noqa: BLE001
-        raise _online_store_error(store, exc, doing, paths) from exc
+    except Exception as exc:
+        raise online_store_error(store, exc, doing, paths) from exc
     return shape_result(views, ends, written, applied)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="modelops-runtime materialize", description=__doc__)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    started = datetime.now(UTC)
-    try:
-        result = run(args)
-        code = 0
-    except JobError as exc:
-        result = {"error": str(exc)}
-        code = 1
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a result, never a stack trace
-        result = {"error": f"unexpected {one_line(exc)}"}
-        code = 1
-    emit_result(result, started)
-    return code
+    return run_job(
+        "modelops-runtime materialize",
+        __doc__,
+        add_arguments,
+        run,
+        argv,
+        # SystemExit too: a definition file may call sys.exit().
+        unexpected=(Exception, SystemExit),
+        describe=one_line,
+    )
 
 
 if __name__ == "__main__":

@@ -26,9 +26,10 @@ import redis
 
 from modelops.serving_runtime.app import create_app
 from modelops.serving_runtime.jobs import materialize
-from modelops.serving_runtime.model import import_mlflow
+from modelops.serving_runtime.loader import import_mlflow
 from modelops.serving_runtime.settings import RuntimeSettings
-from modelops.serving_runtime.testing import log_sklearn_model, serve_in_process
+
+from .runtime_helpers import log_sklearn_model, serve_in_process
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(180)]
 

@@ -19,7 +19,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from modelops.serving_runtime.testing import log_pyfunc_model
+from .runtime_helpers import log_pyfunc_model
 
 BIN = Path(sys.executable).parent
 

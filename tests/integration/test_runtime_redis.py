@@ -21,7 +21,8 @@ import redis
 from modelops.serving_runtime.app import create_app
 from modelops.serving_runtime.predlog import read_window
 from modelops.serving_runtime.settings import RuntimeSettings
-from modelops.serving_runtime.testing import log_sklearn_model, serve_in_process
+
+from .runtime_helpers import log_sklearn_model, serve_in_process
 
 COLS = ["a", "b", "c"]
 RNG = np.random.default_rng(11)

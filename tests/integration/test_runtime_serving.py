@@ -17,10 +17,11 @@ import pytest
 import pytest_asyncio
 
 from modelops.serving_runtime.app import create_app
-from modelops.serving_runtime.model import import_mlflow
+from modelops.serving_runtime.loader import import_mlflow
 from modelops.serving_runtime.openapi import DOCUMENT
 from modelops.serving_runtime.settings import RuntimeSettings
-from modelops.serving_runtime.testing import (
+
+from .runtime_helpers import (
     log_pyfunc_model,
     log_sklearn_model,
     running_server,

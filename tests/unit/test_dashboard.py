@@ -9,7 +9,7 @@ from pathlib import Path
 from prometheus_client import REGISTRY
 
 import modelops.operator.metrics  # noqa: F401 - registers the operator's metrics
-from modelops.serving_runtime.features import FeatureMetrics
+from modelops.serving_runtime.features.metrics import FeatureMetrics
 from modelops.serving_runtime.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -43,6 +43,7 @@ from modelops.operator.resources.feature_materialization import build_materializ
 from modelops.operator.resources.model_deployment import build_deployment, build_service
 from modelops.operator.settings import OperatorSettings
 from modelops.serving_runtime import cli
+from modelops.serving_runtime.jobs import common as jobs_common
 from modelops.serving_runtime.jobs import drift, materialize
 from modelops.serving_runtime.settings import RuntimeSettings
 
@@ -511,7 +512,7 @@ def run_cli(
 
     for name, module in JOB_MODULES.items():
         monkeypatch.setattr(module, "run", fake_run(name))
-        monkeypatch.setattr(module, "emit_result", lambda result, started: None)
+    monkeypatch.setattr(jobs_common, "emit_result", lambda result, started: None)
     monkeypatch.setattr(cli, "serve", lambda: seen.setdefault("module", "serve") and 0)
     try:
         code = cli.main(list(args))

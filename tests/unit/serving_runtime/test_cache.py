@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from modelops.serving_runtime.cache import cache_key, input_digest
+from modelops.serving_runtime.columns import Column
 from modelops.serving_runtime.redisconn import CircuitBreaker
-from modelops.serving_runtime.signature import Column, InputSchema
+from modelops.serving_runtime.signature import InputSchema
 
 SCHEMA = InputSchema(columns=(Column("a", "double"), Column("b", "double")), source="columns")
 

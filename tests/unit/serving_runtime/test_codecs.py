@@ -1,4 +1,4 @@
-"""Wire formats: MLflow scoring bodies, CSV, Open Inference v2, media types."""
+"""Wire formats: MLflow scoring bodies, CSV, /predict bodies, JSON responses."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import orjson
 import pytest
 
 from modelops.serving_runtime import codecs
+from modelops.serving_runtime.columns import Column
 from modelops.serving_runtime.errors import (
     InvalidInput,
     MalformedBody,
     PayloadTooLarge,
     UnsupportedMediaType,
 )
-from modelops.serving_runtime.signature import Column, InputSchema
+from modelops.serving_runtime.signature import InputSchema
 
 SCHEMA = InputSchema(columns=(Column("a", "double"), Column("b", "long")), source="columns")
 EXPECTED = [[1.0, 2.0], [3.0, 4.0]]
@@ -88,58 +89,6 @@ def test_predict_body() -> None:
         codecs.parse_predict(j({"rows": []}), SCHEMA, 9)
     with pytest.raises(InvalidInput, match="true or false"):
         codecs.parse_predict(j({"features": [[1, 2]], "return_probabilities": "yes"}), SCHEMA, 9)
-
-
-def v2(*inputs: dict[str, object], **extra: object) -> dict[str, object]:
-    return {"inputs": list(inputs), **extra}
-
-
-def test_v2_one_matrix_or_one_tensor_per_column() -> None:
-    matrix = v2({"name": "x", "shape": [2, 2], "datatype": "FP64", "data": [1, 2, 3, 4]})
-    nested = v2({"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [[1, 2], [3, 4]]})
-    columns = v2(
-        {"name": "b", "shape": [2], "datatype": "INT64", "data": [2, 4]},
-        {"name": "a", "shape": [2, 1], "datatype": "FP64", "data": [1, 3]},
-        outputs=[{"name": "predict_proba"}],
-        id="req-1",
-    )
-    for doc in (matrix, nested):
-        x, outputs, request_id = codecs.parse_v2(doc, SCHEMA, 10)
-        assert x.tolist() == EXPECTED and outputs == ["predict"] and request_id is None
-    x, outputs, request_id = codecs.parse_v2(columns, SCHEMA, 10)
-    assert x.tolist() == EXPECTED and outputs == ["predict_proba"] and request_id == "req-1"
-
-
-@pytest.mark.parametrize(
-    ("doc", "needle"),
-    [
-        ({"inputs": []}, "non-empty list"),
-        (v2({"name": "x", "shape": [2, 2], "datatype": "FP64", "data": [1, 2, 3]}), "needs 4"),
-        (v2({"name": "x", "shape": [1, 2], "datatype": "FP99", "data": [1, 2]}), "datatype"),
-        (v2({"name": "x", "shape": [1, 2], "datatype": "INT64", "data": [1.5, 2]}), "float"),
-        (v2({"name": "x", "shape": [1, 2], "datatype": "BOOL", "data": [1, 0]}), "BOOL"),
-        (v2({"name": "x", "shape": [1, 2], "datatype": "UINT8", "data": [1, 300]}), "range"),
-        (v2({"name": "x", "shape": [-1, 2], "datatype": "FP64", "data": [1, 2]}), "shape"),
-        (v2({"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [1, 2]},
-            outputs=[{"name": "logits"}]), "unknown outputs"),
-        (v2({"name": "x", "shape": [1, 2, 1], "datatype": "FP64", "data": [1, 2]},
-            {"name": "y", "shape": [1], "datatype": "FP64", "data": [1]}), "shape [1, 2, 1]"),
-        (v2({"name": "a", "shape": [1], "datatype": "FP64", "data": [1]}),
-         "missing required columns ['b']"),
-    ],
-)  # fmt: skip
-def test_v2_mistakes(doc: object, needle: str) -> None:
-    with pytest.raises(InvalidInput, match=re.escape(needle)):
-        codecs.parse_v2(doc, SCHEMA, 10)
-
-
-def test_v2_output_tensors() -> None:
-    t = codecs.v2_tensor("predict_proba", np.array([[0.25, 0.75]]))
-    assert (t["shape"], t["datatype"], list(t["data"])) == ([1, 2], "FP64", [0.25, 0.75])
-    t = codecs.v2_tensor("predict", np.array(["cat", "dog"], dtype=object))
-    assert (t["shape"], t["datatype"], t["data"]) == ([2], "BYTES", ["cat", "dog"])
-    t = codecs.v2_tensor("predict", np.array([1, 2]))
-    assert t["datatype"] == "INT64"
 
 
 def test_numeric_predictions_are_written_straight_from_numpy() -> None:

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from modelops.serving_runtime.model import LoadedModel, ModelManager, ModelOutput
+from modelops.serving_runtime.model import LoadedModel, ModelOutput
+from modelops.serving_runtime.model_manager import ModelManager
 from modelops.serving_runtime.settings import RuntimeSettings
 
 

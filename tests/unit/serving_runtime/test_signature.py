@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from modelops.serving_runtime.columns import Column
 from modelops.serving_runtime.errors import InvalidInput, PayloadTooLarge
-from modelops.serving_runtime.signature import Column, InputSchema, schema_from_estimator
+from modelops.serving_runtime.signature import InputSchema
 
 DOUBLES = InputSchema(
     columns=(Column("a", "double"), Column("b", "double"), Column("c", "double")),
@@ -164,23 +165,3 @@ def test_datetime_and_binary_columns() -> None:
         schema.from_rows([["yesterday", "aGVsbG8="]], 10)
     with pytest.raises(InvalidInput, match="not base64"):
         schema.from_rows([["2024-01-02", "***"]], 10)
-
-
-class _Fitted:
-    n_features_in_ = 2
-    feature_names_in_ = np.array(["p", "q"], dtype=object)
-
-
-class _Unfitted:
-    pass
-
-
-def test_no_signature_uses_the_estimator_or_accepts_any_width() -> None:
-    schema = schema_from_estimator(_Fitted())
-    assert schema.names == ("p", "q") and schema.named
-    assert schema.from_records([{"q": 2, "p": 1}], 10).tolist() == [[1.0, 2.0]]
-    free = schema_from_estimator(_Unfitted())
-    assert free.width is None
-    assert free.from_rows([[1, 2, 3, 4]], 10).shape == (1, 4)
-    with pytest.raises(InvalidInput, match="needs a number"):
-        free.from_rows([["a"]], 10)

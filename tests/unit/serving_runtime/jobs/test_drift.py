@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from modelops.serving_runtime.errors import JobError
 from modelops.serving_runtime.jobs import drift
-from modelops.serving_runtime.jobs.common import JobError
 
 
 @pytest.mark.parametrize(

@@ -1,17 +1,15 @@
-"""The materialize job's pure parts: arguments, the window, the result, the repo copy."""
+"""The materialize job's pure parts: arguments, the window, the result, errors as results."""
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from modelops.serving_runtime.errors import JobError
 from modelops.serving_runtime.jobs import materialize
-from modelops.serving_runtime.jobs.common import JobError
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -125,103 +123,6 @@ def test_result_without_counts_or_intervals() -> None:
 def test_iso_converts_to_utc_with_z() -> None:
     east = timezone(timedelta(hours=2))
     assert materialize.iso(datetime(2025, 6, 1, 14, tzinfo=east)) == "2025-06-01T12:00:00Z"
-
-
-def test_missing_env_refs_lists_unset_variables_once() -> None:
-    text = 'a: "${SET}"\nb: "${UNSET_B}"\nc: ${UNSET_A}\nd: ${UNSET_B}\ne: $NOT_BRACED\n'
-    assert materialize.missing_env_refs(text, {"SET": "x"}) == ["UNSET_A", "UNSET_B"]
-    assert materialize.missing_env_refs("project: p\n", {}) == []
-
-
-def test_one_line_collapses_bounds_and_hides_the_copy() -> None:
-    exc = ValueError("bad value\n  in /tmp/modelops-feast-x/repo/feature_store.yaml\n")
-    text = materialize.one_line(exc, {"/tmp/modelops-feast-x/repo": "/feature-repo"})
-    assert text == "ValueError: bad value in /feature-repo/feature_store.yaml"
-    long = materialize.one_line(RuntimeError("x" * 5000))
-    assert len(long) < 700 and long.endswith("...")
-    assert materialize.one_line(KeyError()) == "KeyError: (no message)"
-
-
-def test_redis_endpoints_drop_options_and_secrets() -> None:
-    text = "redis-0:6379,redis-1:6379,db=0,password=s3cret,ssl=true"
-    assert materialize.redis_endpoints(text) == "redis-0:6379, redis-1:6379"
-    assert materialize.redis_endpoints("") == "(no host)"
-
-
-def make_configmap_mount(root: Path) -> Path:
-    """A folder laid out as the kubelet mounts a ConfigMap, read-only."""
-    root.mkdir()
-    data = root / "..2025_01_31_00_00_00.000000000"
-    data.mkdir()
-    (data / "feature_store.yaml").write_text("project: p\n")
-    (data / "features.py").write_text("X = 1\n")
-    (root / "..data").symlink_to(data.name)
-    for name in ("feature_store.yaml", "features.py"):
-        (root / name).symlink_to(Path("..data") / name)
-    (root / "__pycache__").mkdir()
-    (root / "__pycache__" / "features.cpython-311.pyc").write_bytes(b"stale")
-    for path in (data, root / "__pycache__", root):
-        path.chmod(0o555)
-    return root
-
-
-def test_copy_follows_configmap_links_and_skips_kubelet_folders(tmp_path: Path) -> None:
-    source = make_configmap_mount(tmp_path / "mount")
-    target = tmp_path / "copy" / "repo"
-    try:
-        materialize.copy_repo(source, target)
-    finally:
-        for path in (source / "..2025_01_31_00_00_00.000000000", source / "__pycache__", source):
-            path.chmod(0o755)
-    assert sorted(p.name for p in target.iterdir()) == ["feature_store.yaml", "features.py"]
-    assert not any(p.is_symlink() for p in target.iterdir())
-    assert (target / "features.py").read_text() == "X = 1\n"
-    # Writable although the source was not: Feast writes data/registry.db beside it.
-    (target / "data").mkdir()
-    (target / "feature_store.yaml").write_text("project: q\n")
-
-
-def test_copy_keeps_subfolders_and_survives_a_symlink_loop(tmp_path: Path) -> None:
-    source = tmp_path / "repo"
-    (source / "defs").mkdir(parents=True)
-    (source / "defs" / "more.py").write_text("Y = 2\n")
-    (source / "defs" / "loop").symlink_to(source)
-    target = tmp_path / "copy"
-    materialize.copy_repo(source, target)
-    assert (target / "defs" / "more.py").read_text() == "Y = 2\n"
-
-
-def test_definitions_import_fresh_each_time_and_leave_no_trace(tmp_path: Path) -> None:
-    first, second = tmp_path / "first", tmp_path / "second"
-    for root, value in ((first, 1), (second, 2)):
-        root.mkdir()
-        (root / "defs_for_materialize_test.py").write_text(f"X = {value}\n")
-    cwd, path = Path.cwd(), list(sys.path)
-    for root, value in ((first, 1), (second, 2)):
-        with materialize.importable(root):
-            assert Path.cwd() == root
-            assert importlib.import_module("defs_for_materialize_test").X == value
-        assert "defs_for_materialize_test" not in sys.modules
-    assert Path.cwd() == cwd and sys.path == path
-
-
-def test_definitions_displace_and_restore_a_module_of_the_same_name(tmp_path: Path) -> None:
-    (tmp_path / "defs_for_materialize_test.py").write_text("X = 'repo'\n")
-    placeholder = type(sys)("defs_for_materialize_test")
-    sys.modules["defs_for_materialize_test"] = placeholder
-    try:
-        with materialize.importable(tmp_path):
-            assert importlib.import_module("defs_for_materialize_test").X == "repo"
-        assert sys.modules["defs_for_materialize_test"] is placeholder
-    finally:
-        del sys.modules["defs_for_materialize_test"]
-
-
-def test_definition_file_shadowing_the_standard_library_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "json.py").write_text("")
-    with pytest.raises(JobError, match=r"json\.py shadows the Python module 'json'"):
-        with materialize.importable(tmp_path):
-            pass
 
 
 def run_main(

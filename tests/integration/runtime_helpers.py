@@ -1,15 +1,17 @@
-"""Helpers for tests and benchmarks: log a model to MLflow, run the app in-process."""
+"""Runtime helpers for tests and benchmarks: log a model to MLflow, run the app in-process."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import cloudpickle
 import pandas as pd
 from fastapi import FastAPI
 
@@ -27,7 +29,7 @@ def log_sklearn_model(
     """Log and register an estimator the way a data scientist would; returns models:/NAME/N."""
     os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    from modelops.serving_runtime.model import import_mlflow
+    from modelops.serving_runtime.loader import import_mlflow
 
     mlflow = import_mlflow()  # first: it silences MLflow's import-time warnings
     from mlflow.models import infer_signature
@@ -85,12 +87,14 @@ async def serve_in_process(app: FastAPI, ready_timeout: float = 60.0) -> AsyncIt
 
 def log_pyfunc_model(name: str, tracking_uri: str, x_example: Any) -> str:
     """Log and register `SleepyDoubler`, a model of another flavor than sklearn."""
-    from modelops.serving_runtime.model import import_mlflow
+    from modelops.serving_runtime.loader import import_mlflow
 
     mlflow = import_mlflow()  # first: it silences MLflow's import-time warnings
     from mlflow.models import infer_signature
 
     mlflow.set_tracking_uri(tracking_uri)
+    # The server that loads the model cannot import this test module: ship the class itself.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
     model = SleepyDoubler()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -107,7 +111,7 @@ def log_pyfunc_model(name: str, tracking_uri: str, x_example: Any) -> str:
 
 
 def _python_model_base() -> type:
-    from modelops.serving_runtime.model import import_mlflow
+    from modelops.serving_runtime.loader import import_mlflow
 
     return import_mlflow().pyfunc.PythonModel  # type: ignore[no-any-return]
 

@@ -1,0 +1,1 @@
+"""Online features: `entities` in a /predict request become model columns read from Feast."""
