@@ -24,7 +24,7 @@ import redis
 from kubernetes import client
 
 from .conftest import OperatorProcess, devenv
-from .helpers import admission_error, read_or_none, register_model, wait_for
+from .helpers import admission_error, create_quota, read_or_none, register_model, wait_for
 
 GROUP, VERSION = "modelops.dev", "v1alpha1"
 COLUMNS = ["a", "b", "c", "d"]
@@ -452,3 +452,49 @@ class Webhook:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def test_a_cronjob_the_apiserver_refuses_is_reported_and_clears(
+    api_client: Any, namespace: str, operator: OperatorProcess
+) -> None:
+    custom = client.CustomObjectsApi(api_client)
+    core = client.CoreV1Api(api_client)
+    create_quota(api_client, namespace, "no-cronjobs", {"count/cronjobs.batch": "0"})
+    target = {"model": {"uri": "models:/absent@champion", "trackingUri": "http://127.0.0.1:9"}}
+    for plural, kind, name, spec in (
+        ("modeldeployments", "ModelDeployment", "target", target),
+        (
+            "driftmonitors",
+            "DriftMonitor",
+            "refused",
+            {"modelDeploymentRef": {"name": "target"}, "reference": {"uri": "s3://b/r.parquet"}},
+        ),
+    ):
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "metadata": {"name": name}}
+        custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural, {**body, "spec": spec}
+        )
+
+    def ready() -> dict[str, Any] | None:
+        dm = custom.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, "driftmonitors", "refused"
+        )
+        conds = (dm.get("status") or {}).get("conditions") or []
+        return next((c for c in conds if c["type"] == "Ready"), None)
+
+    failed = wait_for(
+        lambda: (r := ready()) is not None and r["reason"] == "ApplyFailed" and r, 60, "ApplyFailed"
+    )
+    assert failed["status"] == "False" and "Could not apply CronJob refused" in failed["message"]
+    events = [
+        e
+        for e in core.list_namespaced_event(namespace).items
+        if e.involved_object.name == "refused" and e.reason == "ApplyFailed"
+    ]
+    assert len(events) == 1 and events[0].type == "Warning"
+
+    core.delete_namespaced_resource_quota("no-cronjobs", namespace)
+    cleared = wait_for(
+        lambda: (r := ready()) is not None and r["reason"] != "ApplyFailed" and r, 60, "cleared"
+    )
+    assert cleared["reason"] == "Scheduled"

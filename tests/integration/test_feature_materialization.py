@@ -210,7 +210,6 @@ FM_INVALID = [
 ]
 
 
-@pytest.mark.parametrize(("spec", "text"), FM_INVALID, ids=[t for _, t in FM_INVALID])
 def test_a_cronjob_the_apiserver_refuses_is_reported_once_and_clears(
     api_client: Any, namespace: str, operator: OperatorProcess
 ) -> None:
@@ -258,6 +257,7 @@ def test_a_cronjob_the_apiserver_refuses_is_reported_once_and_clears(
     assert client.BatchV1Api(api_client).read_namespaced_cron_job("refused", namespace)
 
 
+@pytest.mark.parametrize(("spec", "text"), FM_INVALID, ids=[t for _, t in FM_INVALID])
 def test_invalid_feature_materializations_are_rejected(
     api_client: Any, crds: None, spec: dict[str, Any], text: str
 ) -> None:
