@@ -51,22 +51,22 @@ check-infra: infra-tools
 	bash scripts/check-infra.sh docker
 
 cluster-up: system-deps
-	$(PYTHON) scripts/devenv.py cluster-up
+	$(PYTHON) -m devenv cluster-up
 
 cluster-down:
-	$(PYTHON) scripts/devenv.py cluster-down
+	$(PYTHON) -m devenv cluster-down
 
 services-up: setup
-	$(BIN)/python scripts/devenv.py services-up
+	$(BIN)/python -m devenv services-up
 
 services-down:
-	$(PYTHON) scripts/devenv.py services-down
+	$(PYTHON) -m devenv services-down
 
 down demo-down:
-	$(PYTHON) scripts/devenv.py down
+	$(PYTHON) -m devenv down
 
 status:
-	$(PYTHON) scripts/devenv.py status
+	$(PYTHON) -m devenv status
 
 lint: setup
 	$(BIN)/ruff check .
