@@ -77,22 +77,22 @@ check-infra: infra-tools ## tofu fmt and checkov on terraform/ and the Dockerfil
 	bash scripts/check-infra.sh docker
 
 cluster-up: system-deps ## start the local control plane (.cluster/kubeconfig)
-	$(PYTHON) scripts/devenv.py cluster-up
+	$(PYTHON) -m devenv cluster-up
 
 cluster-down: ## stop the control plane (and nothing else)
-	$(PYTHON) scripts/devenv.py cluster-down
+	$(PYTHON) -m devenv cluster-down
 
 services-up: setup ## start MLflow and Redis
-	$(BIN)/python scripts/devenv.py services-up
+	$(BIN)/python -m devenv services-up
 
 services-down: ## stop MLflow and Redis
-	$(PYTHON) scripts/devenv.py services-down
+	$(PYTHON) -m devenv services-down
 
 down demo-down: ## stop the control plane, MLflow, Redis and the demo operator
-	$(PYTHON) scripts/devenv.py down
+	$(PYTHON) -m devenv down
 
 status: ## what of the local environment runs
-	$(PYTHON) scripts/devenv.py status
+	$(PYTHON) -m devenv status
 
 lint: setup ## ruff check and ruff format --check
 	$(BIN)/ruff check .

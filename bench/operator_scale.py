@@ -14,7 +14,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE = ROOT / ".cluster"
+# Run as `python bench/operator_scale.py`: the dev-environment package lives at the repo root.
+sys.path.insert(0, str(ROOT))
+import devenv  # noqa: E402
+
+STATE = devenv.STATE
 
 
 def kubectl(*args: str, input: str | None = None) -> str:
@@ -28,8 +32,11 @@ def kubectl(*args: str, input: str | None = None) -> str:
 
 
 def operator_rss_mib() -> float:
-    rec = json.loads((STATE / "pids" / "operator.pid").read_text())
-    for line in Path(f"/proc/{rec['pid']}/status").read_text().splitlines():
+    # Through the pid file `make demo` wrote, checked against the executable like `make down`.
+    pid = devenv.Proc(STATE, "operator").pid()
+    if pid is None:
+        raise RuntimeError("the demo operator is not running (make demo)")
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS")

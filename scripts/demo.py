@@ -8,7 +8,6 @@ materialization, whose results reach status; then an alias move rolled out.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -23,11 +22,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("devenv", ROOT / "scripts" / "devenv.py")
-assert spec and spec.loader
-devenv = importlib.util.module_from_spec(spec)
-sys.modules["devenv"] = devenv
-spec.loader.exec_module(devenv)
+# Run as `python scripts/demo.py`: the dev-environment package lives at the repo root.
+sys.path.insert(0, str(ROOT))
+import devenv  # noqa: E402
 
 MODEL_NAME = "fraud"
 STATE = devenv.STATE

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -13,22 +12,10 @@ from typing import Any
 
 import pytest
 
+import devenv
+
 ROOT = Path(__file__).resolve().parents[2]
 TEST_NAMESPACE_PREFIX = "t-"
-
-
-def _load_devenv() -> Any:
-    if "devenv" in sys.modules:
-        return sys.modules["devenv"]
-    spec = importlib.util.spec_from_file_location("devenv", ROOT / "scripts" / "devenv.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["devenv"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-devenv = _load_devenv()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,22 +1,17 @@
-"""The dev-environment launcher: pid tracking that never touches a stranger's process."""
+"""devenv.process: pid tracking that never touches a stranger's process."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("devenv", ROOT / "scripts" / "devenv.py")
-assert spec and spec.loader
-devenv = importlib.util.module_from_spec(spec)
-sys.modules["devenv"] = devenv
-spec.loader.exec_module(devenv)
+import pytest
+
+from devenv import process
 
 
 def test_proc_starts_tracks_and_stops_its_own_process(tmp_path: Path) -> None:
-    proc = devenv.Proc(tmp_path, "sleeper")
+    proc = process.Proc(tmp_path, "sleeper")
     pid = proc.start(["/bin/sleep", "60"])
     assert proc.pid() == pid
     proc.stop(timeout=5)
@@ -28,7 +23,7 @@ def test_proc_starts_tracks_and_stops_its_own_process(tmp_path: Path) -> None:
 def test_proc_ignores_a_recycled_pid_of_another_program(tmp_path: Path) -> None:
     other = subprocess.Popen(["/bin/sleep", "60"])
     try:
-        proc = devenv.Proc(tmp_path, "etcd")
+        proc = process.Proc(tmp_path, "etcd")
         proc.pidfile.parent.mkdir(parents=True)
         proc.pidfile.write_text(f'{{"pid": {other.pid}, "exe": "/somewhere/etcd"}}')
         assert proc.pid() is None
@@ -39,7 +34,16 @@ def test_proc_ignores_a_recycled_pid_of_another_program(tmp_path: Path) -> None:
         other.wait()
 
 
-def test_node_manifest_is_managed_by_kwok() -> None:
-    node = devenv.node_manifest("kwok-node-0")
-    assert node["metadata"]["annotations"]["kwok.x-k8s.io/node"] == "fake"
-    assert node["status"]["allocatable"]["pods"] == "110"
+def test_state_files_keep_their_places(tmp_path: Path) -> None:
+    proc = process.Proc(tmp_path, "etcd")
+    assert proc.pidfile == tmp_path / "pids" / "etcd.pid"
+    assert proc.logfile == tmp_path / "logs" / "etcd.log"
+    assert process.ROOT == Path(__file__).resolve().parents[3]
+
+
+def test_wait_http_reports_a_process_that_exited(tmp_path: Path) -> None:
+    proc = process.Proc(tmp_path, "true")
+    proc.start(["/bin/true"])
+    with pytest.raises(RuntimeError, match="true exited"):
+        process.wait_http(f"http://127.0.0.1:{process.free_port()}/", 5, proc=proc)
+    proc.stop(timeout=1)

@@ -1,0 +1,50 @@
+"""Local development environment: the control plane, MLflow and Redis as plain processes."""
+
+# Standard library only in every module: `make cluster-up` runs it with the system python3,
+# before the virtualenv exists. Not part of the modelops wheel (see pyproject's packages).
+
+from .cluster import (
+    CLUSTER_COMPONENTS,
+    NODE_NAMES,
+    build_binaries,
+    cluster_down,
+    cluster_running,
+    cluster_up,
+    kubectl,
+    node_manifest,
+)
+from .kubelet import pod_result_patch, run_cronjob_locally
+from .process import ROOT, STATE, Proc, free_port, log, tail, venv_bin, wait_http
+from .services import (
+    mlflow_start,
+    operator_start,
+    redis_start,
+    services_down,
+    services_up,
+)
+
+__all__ = [
+    "CLUSTER_COMPONENTS",
+    "NODE_NAMES",
+    "ROOT",
+    "STATE",
+    "Proc",
+    "build_binaries",
+    "cluster_down",
+    "cluster_running",
+    "cluster_up",
+    "free_port",
+    "kubectl",
+    "log",
+    "mlflow_start",
+    "node_manifest",
+    "operator_start",
+    "pod_result_patch",
+    "redis_start",
+    "run_cronjob_locally",
+    "services_down",
+    "services_up",
+    "tail",
+    "venv_bin",
+    "wait_http",
+]

@@ -1,0 +1,305 @@
+"""The local control plane: etcd, kube-apiserver, controller manager, scheduler, kwok nodes."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from .process import ROOT, STATE, Proc, free_port, log, wait_http
+
+BUILD_SCRIPT = ROOT / "scripts" / "build-control-plane.sh"
+NODE_NAMES = ("kwok-node-0", "kwok-node-1")
+CLUSTER_COMPONENTS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+)
+
+
+def build_binaries() -> Path:
+    """Build (or reuse from cache) the control-plane binaries; returns their directory."""
+    out = subprocess.run(
+        ["bash", str(BUILD_SCRIPT)], check=True, stdout=subprocess.PIPE, text=True
+    ).stdout
+    return Path(out.strip().splitlines()[-1])
+
+
+def cluster_running(state: Path = STATE) -> bool:
+    info = state / "cluster.json"
+    if not info.exists():
+        return False
+    if not all(Proc(state, c).alive() for c in CLUSTER_COMPONENTS):
+        return False
+    meta = json.loads(info.read_text())
+    try:
+        wait_http(
+            f"{meta['server']}/readyz",
+            3,
+            token=meta["token"],
+            cafile=Path(meta["ca"]),
+        )
+    except (TimeoutError, RuntimeError):
+        return False
+    return True
+
+
+def kubectl(state: Path, *args: str, input: str | None = None) -> str:
+    return subprocess.run(
+        [str(state / "bin" / "kubectl"), "--kubeconfig", str(state / "kubeconfig"), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        input=input,
+    ).stdout
+
+
+def node_manifest(name: str) -> dict[str, object]:
+    # kwok takes over Nodes carrying its annotation and keeps them Ready with leases.
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "kubernetes.io/role": "agent",
+                "node-role.kubernetes.io/agent": "",
+                "type": "kwok",
+            },
+        },
+        "status": {
+            "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+            "nodeInfo": {
+                "architecture": "amd64",
+                "kubeletVersion": "fake",
+                "kubeProxyVersion": "fake",
+                "operatingSystem": "linux",
+            },
+            "phase": "Running",
+        },
+    }
+
+
+def _prepare_state(state: Path, bins: Path) -> None:
+    for sub in ("etcd", "pki", "logs", "pids"):
+        shutil.rmtree(state / sub, ignore_errors=True)
+    for sub in ("bin", "pki", "logs", "pids"):
+        (state / sub).mkdir(parents=True, exist_ok=True)
+    for tool in ("kubectl", "helm"):
+        link = state / "bin" / tool
+        link.unlink(missing_ok=True)
+        link.symlink_to(bins / tool)
+
+
+def _write_credentials(pki: Path) -> str:
+    """The admin bearer token (system:masters) and the service-account signing key pair."""
+    token = secrets.token_hex(24)
+    (pki / "tokens.csv").write_text(f"{token},modelops-admin,modelops-admin,system:masters\n")
+    subprocess.run(
+        ["openssl", "genrsa", "-out", str(pki / "sa.key"), "2048"], check=True, capture_output=True
+    )
+    subprocess.run(
+        ["openssl", "rsa", "-in", str(pki / "sa.key"), "-pubout", "-out", str(pki / "sa.pub")],
+        check=True,
+        capture_output=True,
+    )
+    return token
+
+
+def _start_etcd(state: Path, bins: Path, port: int, peer_port: int) -> None:
+    etcd = Proc(state, "etcd")
+    etcd.start(
+        [
+            str(bins / "etcd"),
+            f"--data-dir={state / 'etcd'}",
+            f"--listen-client-urls=http://127.0.0.1:{port}",
+            f"--advertise-client-urls=http://127.0.0.1:{port}",
+            f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
+            f"--initial-cluster=default=http://127.0.0.1:{peer_port}",
+            # A throw-away test store: durability only costs time here.
+            "--unsafe-no-fsync=true",
+            "--log-level=warn",
+        ]
+    )
+    wait_http(f"http://127.0.0.1:{port}/health", 30, proc=etcd)
+
+
+def _start_apiserver(state: Path, bins: Path, etcd_port: int, port: int, token: str) -> Path:
+    """Start kube-apiserver and wait until it is ready; returns its self-signed CA."""
+    pki = state / "pki"
+    server = f"https://127.0.0.1:{port}"
+    apiserver = Proc(state, "kube-apiserver")
+    apiserver.start(
+        [
+            str(bins / "kube-apiserver"),
+            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            # The `kubernetes` Service endpoint may not be loopback; nothing here needs it.
+            "--endpoint-reconciler-type=none",
+            f"--secure-port={port}",
+            f"--cert-dir={pki}",
+            f"--token-auth-file={pki / 'tokens.csv'}",
+            "--authorization-mode=Node,RBAC",
+            "--service-cluster-ip-range=10.96.0.0/16",
+            f"--service-account-issuer={server}",
+            f"--service-account-key-file={pki / 'sa.pub'}",
+            f"--service-account-signing-key-file={pki / 'sa.key'}",
+            "--allow-privileged=true",
+            "--enable-priority-and-fairness=false",
+            "--v=1",
+        ]
+    )
+    ca = pki / "apiserver.crt"
+    deadline = time.monotonic() + 30
+    while not ca.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    wait_http(f"{server}/readyz", 90, token=token, cafile=ca, proc=apiserver)
+    return ca
+
+
+def _write_kubeconfig(state: Path, server: str, ca: Path, token: str) -> Path:
+    kubeconfig = state / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\n"
+        "kind: Config\n"
+        "clusters:\n"
+        f"- name: modelops\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\n"
+        "users:\n"
+        f"- name: modelops-admin\n  user:\n    token: {token}\n"
+        "contexts:\n"
+        "- name: modelops\n  context:\n    cluster: modelops\n    user: modelops-admin\n"
+        "    namespace: default\n"
+        "current-context: modelops\n"
+    )
+    kubeconfig.chmod(0o600)
+    return kubeconfig
+
+
+def _start_controllers(state: Path, bins: Path, kubeconfig: Path, ca: Path) -> None:
+    pki = state / "pki"
+    Proc(state, "kube-controller-manager").start(
+        [
+            str(bins / "kube-controller-manager"),
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            "--secure-port=0",
+            f"--service-account-private-key-file={pki / 'sa.key'}",
+            f"--root-ca-file={ca}",
+            "--use-service-account-credentials=false",
+            # Faster than the defaults so tests see GC and HPA decisions within seconds.
+            "--horizontal-pod-autoscaler-sync-period=5s",
+            "--node-monitor-grace-period=60s",
+            "--v=1",
+        ]
+    )
+    Proc(state, "kube-scheduler").start(
+        [
+            str(bins / "kube-scheduler"),
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            "--secure-port=0",
+            "--v=1",
+        ]
+    )
+
+
+def _start_kwok(state: Path, bins: Path, kubeconfig: Path) -> None:
+    (state / "kwok.yaml").write_text(
+        "apiVersion: config.kwok.x-k8s.io/v1alpha1\n"
+        "kind: KwokConfiguration\n"
+        "options:\n"
+        "  cidr: 10.244.0.0/16\n"
+        "  nodeIP: 10.0.0.1\n"
+        "  manageAllNodes: false\n"
+        "  manageNodesWithAnnotationSelector: kwok.x-k8s.io/node=fake\n"
+        "  nodeLeaseDurationSeconds: 40\n"
+        # The standalone binary skips the defaulting kwokctl does: zero parallelism is fatal.
+        "  nodeLeaseParallelism: 4\n"
+        "  podPlayStageParallelism: 4\n"
+        "  nodePlayStageParallelism: 4\n"
+        "  podsOnNodeSyncParallelism: 4\n"
+        "---\n" + (bins / "kwok-stages.yaml").read_text()
+    )
+    Proc(state, "kwok").start(
+        [
+            str(bins / "kwok"),
+            f"--kubeconfig={kubeconfig}",
+            f"--config={state / 'kwok.yaml'}",
+        ]
+    )
+
+
+def _register_nodes(state: Path) -> None:
+    for name in NODE_NAMES:
+        kubectl(state, "apply", "-f", "-", input=json.dumps(node_manifest(name)))
+    kubectl(
+        state,
+        "wait",
+        "--for=condition=Ready",
+        "--timeout=60s",
+        *[f"node/{n}" for n in NODE_NAMES],
+    )
+    # Pods need the namespace's default ServiceAccount, which the controller manager makes.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            kubectl(state, "get", "serviceaccount", "default", "-n", "default")
+            break
+        except subprocess.CalledProcessError:
+            time.sleep(0.3)
+
+
+def cluster_up(state: Path = STATE) -> dict[str, str]:
+    t0 = time.monotonic()
+    if cluster_running(state):
+        log(f"control plane already running ({state / 'kubeconfig'})")
+        return json.loads((state / "cluster.json").read_text())
+    cluster_down(state, quiet=True)
+    bins = build_binaries()
+    log(f"binaries from {bins}")
+    _prepare_state(state, bins)
+    token = _write_credentials(state / "pki")
+    etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
+    _start_etcd(state, bins, etcd_port, peer_port)
+    server = f"https://127.0.0.1:{api_port}"
+    ca = _start_apiserver(state, bins, etcd_port, api_port, token)
+    kubeconfig = _write_kubeconfig(state, server, ca, token)
+    _start_controllers(state, bins, kubeconfig, ca)
+    _start_kwok(state, bins, kubeconfig)
+    meta = {
+        "server": server,
+        "token": token,
+        "ca": str(ca),
+        "kubeconfig": str(kubeconfig),
+        "bin": str(bins),
+    }
+    (state / "cluster.json").write_text(json.dumps(meta, indent=2))
+    _register_nodes(state)
+    log(f"control plane up in {time.monotonic() - t0:.1f}s: {kubeconfig}")
+    return meta
+
+
+def cluster_down(state: Path = STATE, quiet: bool = False) -> None:
+    for name in reversed(CLUSTER_COMPONENTS):
+        Proc(state, name).stop()
+    (state / "cluster.json").unlink(missing_ok=True)
+    if not quiet:
+        log("control plane stopped")

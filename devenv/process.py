@@ -1,0 +1,156 @@
+"""Process supervision: start and stop by pid file, and wait for a server to answer."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = Path(os.environ.get("MODELOPS_CLUSTER_DIR", ROOT / ".cluster"))
+
+
+def log(msg: str) -> None:
+    print(f"[devenv {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def venv_bin(name: str) -> str:
+    candidate = ROOT / ".venv" / "bin" / name
+    return str(candidate) if candidate.exists() else name
+
+
+# Children started by this very process, kept so they can be reaped (no zombies, no
+# "subprocess still running" warnings); processes from an earlier run are found by pid file.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@dataclass(frozen=True)
+class Proc:
+    """A background process started by this package, found again through its pid file and
+    stopped by that pid, never by name (other worktrees run the same programs)."""
+
+    state: Path
+    name: str
+
+    @property
+    def pidfile(self) -> Path:
+        return self.state / "pids" / f"{self.name}.pid"
+
+    @property
+    def logfile(self) -> Path:
+        return self.state / "logs" / f"{self.name}.log"
+
+    def start(self, argv: list[str], env: dict[str, str] | None = None) -> int:
+        self.pidfile.parent.mkdir(parents=True, exist_ok=True)
+        self.logfile.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.logfile, "ab") as out:
+            # A new session: the processes outlive `make` and never get its terminal's signals.
+            p = subprocess.Popen(
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+                cwd=self.state,
+            )
+        _CHILDREN[p.pid] = p
+        # The executable is kept beside the pid so a recycled pid is never mistaken for ours.
+        self.pidfile.write_text(json.dumps({"pid": p.pid, "exe": argv[0]}))
+        return p.pid
+
+    def pid(self) -> int | None:
+        try:
+            rec = json.loads(self.pidfile.read_text())
+        except (OSError, ValueError):
+            return None
+        pid = int(rec["pid"])
+        want = Path(rec["exe"]).name
+        for _ in range(20):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                return None
+            if stat.rsplit(")", 1)[1].split()[0] == "Z":
+                return None
+            if cmdline != [b""]:
+                break
+            time.sleep(0.01)  # mid-exec, /proc shows an empty command line for a moment
+        # The program itself, or a script run by an interpreter (mlflow under python).
+        # redis-server rewrites its title to "redis-server 127.0.0.1:PORT": first word only.
+        names = [Path(os.fsdecode(arg).split(" ")[0]).name for arg in cmdline[:2]]
+        return pid if want in names else None
+
+    def alive(self) -> bool:
+        return self.pid() is not None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        pid = self.pid()
+        if pid is not None:
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + timeout
+            while self.pid() is not None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if self.pid() is not None:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                while self.pid() is not None:
+                    time.sleep(0.05)
+            child = _CHILDREN.pop(pid, None)
+            if child is not None:
+                child.wait()
+        self.pidfile.unlink(missing_ok=True)
+
+
+def wait_http(
+    url: str,
+    timeout: float,
+    *,
+    token: str | None = None,
+    cafile: Path | None = None,
+    proc: Proc | None = None,
+) -> None:
+    ctx = ssl.create_default_context(cafile=str(cafile)) if cafile else None
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if proc is not None and not proc.alive():
+            raise RuntimeError(f"{proc.name} exited; see {proc.logfile}:\n{tail(proc.logfile)}")
+        try:
+            req = urllib.request.Request(url, headers=headers)
+            with urllib.request.urlopen(req, context=ctx, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, OSError, ssl.SSLError) as e:
+            last = str(e)
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s ({last})")
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
