@@ -75,7 +75,8 @@ class RuntimeSettings(BaseSettings):
         "INFO"
     )
     graceful_shutdown_seconds: float = Field(default=25.0, ge=0)
-    """How long SIGTERM waits for in-flight requests (pods get 30 s before SIGKILL)."""
+    """How long SIGTERM waits for in-flight requests (the operator's pods get a 35 s grace
+    period: a 5 s preStop delay, this, and a margin)."""
 
     batching_enabled: bool = True
     max_batch_size: int = Field(default=64, ge=1, le=100_000)

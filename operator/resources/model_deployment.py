@@ -125,6 +125,9 @@ def prediction_log_redis_env(
 
 
 FEATURE_REPO_MOUNT = "/feature-repo"
+PRE_STOP_SECONDS = 5
+# The runtime's GRACEFUL_SHUTDOWN_SECONDS default: how long SIGTERM waits for in-flight requests.
+DRAIN_SECONDS = 25
 
 
 def _feature_env(md: ModelDeployment, store: FeatureStoreRef | None) -> list[dict[str, Any]]:
@@ -158,17 +161,24 @@ def build_deployment(
         "ports": [{"name": "http", "containerPort": RUNTIME_PORT, "protocol": "TCP"}],
         "env": runtime_env(md, resolved, settings) + _feature_env(md, feature_store),
         "resources": resources,
+        # A busy worker may take a moment to answer: 1 s (the default) would restart a pod
+        # for being loaded, dropping everything in flight.
         "livenessProbe": {
             "httpGet": {"path": "/health", "port": "http"},
             "periodSeconds": 10,
+            "timeoutSeconds": 5,
             "failureThreshold": 3,
         },
         # Not ready until the model is loaded; a load failure keeps the pod alive, not ready.
         "readinessProbe": {
             "httpGet": {"path": "/ready", "port": "http"},
             "periodSeconds": 5,
+            "timeoutSeconds": 3,
             "failureThreshold": 2,
         },
+        # Endpoints are withdrawn asynchronously: the pod keeps serving this long after it is
+        # marked terminating, so kube-proxy and clients stop routing to it before SIGTERM.
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
         "securityContext": container_security_context(),
         "volumeMounts": [mount],
     }
@@ -191,8 +201,8 @@ def build_deployment(
     pod_spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "securityContext": pod_security_context(),
-        # Leaves time to drain in-flight requests after SIGTERM.
-        "terminationGracePeriodSeconds": 30,
+        # The preStop delay, then the runtime's drain of in-flight requests after SIGTERM.
+        "terminationGracePeriodSeconds": PRE_STOP_SECONDS + DRAIN_SECONDS + 5,
         "containers": [container],
         "volumes": volumes,
     }

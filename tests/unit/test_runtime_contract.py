@@ -484,6 +484,15 @@ def test_probes_and_port_are_the_runtimes(case: str, app: Any) -> None:
     assert service_port["targetPort"] in ports
 
 
+def test_termination_grace_covers_the_pre_stop_delay_and_the_runtimes_drain() -> None:
+    """SIGKILL must not cut the runtime's drain short: grace >= preStop + graceful shutdown."""
+    dep = deployment("everything-redis-from-secret")
+    pod = dep["spec"]["template"]["spec"]
+    pre_stop = deployment_container(dep)["lifecycle"]["preStop"]["sleep"]
+    drain = RuntimeSettings.model_fields["graceful_shutdown_seconds"].default
+    assert pod["terminationGracePeriodSeconds"] >= pre_stop["seconds"] + drain
+
+
 def test_route_check_can_tell() -> None:
     from modelops.serving_runtime.app import create_app
 
