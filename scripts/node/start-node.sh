@@ -111,19 +111,22 @@ EOF
 # --- containerd -------------------------------------------------------------------------
 SOCK=$R/containerd/containerd.sock
 cat > "$R/etc/containerd.toml" <<EOF
-version = 3
+version = 4
 root = "$R/containerd/root"
 state = "$R/containerd/state"
-[grpc]
-  address = "$SOCK"
-[ttrpc]
-  address = "$SOCK.ttrpc"
+imports = []
 [debug]
-  address = ""
   level = "info"
-[metrics]
-  address = ""
 [plugins]
+  # version 4: the servers are plugins (version 3's [grpc]/[ttrpc]/[debug]/[metrics] are migrated)
+  [plugins.'io.containerd.server.v1.grpc']
+    address = "$SOCK"
+  [plugins.'io.containerd.server.v1.ttrpc']
+    address = "$SOCK.ttrpc"
+  [plugins.'io.containerd.server.v1.debug']
+    address = ""
+  [plugins.'io.containerd.server.v1.metrics']
+    address = ""
   [plugins.'io.containerd.cri.v1.images']
     snapshotter = "overlayfs"
     # no registry is reachable: pods use imagePullPolicy Never/IfNotPresent on imported images
@@ -132,6 +135,9 @@ state = "$R/containerd/state"
   [plugins.'io.containerd.cri.v1.runtime']
     enable_selinux = false
     disable_apparmor = true
+    # sandbox-forced: no CAP_SYS_RESOURCE, so runc cannot lower oom_score_adj (kubelet asks
+    # -998 for the pause container, -997 for Guaranteed pods): clamp to containerd's own value
+    restrict_oom_score_adj = true
     # host has no hugetlb controller (cgroup v1 hybrid)
     tolerate_missing_hugetlb_controller = true
     disable_hugetlb_controller = true
@@ -230,6 +236,9 @@ resolvConf: $R/etc/resolv.conf
 clusterDomain: cluster.local
 clusterDNS: [$DNS_IP]
 failSwapOn: false
+# sandbox-forced: hard NOFILE is 20000 and there is no CAP_SYS_RESOURCE; the default
+# (1000000) only logs "Failed to set rlimit on max file handles"
+maxOpenFiles: 20000
 # a busy dev disk must not evict: only a nearly full disk or memory does
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", nodefs.inodesFree: "1%", imagefs.available: "1%", imagefs.inodesFree: "1%"}
 # images are imported, never pulled: image GC off (100 disables it)
