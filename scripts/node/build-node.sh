@@ -38,7 +38,8 @@ if [ ! -x "$OUT/bin/kubelet" ] || [ ! -x "$OUT/bin/kube-proxy" ]; then
   MODS=$(sed -n 's#^[[:space:]]*k8s\.io/\([^ ]*\) => \./staging/src/.*#\1#p' "$GOMOD" | sort -u)
   [ -n "$MODS" ] || { log "no staging replaces found in $GOMOD"; exit 1; }
   for m in $MODS; do go mod edit -replace="k8s.io/$m=k8s.io/$m@$STAGING_V"; done
-  go get -tool "k8s.io/kubernetes/cmd/kubelet@v$K8S_VERSION" "k8s.io/kubernetes/cmd/kube-proxy@v$K8S_VERSION" 2>&1 | grep -v '^go: added' >&2 || true
+  go get -tool "k8s.io/kubernetes/cmd/kubelet@v$K8S_VERSION" "k8s.io/kubernetes/cmd/kube-proxy@v$K8S_VERSION" >"$BUILD/get.log" 2>&1 \
+    || { cat "$BUILD/get.log" >&2; exit 1; }
   MINOR=$(echo "$K8S_VERSION" | cut -d. -f2); NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   LD="-s -w"
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
@@ -57,7 +58,8 @@ if [ ! -x "$OUT/bin/containerd" ] || [ ! -x "$OUT/bin/containerd-shim-runc-v2" ]
   go mod init local.test/ctrdbin >/dev/null 2>&1
   go mod edit -go=1.26.6
   P=github.com/containerd/containerd/v2
-  go get -tool "$P/cmd/containerd@$CONTAINERD_VERSION" "$P/cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION" "$P/cmd/ctr@$CONTAINERD_VERSION" 2>&1 | grep -v '^go: added' >&2 || true
+  go get -tool "$P/cmd/containerd@$CONTAINERD_VERSION" "$P/cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION" "$P/cmd/ctr@$CONTAINERD_VERSION" >"$BUILD/get.log" 2>&1 \
+    || { cat "$BUILD/get.log" >&2; exit 1; }
   LD="-s -w -X $P/version.Version=$CONTAINERD_VERSION -X $P/version.Revision=modelops -X $P/version.Package=github.com/containerd/containerd"
   go build -p 2 -trimpath -buildvcs=false -tags "urfave_cli_no_docs no_btrfs no_devmapper no_zfs osusergo netgo static_build" \
     -ldflags "$LD" -o "$OUT/bin/" "$P/cmd/containerd" "$P/cmd/ctr"

@@ -84,6 +84,14 @@ guard() {
 guard
 log "bridge $BRIDGE $NODE_IP/${POD_CIDR#*/}, ip_forward=1, guard chain in FORWARD"
 
+# The apiserver dials a kubelet by its Hostname address first (default
+# --kubelet-preferred-address-types), i.e. "$NODE_NAME": without this line that is a DNS query
+# to the host's upstream resolver ("lookup modelops-node on 10.255.255.53:53: no such host").
+# Removed by stop-node.sh (marker comment). devenv could pass
+# --kubelet-preferred-address-types=InternalIP instead.
+grep -q " # modelops-node-hosts$" /etc/hosts 2>/dev/null \
+  || echo "$NODE_IP $NODE_NAME # modelops-node-hosts" >> /etc/hosts
+
 # --- CNI --------------------------------------------------------------------------------
 cat > "$R/cni/net.d/10-modelops.conflist" <<EOF
 {

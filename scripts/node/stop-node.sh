@@ -111,6 +111,12 @@ if [ -f "$R/sysctl.orig" ]; then
   log "sysctls restored: $(tr '\n' ' ' < "$R/sysctl.orig")"
 fi
 
+# /etc/hosts line of start-node.sh (rewritten in place: the file may be a bind mount)
+if grep -q " # modelops-node-hosts$" /etc/hosts 2>/dev/null; then
+  python3 -c 'import sys; p="/etc/hosts"; l=[x for x in open(p) if not x.rstrip().endswith(" # modelops-node-hosts")]; f=open(p,"r+"); f.write("".join(l)); f.truncate()'
+  log "/etc/hosts entry removed"
+fi
+
 # Files outside the run dir that containerd/kubelet/CNI write to fixed paths.
 find /var/log/containers -maxdepth 1 -type l -lname "$R/*" -delete 2>/dev/null
 rm -f /var/lib/cni/results/modelops-pod-net-* 2>/dev/null
@@ -146,4 +152,5 @@ r=$( (iptables-save; ip6tables-save) 2>/dev/null | grep -E 'KUBE-|CNI-|MODELOPS-
 [ -n "$r" ] && { log "LEFT: iptables:"; echo "$r" | head -20 >&2; bad=1; }
 c=$(ls -d /sys/fs/cgroup/*/kubepods* 2>/dev/null || true)
 [ -n "$c" ] && { log "LEFT: cgroups: $c"; bad=1; }
+grep -q "modelops-node-hosts" /etc/hosts && { log "LEFT: /etc/hosts entry"; bad=1; }
 [ $bad = 0 ] && log "clean: no process, mount, link, iptables rule or cgroup left" || exit 1
