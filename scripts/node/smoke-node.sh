@@ -25,6 +25,8 @@ metadata: {name: web, labels: {app: web}}
 spec:
   nodeName: $NODE_NAME
   automountServiceAccountToken: false
+  # httpd is PID 1 and has no SIGTERM handler: without this a delete waits the full 30 s
+  terminationGracePeriodSeconds: 1
   containers:
   - name: httpd
     image: localhost/modelops/busybox:1
@@ -62,16 +64,16 @@ spec:
 EOF
 $K -n "$NS" wait pod/client --for=condition=Ready --timeout=120s >/dev/null
 log "pod client Ready after $(( $(ms)-t0 )) ms"
-out=$($K -n "$NS" exec client -- wget -qO- -T 5 "http://$SVC/"); log "pod -> Service $SVC:80: $out"
-out=$($K -n "$NS" exec client -- wget -qO- -T 5 "http://$IP:8080/"); log "pod -> pod $IP:8080: $out"
+out=$($K -n "$NS" exec client -- timeout 5 wget -qO- "http://$SVC/"); log "pod -> Service $SVC:80: $out"
+out=$($K -n "$NS" exec client -- timeout 5 wget -qO- "http://$IP:8080/"); log "pod -> pod $IP:8080: $out"
 # hairpin: the web pod through its own Service
-out=$($K -n "$NS" exec web -- wget -qO- -T 5 "http://$SVC/"); log "pod -> own Service (hairpin): $out"
+out=$($K -n "$NS" exec web -- timeout 5 wget -qO- "http://$SVC/"); log "pod -> own Service (hairpin): $out"
 $K -n "$NS" exec client -- cat /etc/resolv.conf | tr '\n' ' ' | sed 's/^/[smoke] pod resolv.conf: /' >&2; echo >&2
 log "kubectl logs web: $($K -n "$NS" logs web --tail=1 2>&1)"
 
 if [ "${NODE_ADDONS:-0}" = 1 ]; then
   out=$($K -n "$NS" exec client -- nslookup web.$NS.svc.cluster.local 2>&1 | tail -3 | tr '\n' ' '); log "nslookup web.$NS: $out"
-  out=$($K -n "$NS" exec client -- wget -qO- -T 5 "http://web/"); log "pod -> http://web/ (DNS + Service): $out"
+  out=$($K -n "$NS" exec client -- timeout 5 wget -qO- "http://web/"); log "pod -> http://web/ (DNS + Service): $out"
   for i in $(seq 1 60); do $K top node "$NODE_NAME" >/dev/null 2>&1 && break; sleep 2; done
   log "kubectl top node: $($K top node "$NODE_NAME" --no-headers 2>&1)"
   log "kubectl top pod: $($K -n "$NS" top pod --no-headers 2>&1 | tr '\n' ';')"
