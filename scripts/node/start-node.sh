@@ -66,7 +66,13 @@ if [ ! -f "$R/sysctl.orig" ]; then
   for k in net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.ipv4.conf.all.route_localnet; do
     echo "$k=$(sysctl -n $k)"; done > "$R/sysctl.orig"
 fi
-[ -d /run/containerd ] && touch "$R/run-containerd.existed"
+# Fixed host paths kubelet/containerd/CNI create whatever their config says, and nft tables
+# that iptables-nft creates: stop-node.sh removes those that did not exist before (if empty).
+if [ ! -f "$R/host.orig" ]; then
+  { for d in /run/containerd /var/lib/cni /var/lib/kubelet /var/log/containers /var/log/pods; do
+      [ -e "$d" ] && echo "dir $d"; done
+    command -v nft >/dev/null && nft list tables 2>/dev/null | sed 's/^table /nft /'; } > "$R/host.orig" || true
+fi
 sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
 # The bridge exists before any pod so that the node IP (kubelet, kube-proxy, CoreDNS) does.
 ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge

@@ -120,7 +120,23 @@ fi
 # Files outside the run dir that containerd/kubelet/CNI write to fixed paths.
 find /var/log/containers -maxdepth 1 -type l -lname "$R/*" -delete 2>/dev/null
 rm -f /var/lib/cni/results/modelops-pod-net-* 2>/dev/null
-if [ ! -e "$R/run-containerd.existed" ] && [ -d /run/containerd ]; then rm -rf /run/containerd; fi
+if [ -f "$R/host.orig" ]; then
+  for d in /run/containerd /var/lib/cni /var/lib/kubelet /var/log/containers /var/log/pods; do
+    grep -qx "dir $d" "$R/host.orig" && continue
+    [ -d "$d" ] || continue
+    # only sockets (shim sockets, kubelet's device-plugins/kubelet.sock) and empty dirs go
+    find "$d" -type s -delete 2>/dev/null; find "$d" -depth -type d -empty -delete 2>/dev/null
+    [ -e "$d" ] && log "kept $d (not empty): $(find "$d" | head -3 | tr '\n' ' ')" || log "removed $d (created by the node)"
+  done
+  # empty nft tables that iptables-nft created for kube-proxy/kubelet/the guard
+  if command -v nft >/dev/null; then
+    nft list tables 2>/dev/null | sed 's/^table //' | while read -r fam name; do
+      grep -qx "nft $fam $name" "$R/host.orig" && continue
+      rules=$(nft list table "$fam" "$name" 2>/dev/null | grep -vE '^\s*(table|chain|type|policy|}|$)' | wc -l)
+      [ "$rules" = 0 ] && nft delete table "$fam" "$name" 2>/dev/null && log "deleted empty nft table $fam $name"
+    done
+  fi
+fi
 
 # The API objects of this node (only when the control plane is still up).
 if [ -f "$CLUSTER/kubeconfig" ]; then
