@@ -167,7 +167,10 @@ start metrics-server "$B/metrics-server" --secure-port="$MS_PORT" --bind-address
   --cert-dir="$R/metrics-server" --kubeconfig="$R/etc/metrics-server.kubeconfig" \
   --authentication-kubeconfig="$R/etc/metrics-server.kubeconfig" \
   --authorization-kubeconfig="$R/etc/metrics-server.kubeconfig" \
-  --kubelet-insecure-tls --kubelet-preferred-address-types=InternalIP --metric-resolution=15s
+  --kubelet-insecure-tls --kubelet-preferred-address-types=InternalIP --metric-resolution=15s \
+  --kubelet-use-node-status-port --node-selector="kubernetes.io/hostname=${NODE_NAME:-modelops-node}"
+# ^ only this node: devenv's kwok nodes advertise InternalIP 10.0.0.1, which is NOT on this
+#   machine (routed out of eth0); without the selector metrics-server scrapes it every 15 s.
 $KUBECTL apply -f - >/dev/null <<EOF
 apiVersion: apiregistration.k8s.io/v1
 kind: APIService

@@ -88,6 +88,14 @@ guard() {
   iptables -I FORWARD 1 -j MODELOPS-NODE-GUARD
 }
 guard
+# Second guard: the host itself never dials the fake InternalIP that devenv's kwok nodes
+# advertise (10.0.0.1, routed out of eth0): a node agent (metrics-server scraping all nodes,
+# the apiserver's logs/exec proxy for a kwok pod) would otherwise send traffic off the machine.
+KWOK_IP=$(sed -n 's/^ *nodeIP: *//p' "$CLUSTER/kwok.yaml" 2>/dev/null | head -1)
+iptables -N MODELOPS-NODE-OUT 2>/dev/null || iptables -F MODELOPS-NODE-OUT
+[ -z "$KWOK_IP" ] || iptables -A MODELOPS-NODE-OUT -d "$KWOK_IP/32" -j REJECT
+while iptables -D OUTPUT -j MODELOPS-NODE-OUT 2>/dev/null; do :; done
+iptables -I OUTPUT 1 -j MODELOPS-NODE-OUT
 log "bridge $BRIDGE $NODE_IP/${POD_CIDR#*/}, ip_forward=1, guard chain in FORWARD"
 
 # The apiserver dials a kubelet by its Hostname address first (default
