@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # CoreDNS and metrics-server for the real node, as HOST processes (pods cannot reach the
 # apiserver: devenv binds it to 127.0.0.1 and runs no endpoint reconciler). Both listen on the
-# node IP (the bridge address) and are published as selector-less Services with a hand-made
+# node IP (the bridge address, 10.245.0.1 by default) and are published as selector-less Services with a hand-made
 # EndpointSlice, so pods and the apiserver reach them through kube-proxy like in a cluster:
-#   kube-system/kube-dns        10.96.0.10:53      -> 10.244.0.1:53 (CoreDNS)
-#   kube-system/metrics-server  ClusterIP:443      -> 10.244.0.1:<free port> (APIService v1beta1.metrics.k8s.io)
+#   kube-system/kube-dns        10.96.0.10:53      -> 10.245.0.1:53 (CoreDNS)
+#   kube-system/metrics-server  ClusterIP:443      -> 10.245.0.1:<free port> (APIService v1beta1.metrics.k8s.io)
 # CoreDNS has no `forward`: names outside cluster.local get SERVFAIL, nothing leaves the host.
 # Called by start-node.sh when NODE_ADDONS=1 (same environment variables).
 set -euo pipefail
@@ -12,7 +12,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 NODE_RUN=${NODE_RUN:-$REPO/.node}
 CLUSTER=${MODELOPS_CLUSTER_DIR:-$REPO/.cluster}
-NODE_IP=${NODE_IP:-10.244.0.1}
+NODE_IP=${NODE_IP:-10.245.0.1}
 DNS_IP=${DNS_IP:-10.96.0.10}
 R=$NODE_RUN
 BIN_DIR=${NODE_BIN_DIR:-$(bash "$HERE/build-node.sh" | tail -1)}

@@ -16,8 +16,9 @@ REPO=$(cd "$HERE/../.." && pwd)
 NODE_RUN=${NODE_RUN:-$REPO/.node}
 CLUSTER=${MODELOPS_CLUSTER_DIR:-$REPO/.cluster}
 NODE_NAME=${NODE_NAME:-modelops-node}
-POD_CIDR=${POD_CIDR:-10.244.0.0/24}
-NODE_IP=${NODE_IP:-10.244.0.1}          # gateway of POD_CIDR, on the bridge
+# Not 10.244.x: devenv's kwok hands out fake pod IPs from 10.244.0.0/16 (kwok.yaml cidr).
+POD_CIDR=${POD_CIDR:-10.245.0.0/24}
+NODE_IP=${NODE_IP:-10.245.0.1}          # gateway of POD_CIDR, on the bridge
 BRIDGE=${BRIDGE:-cni0}
 SERVICE_CIDR=10.96.0.0/16               # devenv.py's --service-cluster-ip-range
 DNS_IP=${DNS_IP:-10.96.0.10}
@@ -80,23 +81,25 @@ ip addr show dev "$BRIDGE" | grep -q " $NODE_IP/" || ip addr add "$NODE_IP/${POD
 ip link set "$BRIDGE" up
 # Guard: a pod may talk to pods, Services (DNAT'd back onto the bridge) and this host, never
 # beyond it. First rule of FORWARD; re-inserted after kube-proxy adds its own jumps.
+# Second guard, for the host itself: never dial what devenv's kwok fakes, the nodes'
+# InternalIP (10.0.0.1) and the pod IPs (10.244.0.0/16), both routed out of eth0. A Service
+# selecting kwok pods gets their IPs as endpoints (kube-proxy DNATs to them), metrics-server
+# and the apiserver's logs/exec proxy dial node IPs.
+KWOK_IP=$(sed -n 's/^ *nodeIP: *//p' "$CLUSTER/kwok.yaml" 2>/dev/null | head -1)
+KWOK_CIDR=$(sed -n 's/^ *cidr: *//p' "$CLUSTER/kwok.yaml" 2>/dev/null | head -1)
 guard() {
   iptables -N MODELOPS-NODE-GUARD 2>/dev/null || iptables -F MODELOPS-NODE-GUARD
   iptables -A MODELOPS-NODE-GUARD -s "$POD_CIDR" ! -o "$BRIDGE" -j DROP
   iptables -A MODELOPS-NODE-GUARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP
   while iptables -D FORWARD -j MODELOPS-NODE-GUARD 2>/dev/null; do :; done
   iptables -I FORWARD 1 -j MODELOPS-NODE-GUARD
+  iptables -N MODELOPS-NODE-OUT 2>/dev/null || iptables -F MODELOPS-NODE-OUT
+  for d in $KWOK_IP $KWOK_CIDR; do iptables -A MODELOPS-NODE-OUT -d "$d" ! -o "$BRIDGE" -j REJECT; done
+  while iptables -D OUTPUT -j MODELOPS-NODE-OUT 2>/dev/null; do :; done
+  iptables -I OUTPUT 1 -j MODELOPS-NODE-OUT
 }
 guard
-# Second guard: the host itself never dials the fake InternalIP that devenv's kwok nodes
-# advertise (10.0.0.1, routed out of eth0): a node agent (metrics-server scraping all nodes,
-# the apiserver's logs/exec proxy for a kwok pod) would otherwise send traffic off the machine.
-KWOK_IP=$(sed -n 's/^ *nodeIP: *//p' "$CLUSTER/kwok.yaml" 2>/dev/null | head -1)
-iptables -N MODELOPS-NODE-OUT 2>/dev/null || iptables -F MODELOPS-NODE-OUT
-[ -z "$KWOK_IP" ] || iptables -A MODELOPS-NODE-OUT -d "$KWOK_IP/32" -j REJECT
-while iptables -D OUTPUT -j MODELOPS-NODE-OUT 2>/dev/null; do :; done
-iptables -I OUTPUT 1 -j MODELOPS-NODE-OUT
-log "bridge $BRIDGE $NODE_IP/${POD_CIDR#*/}, ip_forward=1, guard chain in FORWARD"
+log "bridge $BRIDGE $NODE_IP/${POD_CIDR#*/}, ip_forward=1, guard chains in FORWARD and OUTPUT"
 
 # The apiserver dials a kubelet by its Hostname address first (default
 # --kubelet-preferred-address-types), i.e. "$NODE_NAME": without this line that is a DNS query
@@ -278,7 +281,7 @@ fileCheckFrequency: 20s
 EOF
 start kubelet "$B/kubelet" --config="$R/etc/kubelet.yaml" --kubeconfig="$R/etc/kubelet.kubeconfig" \
   --root-dir="$R/kubelet" --cert-dir="$R/kubelet/pki" --hostname-override="$NODE_NAME" \
-  --node-ip="$NODE_IP" --v=1
+  --node-ip="$NODE_IP" --node-labels=modelops.dev/node=real --v=1
 T_KUBELET=$(date +%s.%N)
 node_ready() { [ "$($KUBECTL get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
 wait_for 120 "node $NODE_NAME Ready" kubelet node_ready
