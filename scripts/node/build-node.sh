@@ -110,7 +110,7 @@ if [ ! -e "$OUT/images/pause.tar" ]; then
   gcc -Os -static -Wall -DVERSION=v3.10-modelops -o "$BUILD/pause/root/pause" "$PAUSE_C"
   strip "$BUILD/pause/root/pause"
   python3 "$HERE/image/mkimage.py" --root "$BUILD/pause/root" --name localhost/modelops/pause:3.10 \
-    --entrypoint /pause --out "$OUT/images/pause.tar"
+    --entrypoint /pause --out "$OUT/images/pause.tar" >&2
   done_step "pause-image"
 fi
 if [ ! -e "$OUT/images/busybox.tar" ]; then
@@ -125,7 +125,7 @@ if [ ! -e "$OUT/images/busybox.tar" ]; then
   printf 'root:x:0:\nnogroup:x:65534:\n' > "$BUILD/bb/root/etc/group"
   echo "hello from modelops busybox" > "$BUILD/bb/root/www/index.html"
   python3 "$HERE/image/mkimage.py" --root "$BUILD/bb/root" --name localhost/modelops/busybox:1 \
-    --cmd /bin/sh --out "$OUT/images/busybox.tar"
+    --cmd /bin/sh --out "$OUT/images/busybox.tar" >&2
   done_step "busybox-image"
 fi
 

@@ -7,7 +7,7 @@
 #
 # Every process is started in its own session and recorded in $NODE_RUN/pids/NAME.pid
 # (pid + executable); stop-node.sh stops them by pid and removes everything this made.
-# All traffic stays on this machine: the node IP is the CNI bridge's own address 10.244.0.1,
+# All traffic stays on this machine: the node IP is the CNI bridge's own address (10.245.0.1),
 # pods get no masquerade, and a guard chain drops anything a pod sends out of the bridge.
 set -euo pipefail
 
