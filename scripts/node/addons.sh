@@ -5,6 +5,7 @@
 # EndpointSlice, so pods and the apiserver reach them through kube-proxy like in a cluster:
 #   kube-system/kube-dns        10.96.0.10:53      -> 10.245.0.1:53 (CoreDNS)
 #   kube-system/metrics-server  ClusterIP:443      -> 10.245.0.1:<free port> (APIService v1beta1.metrics.k8s.io)
+#   default/kubernetes          10.96.0.1:443      -> 10.245.0.1:<free port> (socat -> the apiserver on 127.0.0.1)
 # CoreDNS has no `forward`: names outside cluster.local get SERVFAIL, nothing leaves the host.
 # Called by start-node.sh when NODE_ADDONS=1 (same environment variables).
 set -euo pipefail
@@ -38,6 +39,7 @@ EOF
   chmod 600 "$1"
 }
 MS_PORT=$(free_port)
+command -v socat >/dev/null || { log "missing socat (apt-get install socat)"; exit 1; }
 
 $KUBECTL apply -f - >/dev/null <<EOF
 apiVersion: v1
@@ -134,6 +136,23 @@ addressType: IPv4
 endpoints: [{addresses: ["$NODE_IP"], conditions: {ready: true}}]
 ports: [{name: https, port: $MS_PORT, protocol: TCP}]
 EOF
+
+# --- the apiserver for pods (in-cluster config: https://10.96.0.1:443, SAN in devenv's cert) ---
+API_PORT=${SERVER##*:}
+PROXY_PORT=$(free_port)
+start apiserver-proxy "$(command -v socat)" "TCP-LISTEN:$PROXY_PORT,bind=$NODE_IP,fork,reuseaddr" "TCP:127.0.0.1:$API_PORT"
+$KUBECTL apply -f - >/dev/null <<EOF
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: kubernetes-modelops-node
+  namespace: default
+  labels: {kubernetes.io/service-name: kubernetes, endpointslice.kubernetes.io/managed-by: modelops-node}
+addressType: IPv4
+endpoints: [{addresses: ["$NODE_IP"], conditions: {ready: true}}]
+ports: [{name: https, port: $PROXY_PORT, protocol: TCP}]
+EOF
+log "apiserver for pods: Service kubernetes -> $NODE_IP:$PROXY_PORT -> 127.0.0.1:$API_PORT"
 
 # --- CoreDNS ---
 mkkubeconfig "$R/etc/coredns.kubeconfig" modelops-coredns

@@ -57,7 +57,6 @@ kind: Pod
 metadata: {name: client}
 spec:
   nodeName: $NODE_NAME
-  automountServiceAccountToken: false
   terminationGracePeriodSeconds: 1
   containers:
   - {name: sh, image: localhost/modelops/busybox:1, imagePullPolicy: Never, command: [sleep, "3600"]}
@@ -74,8 +73,16 @@ log "kubectl logs web: $($K -n "$NS" logs web --tail=1 2>&1)"
 if [ "${NODE_ADDONS:-0}" = 1 ]; then
   out=$($K -n "$NS" exec client -- nslookup web.$NS.svc.cluster.local 2>&1 | tail -3 | tr '\n' ' '); log "nslookup web.$NS: $out"
   out=$($K -n "$NS" exec client -- timeout 5 wget -qO- "http://web/"); log "pod -> http://web/ (DNS + Service): $out"
+  # in-cluster config from a pod: Service kubernetes (10.96.0.1:443) -> socat on the node IP
+  # -> apiserver; the static kubectl is copied in (busybox wget's TLS can't talk to Go's server)
+  $K -n "$NS" cp "$(readlink -f "$CP_BIN/kubectl")" client:/tmp/kubectl >/dev/null
+  out=$($K -n "$NS" exec client -- /tmp/kubectl get --raw /version | tr -d ' \n' | cut -c1-60)
+  log "pod -> apiserver (in-cluster config, TLS verified): $out"
+  out=$($K -n "$NS" exec client -- /tmp/kubectl auth whoami -o jsonpath='{.status.userInfo.username}')
+  log "pod identity: $out"
   for i in $(seq 1 60); do $K top node "$NODE_NAME" >/dev/null 2>&1 && break; sleep 2; done
   log "kubectl top node: $($K top node "$NODE_NAME" --no-headers 2>&1)"
+  for i in $(seq 1 30); do $K -n "$NS" top pod web >/dev/null 2>&1 && break; sleep 2; done
   log "kubectl top pod: $($K -n "$NS" top pod --no-headers 2>&1 | tr '\n' ';')"
 fi
 if [ "${SMOKE_KEEP:-0}" != 1 ]; then

@@ -60,7 +60,7 @@ wait_for() { # wait_for SECONDS DESCRIPTION PROCNAME COMMAND...
     sleep 0.2
   done
 }
-for p in containerd kubelet kube-proxy coredns metrics-server; do alive $p && die "$p already running (pid file $R/pids/$p.pid): run stop-node.sh first"; done
+for p in containerd kubelet kube-proxy coredns metrics-server apiserver-proxy; do alive $p && die "$p already running (pid file $R/pids/$p.pid): run stop-node.sh first"; done
 
 # --- host networking: remembered so stop-node.sh puts it back -----------------------------
 if [ ! -f "$R/sysctl.orig" ]; then

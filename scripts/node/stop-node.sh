@@ -35,9 +35,11 @@ EOF
 stop_proc() {
   local name=$1 pid i
   pid=$(pid_of "$name") || { rm -f "$R/pids/$name.pid"; return 0; }
-  kill -TERM "$pid" 2>/dev/null
+  # started by setsid: the pid leads its own process group (socat's per-connection children)
+  local tgt=$pid; [ "$(ps -o pgid= -p "$pid" | tr -d ' ')" = "$pid" ] && tgt=-$pid
+  kill -TERM -- "$tgt" 2>/dev/null
   for i in $(seq 1 100); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
-  [ -d "/proc/$pid" ] && { log "$name ($pid) ignored SIGTERM: SIGKILL"; kill -KILL "$pid"; sleep 0.2; }
+  [ -d "/proc/$pid" ] && { log "$name ($pid) ignored SIGTERM: SIGKILL"; kill -KILL -- "$tgt"; sleep 0.2; }
   rm -f "$R/pids/$name.pid"; log "stopped $name ($pid)"
 }
 
@@ -48,7 +50,7 @@ fi
 B=$BIN_DIR/bin
 SOCK=$R/containerd/containerd.sock
 
-for p in metrics-server coredns kube-proxy kubelet; do stop_proc $p; done
+for p in metrics-server coredns apiserver-proxy kube-proxy kubelet; do stop_proc $p; done
 
 # Pods: with containerd still up, so the CNI DEL of each sandbox removes its veth and IP.
 if pid_of containerd >/dev/null && [ -x "$B/crictl" ]; then
@@ -150,6 +152,8 @@ if [ -f "$CLUSTER/kubeconfig" ]; then
     $K -n kube-system delete sa modelops-node modelops-kube-proxy modelops-coredns modelops-metrics-server --ignore-not-found >/dev/null 2>&1
     $K -n kube-system delete rolebinding modelops:metrics-server:auth-reader --ignore-not-found >/dev/null 2>&1
     $K -n kube-system delete service kube-dns metrics-server --ignore-not-found >/dev/null 2>&1
+    $K -n kube-system delete endpointslice kube-dns-host metrics-server-host --ignore-not-found >/dev/null 2>&1
+    $K -n default delete endpointslice kubernetes-modelops-node --ignore-not-found >/dev/null 2>&1
     log "node object and RBAC removed from the control plane"
   fi
 fi
