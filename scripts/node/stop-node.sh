@@ -121,7 +121,7 @@ fi
 
 # Files outside the run dir that containerd/kubelet/CNI write to fixed paths.
 find /var/log/containers -maxdepth 1 -type l -lname "$R/*" -delete 2>/dev/null
-rm -f /var/lib/cni/results/modelops-pod-net-* 2>/dev/null
+rm -f /var/lib/cni/results/modelops-pod-net-* /var/lib/cni/results/cni-loopback-* 2>/dev/null  # libcni cache; left when containerd died before CNI DEL
 if [ -f "$R/host.orig" ]; then
   for d in /run/containerd /var/lib/cni /var/lib/kubelet /var/log/containers /var/log/pods; do
     grep -qx "dir $d" "$R/host.orig" && continue
