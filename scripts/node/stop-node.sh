@@ -50,7 +50,8 @@ fi
 B=$BIN_DIR/bin
 SOCK=$R/containerd/containerd.sock
 
-for p in metrics-server coredns apiserver-proxy kube-proxy kubelet; do stop_proc $p; done
+# independent of each other: stopped in parallel (each takes ~2 s to exit on SIGTERM)
+for p in metrics-server coredns apiserver-proxy kube-proxy kubelet; do stop_proc $p & done; wait
 
 # Pods: with containerd still up, so the CNI DEL of each sandbox removes its veth and IP.
 if pid_of containerd >/dev/null && [ -x "$B/crictl" ]; then
