@@ -14,6 +14,7 @@ TYPECHECK := build/typecheck
 
 .PHONY: help demo test test-unit test-integration setup lock system-deps binaries infra-tools \
         check-infra cluster-up cluster-down services-up services-down down demo-down status \
+        node-binaries node-up node-smoke node-down \
         lint typecheck imports crds crds-check openapi openapi-check api-docs api-docs-check \
         golden bench clean
 
@@ -88,8 +89,35 @@ services-up: setup ## start MLflow and Redis
 services-down: ## stop MLflow and Redis
 	$(PYTHON) -m devenv services-down
 
-down demo-down: ## stop the control plane, MLflow, Redis and the demo operator
+down demo-down: ## stop the real node, the control plane, MLflow, Redis and the demo operator
+	[ ! -d .cluster/node ] || bash scripts/node/stop-node.sh
 	$(PYTHON) -m devenv down
+
+# A real kubelet node beside the control plane (docs/real-node.md): containerd, runc, CNI,
+# kube-proxy, CoreDNS and metrics-server, built from Go modules into ~/.cache/modelops/node.
+NODE_DEPS_STAMP := .cluster/.node-deps
+$(NODE_DEPS_STAMP):
+	@missing=""; \
+	for p in runc:runc iptables:iptables iproute2:ip bc:bc socat:socat busybox-static:busybox gcc:gcc; do \
+	  command -v $${p##*:} >/dev/null || missing="$$missing $${p%%:*}"; done; \
+	if [ -n "$$missing" ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	mkdir -p $(dir $@) && touch $@
+
+node-binaries: $(NODE_DEPS_STAMP) ## build kubelet, kube-proxy, containerd, CNI, crictl, CoreDNS, metrics-server (once per version)
+	bash scripts/node/build-node.sh >/dev/null
+
+node-up: cluster-up node-binaries ## add a real kubelet node running containers to the control plane
+	NODE_ADDONS=1 bash scripts/node/start-node.sh
+
+node-smoke: ## a pod, a Service, DNS and metrics on the real node
+	bash scripts/node/smoke-node.sh
+
+node-down: ## stop the real node and remove every process, mount, interface and rule it made
+	bash scripts/node/stop-node.sh
 
 status: ## what of the local environment runs
 	$(PYTHON) -m devenv status

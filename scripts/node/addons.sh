@@ -11,7 +11,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-NODE_RUN=${NODE_RUN:-$REPO/.node}
+NODE_RUN=${NODE_RUN:-${MODELOPS_CLUSTER_DIR:-$REPO/.cluster}/node}
 CLUSTER=${MODELOPS_CLUSTER_DIR:-$REPO/.cluster}
 NODE_IP=${NODE_IP:-10.245.0.1}
 DNS_IP=${DNS_IP:-10.96.0.10}

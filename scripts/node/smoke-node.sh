@@ -5,7 +5,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-NODE_RUN=${NODE_RUN:-$REPO/.node}
+NODE_RUN=${NODE_RUN:-${MODELOPS_CLUSTER_DIR:-$REPO/.cluster}/node}
 CLUSTER=${MODELOPS_CLUSTER_DIR:-$REPO/.cluster}
 NODE_NAME=${NODE_NAME:-modelops-node}
 NS=${SMOKE_NS:-node-smoke}

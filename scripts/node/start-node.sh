@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Adds a REAL kubelet node (containerd 2.x + runc, CNI bridge, kube-proxy iptables) to the
-# devenv control plane (`python3 scripts/devenv.py cluster-up`). Root only.
+# devenv control plane (`python3 -m devenv cluster-up`). Root only.
 #
-#   NODE_RUN=/work/scratch-node/run scripts/node/start-node.sh      # node + kube-proxy
+#   NODE_RUN=.cluster/node scripts/node/start-node.sh      # node + kube-proxy
 #   NODE_ADDONS=1 ...                                              # + CoreDNS, metrics-server
 #
 # Every process is started in its own session and recorded in $NODE_RUN/pids/NAME.pid
@@ -13,7 +13,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-NODE_RUN=${NODE_RUN:-$REPO/.node}
+NODE_RUN=${NODE_RUN:-${MODELOPS_CLUSTER_DIR:-$REPO/.cluster}/node}
 CLUSTER=${MODELOPS_CLUSTER_DIR:-$REPO/.cluster}
 NODE_NAME=${NODE_NAME:-modelops-node}
 # Not 10.244.x: devenv's kwok hands out fake pod IPs from 10.244.0.0/16 (kwok.yaml cidr).
@@ -30,7 +30,7 @@ log() { printf '[start-node %s +%5.1fs] %s\n' "$(date +%H:%M:%S)" "$(echo "$(dat
 die() { log "ERROR: $*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root"
 for t in "$RUNC" iptables ip bc python3; do command -v "$t" >/dev/null || die "missing $t (apt-get install runc iptables iproute2 bc)"; done
-[ -f "$CLUSTER/cluster.json" ] || die "no control plane in $CLUSTER: python3 scripts/devenv.py cluster-up"
+[ -f "$CLUSTER/cluster.json" ] || die "no control plane in $CLUSTER: python3 -m devenv cluster-up"
 
 BIN_DIR=${NODE_BIN_DIR:-$(bash "$HERE/build-node.sh" | tail -1)}
 B=$BIN_DIR/bin

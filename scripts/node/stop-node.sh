@@ -3,12 +3,12 @@
 # shims/containers of OUR containerd only), mounts under the run dir, the bridge and veths,
 # KUBE-*/CNI-*/MODELOPS-* iptables chains, kubepods cgroups, sysctls, the run dir.
 # Exits non-zero if anything is left behind (the check at the end lists it).
-#   NODE_RUN=/work/scratch-node/run scripts/node/stop-node.sh [--keep-run-dir]
+#   NODE_RUN=.cluster/node scripts/node/stop-node.sh [--keep-run-dir]
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-NODE_RUN=${NODE_RUN:-$REPO/.node}
+NODE_RUN=${NODE_RUN:-${MODELOPS_CLUSTER_DIR:-$REPO/.cluster}/node}
 CLUSTER=${MODELOPS_CLUSTER_DIR:-$REPO/.cluster}
 NODE_NAME=${NODE_NAME:-modelops-node}
 BRIDGE=${BRIDGE:-cni0}

@@ -4,7 +4,8 @@
 No registry, no daemon, standard library only; the output is byte-for-byte reproducible
 (owner root, mtime 0, sorted entries).
 
-    mkimage.py --root DIR --name localhost/modelops/busybox:1 [--entrypoint /x] [--cmd /bin/sh] --out img.tar
+    mkimage.py --root DIR --name localhost/modelops/busybox:1 \\
+        [--entrypoint /x] [--cmd /bin/sh] --out img.tar
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ def layer_tar(root: str) -> bytes:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--root", required=True)
-    ap.add_argument("--name", required=True, help="full reference, e.g. localhost/modelops/busybox:1")
+    ap.add_argument(
+        "--name", required=True, help="full reference, e.g. localhost/modelops/busybox:1"
+    )
     ap.add_argument("--entrypoint", nargs="*", default=None)
     ap.add_argument("--cmd", nargs="*", default=None)
     ap.add_argument("--out", required=True)
@@ -55,7 +58,10 @@ def main() -> None:
 
     layer = layer_tar(a.root)
     ldesc = add(layer)
-    cfg: dict[str, object] = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "WorkingDir": "/"}
+    cfg: dict[str, object] = {
+        "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        "WorkingDir": "/",
+    }
     if a.entrypoint:
         cfg["Entrypoint"] = a.entrypoint
     if a.cmd:
