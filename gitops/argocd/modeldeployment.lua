@@ -21,7 +21,8 @@ if c.Degraded ~= nil and c.Degraded.status == "True" then
   return hs
 end
 -- A pass that could not apply its children or read its spec will not heal by waiting.
-local failed = {ApplyFailed = true, KubernetesApiError = true, InvalidSpec = true, ReconcileFailed = true}
+local failed = {ApplyFailed = true, ResourceNotOwned = true, KubernetesApiError = true,
+  InvalidSpec = true, ReconcileFailed = true}
 if c.Ready ~= nil and c.Ready.status == "False" and failed[c.Ready.reason] then
   hs.status = "Degraded"
   hs.message = c.Ready.reason .. ": " .. (c.Ready.message or "")

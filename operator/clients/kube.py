@@ -11,7 +11,7 @@ from kubernetes.client.exceptions import ApiException
 
 from modelops.operator.api import kinds
 from modelops.operator.api.kinds import Key
-from modelops.operator.status.failures import ApplyError, server_message
+from modelops.operator.status.failures import ApplyError, check_owned, server_message
 
 FIELD_MANAGER = "modelops-operator"
 
@@ -83,6 +83,15 @@ def apply(obj: dict[str, Any]) -> dict[str, Any]:
     except ApiException as e:
         text = server_message(e.body, e.reason or "")
         raise ApplyError(obj["kind"], meta["name"], e.status, text) from e
+
+
+def apply_child(obj: dict[str, Any], known_owned: bool = False) -> dict[str, Any]:
+    """`apply`, for a child that carries its owner's controller reference: only when the name
+    is free or already the owner's (a read first, unless the caller listed it as owned)."""
+    if not known_owned:
+        meta = obj["metadata"]
+        check_owned(get(obj["kind"], meta["namespace"], meta["name"]), obj)
+    return apply(obj)
 
 
 def get(kind: str, namespace: str, name: str) -> dict[str, Any] | None:

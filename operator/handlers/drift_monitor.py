@@ -66,7 +66,7 @@ async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any) -> None
             )
         else:
             cron = build_drift_cronjob(dm, target, settings)
-            await asyncio.to_thread(kube.apply, cron)
+            await asyncio.to_thread(kube.apply_child, cron)
             status = status.model_copy(
                 update={
                     "cron_job_name": cron["metadata"]["name"],

@@ -56,7 +56,7 @@ async def reconcile(namespace: str, name: str, logger: logging.Logger | Any, app
         status = fm.status or FeatureMaterializationStatus()
         if apply:
             cron = build_materialize_cronjob(fm, get_settings())
-            await asyncio.to_thread(kube.apply, cron)
+            await asyncio.to_thread(kube.apply_child, cron)
             status = status.model_copy(update={"cron_job_name": cron["metadata"]["name"]})
         await _write(fm, status)
 

@@ -13,6 +13,7 @@ from modelops.operator.api.v1alpha1.feature_materialization import FeatureStoreR
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment
 from modelops.operator.clients import kube, registry
 from modelops.operator.handlers import events, parsing, scaffold
+from modelops.operator.planning import key as child_key
 from modelops.operator.planning import plan
 from modelops.operator.resources.common import managed_labels, managed_selector, selector_labels
 from modelops.operator.resources.model_deployment import (
@@ -97,8 +98,9 @@ async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any, resolve
             kube.list_owned, CHILD_KINDS, ns, md.metadata["uid"], managed_selector(COMPONENT)
         )
         actions = plan(desired, observed)
+        owned = {child_key(o) for o in observed}
         for obj in actions.apply:
-            applied = await asyncio.to_thread(kube.apply, obj)
+            applied = await asyncio.to_thread(kube.apply_child, obj, child_key(obj) in owned)
             if obj["kind"] == kinds.DEPLOYMENT.kind:
                 deployment = applied
         for key in actions.delete:

@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Any
 
 APPLY_FAILED = "ApplyFailed"
+RESOURCE_NOT_OWNED = "ResourceNotOwned"
 API_ERROR = "KubernetesApiError"
 INVALID_SPEC = "InvalidSpec"
 RECONCILE_FAILED = "ReconcileFailed"
-FAILURE_REASONS = (APPLY_FAILED, API_ERROR, INVALID_SPEC, RECONCILE_FAILED)
+FAILURE_REASONS = (APPLY_FAILED, RESOURCE_NOT_OWNED, API_ERROR, INVALID_SPEC, RECONCILE_FAILED)
 # Status messages are read in `kubectl describe` and Events: long enough for the apiserver's
 # own explanation, short enough not to bloat every watch event.
 MESSAGE_LIMIT = 1024
@@ -23,6 +24,42 @@ class ApplyError(Exception):
     def __init__(self, kind: str, name: str, code: int | None, message: str) -> None:
         super().__init__(f"Could not apply {kind} {name}: {message}")
         self.kind, self.name, self.code, self.server_message = kind, name, code, message
+
+
+class NotOwnedError(Exception):
+    """A child's name is taken by an object this owner does not control: it is left alone."""
+
+    def __init__(self, kind: str, name: str, owner_kind: str, holder: str | None) -> None:
+        held = f"controlled by {holder}" if holder else "not controlled by any object"
+        super().__init__(
+            f"{kind} {name} already exists and is {held}, not by this {owner_kind}; it is left "
+            f"untouched: delete or rename it, or rename this {owner_kind}"
+        )
+
+
+def controller(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The controller ownerReference of an object, if any."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return dict(ref)
+    return None
+
+
+def check_owned(current: dict[str, Any] | None, desired: dict[str, Any]) -> None:
+    """Raises NotOwnedError unless the object is absent or controlled by the desired owner
+    (the same UID): a tenant's own object of the same name is never taken over."""
+    if current is None:
+        return
+    want, have = controller(desired), controller(current)
+    if want is not None and have is not None and have.get("uid") == want.get("uid"):
+        return
+    holder = f"{have.get('kind')} {have.get('name')}" if have else None
+    raise NotOwnedError(
+        str(desired["kind"]),
+        str(desired["metadata"]["name"]),
+        str((want or {}).get("kind", "owner")),
+        holder,
+    )
 
 
 @dataclass(frozen=True)
@@ -46,6 +83,8 @@ def describe(exc: BaseException) -> Failure:
     """What a failed pass tells the user: the step that failed and the server's words."""
     if isinstance(exc, ApplyError):
         return Failure(APPLY_FAILED, str(exc)[:MESSAGE_LIMIT])
+    if isinstance(exc, NotOwnedError):
+        return Failure(RESOURCE_NOT_OWNED, str(exc)[:MESSAGE_LIMIT])
     status = getattr(exc, "status", None)
     if isinstance(status, int) and hasattr(exc, "body"):
         text = server_message(exc.body, getattr(exc, "reason", "") or "")

@@ -498,3 +498,52 @@ def test_a_cronjob_the_apiserver_refuses_is_reported_and_clears(
         lambda: (r := ready()) is not None and r["reason"] != "ApplyFailed" and r, 60, "cleared"
     )
     assert cleared["reason"] == "Scheduled"
+
+
+def test_a_monitor_does_not_take_over_another_kinds_cronjob_of_its_name(
+    api_client: Any, namespace: str, operator: OperatorProcess
+) -> None:
+    """H-1: a FeatureMaterialization and a DriftMonitor of one name would share a CronJob name;
+    the second is refused instead of rewriting the first one's CronJob in turn."""
+    custom = client.CustomObjectsApi(api_client)
+    batch = client.BatchV1Api(api_client)
+    target = {"model": {"uri": "models:/absent@champion", "trackingUri": "http://127.0.0.1:9"}}
+    fm = {"featureStore": {"configMapRef": {"name": "repo"}}, "featureViews": ["v"]}
+    dm = {"modelDeploymentRef": {"name": "target"}, "reference": {"uri": "s3://b/r.parquet"}}
+    for plural, kind, name, spec in (
+        ("featurematerializations", "FeatureMaterialization", "shared", fm),
+        ("modeldeployments", "ModelDeployment", "target", target),
+    ):
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "metadata": {"name": name}}
+        custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural, {**body, "spec": spec}
+        )
+    cron = wait_for(
+        lambda: read_or_none(batch.read_namespaced_cron_job, "shared", namespace), 60, "CronJob"
+    )
+    assert cron.metadata.owner_references[0].kind == "FeatureMaterialization"
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "DriftMonitor",
+        "metadata": {"name": "shared"},
+    }
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, "driftmonitors", {**body, "spec": dm}
+    )
+
+    def ready() -> dict[str, Any] | None:
+        obj = custom.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, "driftmonitors", "shared"
+        )
+        conds = (obj.get("status") or {}).get("conditions") or []
+        return next((c for c in conds if c["type"] == "Ready"), None)
+
+    refused = wait_for(
+        lambda: (r := ready()) is not None and r["reason"] == "ResourceNotOwned" and r,
+        60,
+        "refused",
+    )
+    assert "controlled by FeatureMaterialization shared" in refused["message"]
+    after = batch.read_namespaced_cron_job("shared", namespace)
+    assert after.metadata.owner_references[0].kind == "FeatureMaterialization"
+    assert after.spec.job_template.spec.template.spec.containers[0].args[0] == "materialize"

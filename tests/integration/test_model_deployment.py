@@ -475,3 +475,38 @@ def test_a_child_the_apiserver_refuses_is_reported_once_and_clears(
     k.core.delete_namespaced_resource_quota("no-services", k.ns)
     wait_for(lambda: k.is_ready(model_name), 60, "Ready=True once the quota is gone")
     assert k.condition(model_name, "Ready")["reason"] == "ModelServing"  # type: ignore[index]
+
+
+def test_an_existing_service_of_the_same_name_is_not_taken_over(
+    k: Cluster, mlflow_url: str, model_name: str
+) -> None:
+    """H-1: a tenant's own Service named like the ModelDeployment stays theirs: not patched,
+    not adopted (so not garbage-collected with the ModelDeployment), and status says why."""
+    victim = client.V1Service(
+        metadata=client.V1ObjectMeta(name=model_name, labels={"team": "theirs"}),
+        spec=client.V1ServiceSpec(
+            selector={"app": "theirs"}, ports=[client.V1ServicePort(port=5432)]
+        ),
+    )
+    before = k.core.create_namespaced_service(k.ns, victim)
+    register_model(mlflow_url, model_name)
+    k.create(md_body(model_name))
+
+    def not_owned() -> bool:
+        ready = k.condition(model_name, "Ready")
+        return bool(ready and ready["reason"] == "ResourceNotOwned")
+
+    wait_for(not_owned, 60, "Ready=False ResourceNotOwned")
+    ready = k.condition(model_name, "Ready")
+    assert ready is not None and ready["status"] == "False"
+    assert f"Service {model_name} already exists" in ready["message"]
+    time.sleep(POLL_SECONDS * 2 + 1)
+    after = k.core.read_namespaced_service(model_name, k.ns)
+    assert after.metadata.resource_version == before.metadata.resource_version
+    assert not after.metadata.owner_references and after.spec.ports[0].port == 5432
+    events = [e for e in k.events(model_name) if e.reason == "ResourceNotOwned"]
+    assert len(events) == 1 and events[0].type == "Warning"
+
+    k.custom.delete_namespaced_custom_object(GROUP, VERSION, k.ns, PLURAL, model_name)
+    wait_for(lambda: k.deployment(model_name) is None, 60, "the Deployment collected")
+    assert k.core.read_namespaced_service(model_name, k.ns).spec.ports[0].port == 5432

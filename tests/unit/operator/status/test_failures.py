@@ -85,3 +85,26 @@ def test_a_failure_after_a_failure_keeps_the_transition_time_and_is_a_repeat() -
     twice = failures.status_after_failure(once, failures.Failure("ApplyFailed", "b"), 1, T1)
     assert twice["conditions"][0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
     assert twice["conditions"][0]["message"] == "b"
+
+
+def owned_by(uid: str | None, kind: str = "ModelDeployment", name: str = "fraud") -> dict:
+    refs = [] if uid is None else [{"kind": kind, "name": name, "uid": uid, "controller": True}]
+    return {"kind": "Service", "metadata": {"name": "fraud", "ownerReferences": refs}}
+
+
+def test_a_child_is_applied_only_when_absent_or_controlled_by_the_same_uid() -> None:
+    desired = owned_by("u-1")
+    failures.check_owned(None, desired)
+    failures.check_owned(owned_by("u-1"), desired)
+    for current, holder in (
+        (owned_by(None), "not controlled by any object"),
+        (owned_by("u-2"), "controlled by ModelDeployment fraud"),  # same name, another CR
+        (owned_by("u-3", "DriftMonitor", "x"), "controlled by DriftMonitor x"),
+    ):
+        try:
+            failures.check_owned(current, desired)
+        except failures.NotOwnedError as e:
+            assert holder in str(e) and "left untouched" in str(e)
+            assert failures.describe(e).reason == "ResourceNotOwned"
+        else:
+            raise AssertionError(f"{current} was taken over")
