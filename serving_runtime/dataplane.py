@@ -54,7 +54,7 @@ class DataPlane:
         model = self.manager.model
         if model is None:
             status = self.manager.status()
-            reason = status.get("reason") or "the model is still loading"
+            reason = status.get("reason") or "Loading"
             raise ModelNotReady(f"model not ready ({status['state']}): {reason}")
         return model
 
@@ -66,7 +66,7 @@ class DataPlane:
             if not store["ready"]:
                 status["ready"] = False
                 if status["state"] == "ready":
-                    status["reason"] = f"feature store {store['state']}: {store.get('reason')}"
+                    status["reason"] = store.get("reason") or "FeatureStoreNotReady"
         return status["ready"], status
 
     def check_model_name(self, name: str) -> None:

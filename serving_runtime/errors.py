@@ -84,3 +84,19 @@ class FeatureStoreUnavailable(ServingError):
 class JobError(Exception):
     """A failure reported by its message alone, without a stack trace: a batch job's result
     (`error`, exit code 1), or why the feature store could not be set up (at /ready)."""
+
+
+def reason_code(exc: BaseException, unavailable: str, failed: str) -> str:
+    """A CamelCase code for a failed load, fit for anyone who can reach /ready. The exception's
+    text stays in the logs: it can name hosts, paths or a credentialed URL."""
+    if getattr(exc, "error_code", None) in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+        return "ModelNotFound"
+    if isinstance(exc, ConnectionError | TimeoutError) or any(
+        word in type(exc).__name__ for word in ("Connection", "Timeout")
+    ):
+        return unavailable
+    if isinstance(exc, ImportError):
+        return "DependencyMissing"
+    if isinstance(exc, JobError):
+        return "FeatureRepoInvalid"
+    return failed

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
+from modelops.serving_runtime.errors import reason_code
 from modelops.serving_runtime.loader import load_model
 from modelops.serving_runtime.model import LoadedModel
 from modelops.serving_runtime.retry import BackgroundRetry
@@ -70,7 +71,7 @@ class ModelManager:
         return self._loader(s)
 
     def _failed(self, e: Exception, wait: float) -> None:
-        self.reason = f"{type(e).__name__}: {e}"[:2000]
+        self.reason = reason_code(e, "RegistryUnavailable", "LoadFailed")
         self.next_attempt_at = time.time() + wait
         self._set_state("failed")
         log.warning(
@@ -78,7 +79,8 @@ class ModelManager:
             extra={
                 "model_uri": self.settings.model_uri,
                 "attempt": self.attempts,
-                "error": self.reason,
+                "reason": self.reason,
+                "error": f"{type(e).__name__}: {e}"[:2000],
                 "retry_in_seconds": round(wait, 2),
             },
         )

@@ -195,7 +195,10 @@ class Readiness(BaseModel):
     attempts: int
     reason: str | None = Field(
         default=None,
-        description="Why the last load failed, or why the feature store is not ready.",
+        description="A code for why the model (or the feature store) is not ready: "
+        "ModelNotFound, RegistryUnavailable, DependencyMissing, LoadFailed, "
+        "OnlineStoreUnavailable, FeatureRepoInvalid, FeatureStoreFailed, WaitingForModel, "
+        "Initialising. The detail is in the runtime's logs, never in the response.",
     )
     next_attempt_in_seconds: float | None = None
     feature_store: FeatureStoreStatus | None = Field(

@@ -18,6 +18,7 @@ from modelops.serving_runtime.errors import (
     FeatureStoreUnavailable,
     InvalidInput,
     JobError,
+    reason_code,
 )
 from modelops.serving_runtime.features.assembly import (
     assemble,
@@ -92,15 +93,16 @@ class OnlineFeatures:
         self._opener(self)
 
     def _failed(self, e: Exception, wait: float) -> None:
-        # A JobError's message is complete; anything else is unexpected, so its type matters.
-        self.reason = str(e) if isinstance(e, JobError) else f"{type(e).__name__}: {e}"[:2000]
+        self.reason = reason_code(e, "OnlineStoreUnavailable", "FeatureStoreFailed")
         self.state = "failed"
         log.warning(
             "Could not initialise the feature store",
             extra={
                 "feature_repo": self.repo,
                 "attempt": self.attempts,
-                "error": self.reason,
+                "reason": self.reason,
+                # A JobError's message is complete; anything else needs its type.
+                "error": str(e) if isinstance(e, JobError) else f"{type(e).__name__}: {e}"[:2000],
                 "retry_in_seconds": round(wait, 2),
             },
         )
@@ -130,11 +132,7 @@ class OnlineFeatures:
         if self.reason is not None:
             body["reason"] = self.reason
         elif self.state == "loading":
-            body["reason"] = (
-                "waiting for the model to load"
-                if not self._retry.started
-                else "initialising the feature store"
-            )
+            body["reason"] = "WaitingForModel" if not self._retry.started else "Initialising"
         return body
 
     # --- the request path --------------------------------------------------------------------

@@ -104,7 +104,7 @@ async def test_one_batched_read_fills_the_rows() -> None:
                        "txn_count_7d": 4}})  # fmt: skip
     features, metrics = online(store)
     assert features.status()["state"] == "loading"
-    assert features.status()["reason"] == "waiting for the model to load"
+    assert features.status()["reason"] == "WaitingForModel"
     await wait_ready(features)
     try:
         x = await features.model_input(SCHEMA, [1, 2], [[1.5, "web"], [2.5, "app"]], 100)
@@ -184,6 +184,7 @@ async def test_not_ready_until_initialised_and_failures_are_reported() -> None:
             await asyncio.sleep(0.01)
         status = failing.status()
         assert status["ready"] is False and status["state"] == "failed"
-        assert status["reason"] == "FEATURE_REPO /nowhere has no feature_store.yaml"
+        assert status["reason"] == "FeatureRepoInvalid"
+        assert "feature_store.yaml" not in str(status)  # the detail is logged, not shown
     finally:
         failing.stop()
