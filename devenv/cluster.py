@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .process import ROOT, STATE, Proc, free_port, log, wait_http
+from .process import ROOT, STATE, Proc, free_port, log, private_dir, wait_http, write_private
 
 BUILD_SCRIPT = ROOT / "scripts" / "build-control-plane.sh"
 NODE_NAMES = ("kwok-node-0", "kwok-node-1")
@@ -91,6 +91,8 @@ def node_manifest(name: str) -> dict[str, object]:
 
 
 def _prepare_state(state: Path, bins: Path) -> None:
+    # Nothing under the state dir is anyone else's business (tokens, keys, etcd's data).
+    private_dir(state)
     for sub in ("etcd", "pki", "logs", "pids"):
         shutil.rmtree(state / sub, ignore_errors=True)
     for sub in ("bin", "pki", "logs", "pids"):
@@ -104,7 +106,7 @@ def _prepare_state(state: Path, bins: Path) -> None:
 def _write_credentials(pki: Path) -> str:
     """The admin bearer token (system:masters) and the service-account signing key pair."""
     token = secrets.token_hex(24)
-    (pki / "tokens.csv").write_text(f"{token},modelops-admin,modelops-admin,system:masters\n")
+    write_private(pki / "tokens.csv", f"{token},modelops-admin,modelops-admin,system:masters\n")
     subprocess.run(
         ["openssl", "genrsa", "-out", str(pki / "sa.key"), "2048"], check=True, capture_output=True
     )
@@ -171,7 +173,8 @@ def _start_apiserver(state: Path, bins: Path, etcd_port: int, port: int, token: 
 
 def _write_kubeconfig(state: Path, server: str, ca: Path, token: str) -> Path:
     kubeconfig = state / "kubeconfig"
-    kubeconfig.write_text(
+    write_private(
+        kubeconfig,
         "apiVersion: v1\n"
         "kind: Config\n"
         "clusters:\n"
@@ -181,9 +184,8 @@ def _write_kubeconfig(state: Path, server: str, ca: Path, token: str) -> Path:
         "contexts:\n"
         "- name: modelops\n  context:\n    cluster: modelops\n    user: modelops-admin\n"
         "    namespace: default\n"
-        "current-context: modelops\n"
+        "current-context: modelops\n",
     )
-    kubeconfig.chmod(0o600)
     return kubeconfig
 
 
@@ -291,7 +293,7 @@ def cluster_up(state: Path = STATE) -> dict[str, str]:
         "kubeconfig": str(kubeconfig),
         "bin": str(bins),
     }
-    (state / "cluster.json").write_text(json.dumps(meta, indent=2))
+    write_private(state / "cluster.json", json.dumps(meta, indent=2))
     _register_nodes(state)
     log(f"control plane up in {time.monotonic() - t0:.1f}s: {kubeconfig}")
     return meta

@@ -19,6 +19,19 @@ ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("MODELOPS_CLUSTER_DIR", ROOT / ".cluster"))
 
 
+def write_private(path: Path, text: str) -> None:
+    """A file only its owner may read: the state holds an admin token and signing keys."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    path.chmod(0o600)  # an existing file keeps its old mode through O_CREAT
+
+
+def private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+
+
 def log(msg: str) -> None:
     print(f"[devenv {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 

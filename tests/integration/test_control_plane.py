@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -144,3 +145,11 @@ def test_cronjob_produces_a_job_that_completes(api_client: Any, namespace: str) 
         return (j.status.succeeded or 0) >= 1
 
     wait_for(succeeded, 60, "the Job to succeed")
+
+
+def test_the_state_with_the_admin_token_is_private(cluster: dict[str, str]) -> None:
+    """The admin token (system:masters) and signing keys are readable by their owner only."""
+    state = Path(cluster["kubeconfig"]).parent
+    assert state.stat().st_mode & 0o777 == 0o700
+    for secret in ("kubeconfig", "cluster.json", "pki/tokens.csv"):
+        assert (state / secret).stat().st_mode & 0o777 == 0o600, secret

@@ -47,3 +47,13 @@ def test_wait_http_reports_a_process_that_exited(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="true exited"):
         process.wait_http(f"http://127.0.0.1:{process.free_port()}/", 5, proc=proc)
     proc.stop(timeout=1)
+
+
+def test_private_files_and_dirs_are_owner_only(tmp_path: Path) -> None:
+    target = tmp_path / "secret"
+    target.write_text("old")
+    target.chmod(0o644)
+    process.write_private(target, "token")
+    assert target.read_text() == "token" and target.stat().st_mode & 0o777 == 0o600
+    process.private_dir(tmp_path / "state")
+    assert (tmp_path / "state").stat().st_mode & 0o777 == 0o700
