@@ -265,7 +265,9 @@ build() {
 verify() {
   ensure_packages podman:podman
   local podman=(podman --runtime runc --cgroup-manager cgroupfs --events-backend file)
-  local run=(run --rm --network none --read-only --tmpfs /tmp "${ULIMITS[@]}")
+  # No HEALTHCHECK timer: podman runs it from systemd, which does not run here (Kubernetes
+  # ignores HEALTHCHECK anyway).
+  local run=(run --rm --network none --read-only --tmpfs /tmp --no-healthcheck "${ULIMITS[@]}")
   local rt=$REGISTRY/runtime:$VERSION op=$REGISTRY/operator:$VERSION
   [ -n "$(image_id "$rt")" ] && [ -n "$(image_id "$op")" ] || die "build the images first (make images)"
   set -x
@@ -306,7 +308,7 @@ finally:
   "${podman[@]}" "${run[@]}" --user 10001 "$op" --help
   "${podman[@]}" "${run[@]}" --user 10001 --entrypoint python "$op" -c '
 import importlib.util as u, modelops.operator
-extra = [m for m in ("feast", "evidently", "sklearn", "fastapi") if u.find_spec(m)]
+extra = [m for m in ("feast", "evidently", "sklearn", "pandas") if u.find_spec(m)]
 assert not extra, extra
 print("operator image: no runtime extras")'
   # The root filesystem is read-only.
