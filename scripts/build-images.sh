@@ -277,6 +277,23 @@ verify() {
   "${podman[@]}" "${run[@]}" --user 10001 "$rt" --help
   "${podman[@]}" "${run[@]}" --user 10001 --entrypoint python "$rt" -c \
     'import modelops.serving_runtime, evidently, feast, mlflow, sklearn; print("imports ok")'
+  # The versions requirements.lock pins (a distribution the lock does not name is reported:
+  # Debian's Python 3.11.2 matches markers like python_full_version < "3.11.3").
+  local img
+  for img in "$rt" "$op"; do
+    "${podman[@]}" "${run[@]}" -v "$ROOT/requirements.lock:/tmp/requirements.lock:ro" \
+      --entrypoint python "$img" -c '
+import importlib.metadata as md
+from packaging.utils import canonicalize_name as canon
+lock = dict(line.strip().split("==") for line in open("/tmp/requirements.lock") if "==" in line)
+lock = {canon(k): v for k, v in lock.items()}
+dists = {canon(d.name): d.version for d in md.distributions()}
+dists.pop("modelops")
+off = {k: (v, lock[k]) for k, v in dists.items() if k in lock and lock[k] != v}
+assert not off, f"not the locked versions (installed, locked): {off}"
+print(len(dists), "distributions at the locked versions; not in the lock:",
+      {k: v for k, v in dists.items() if k not in lock})'
+  done
   # A real model: train, save with MLflow to /tmp, serve it, wait for /ready, predict a row.
   "${podman[@]}" "${run[@]}" --user 10001 --entrypoint python "$rt" -c '
 import json, os, subprocess, sys, time, urllib.request
