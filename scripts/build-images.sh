@@ -222,7 +222,7 @@ build_image() {
   fi
   [ "$ISOLATION" = oci ] && extra+=(--runtime runc)
   local start=$SECONDS
-  buildah build --layers --pull=never --format docker --isolation "$ISOLATION" \
+  buildah build --layers --force-rm --pull=never --format docker --isolation "$ISOLATION" \
     --network host "${ULIMITS[@]}" "${extra[@]}" "${args[@]}" \
     --build-arg "BUILD_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     -f "$ROOT/Dockerfile.$name" -t "modelops/$name:$VERSION" -t "$ref" "$ROOT" >&2
