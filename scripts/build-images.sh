@@ -11,9 +11,10 @@
 # here, so the base is made from Debian packages instead of being pulled (python:3.11-slim
 # stays the Dockerfiles' default for a build with a registry):
 #   debootstrap --variant=minbase bookworm + python3.11, python3-venv, python-is-python3 and
-#   ca-certificates from Debian; pip itself from PyPI into /usr/local (Debian's pip is
-#   debundled and breaks under `pip --python VENV`, which the Dockerfiles use), as in the
-#   official image; imported with `buildah from scratch` -> localhost/modelops-base-python:3.11-bookworm.
+#   ca-certificates from Debian; pip itself from PyPI into /usr/local, as in the official image
+#   (Debian's pip is debundled: its vendored libraries are wheels found from sys.prefix, which a
+#   `pip --python VENV` run, as in the Dockerfiles, does not share); then
+#   `buildah from scratch` + the tree + `buildah commit` -> localhost/modelops-base-python:3.11-bookworm.
 #
 # Warm runs take seconds: each image has a stamp holding the hash of its inputs (its
 # Dockerfile, .dockerignore, pyproject.toml, README.md, requirements.lock, operator/ and
