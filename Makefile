@@ -16,7 +16,7 @@ TYPECHECK := build/typecheck
         check-infra cluster-up cluster-down services-up services-down down demo-down status \
         node-binaries node-up node-smoke node-down \
         lint typecheck imports crds crds-check openapi openapi-check api-docs api-docs-check \
-        golden bench clean
+        golden bench images images-verify clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_ -]+:.*## ' $(MAKEFILE_LIST) | \
@@ -161,6 +161,16 @@ golden: setup ## rewrite the builders' golden files from examples/ (review the d
 
 bench: setup system-deps ## serving benchmarks against mlflow models serve (ratios)
 	$(BIN)/python bench/serving.py
+
+# The images without a Docker engine or a registry: buildah, a python base made from Debian
+# packages (debootstrap) passed as BASE_IMAGE, stamps keyed by the inputs' hash (a warm run takes
+# seconds) and docker-archives for `ctr -n k8s.io images import` (paths in
+# ~/.cache/modelops/images/images.env).
+images: ## build the operator and runtime images with buildah and export them as archives
+	bash scripts/build-images.sh build
+
+images-verify: images ## run both images with podman (read-only root, UID 10001): help, imports, a served model
+	bash scripts/build-images.sh verify
 
 clean: down ## stop everything and remove .cluster and the virtualenv
 	rm -rf .cluster $(VENV) build

