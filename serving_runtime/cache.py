@@ -30,8 +30,9 @@ def input_digest(x: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def cache_key(identity: str, x: np.ndarray, want_proba: bool) -> str:
-    return f"modelops:cache:{identity}:{'p' if want_proba else 'n'}:{input_digest(x)}"
+def cache_key(tenant: str, identity: str, x: np.ndarray, want_proba: bool) -> str:
+    """The tenant first: two namespaces serving the same model never share an entry."""
+    return f"modelops:cache:{tenant}:{identity}:{'p' if want_proba else 'n'}:{input_digest(x)}"
 
 
 class ResponseCache:

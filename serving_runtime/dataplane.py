@@ -105,7 +105,7 @@ class DataPlane:
         key = None
         if cacheable:
             assert self.cache is not None
-            key = cache_key(model.identity, x, want_proba)
+            key = cache_key(self.settings.tenant, model.identity, x, want_proba)
             cached = await self.cache.get(key)
             if cached is not None:
                 proba = cached.get("q")

@@ -62,6 +62,9 @@ class RuntimeSettings(BaseSettings):
     """models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN/PATH, s3://..., or a local path."""
     model_name: str = ""
     """The name in responses, metrics and the v2 protocol; defaults to the registry name."""
+    tenant: str = Field(default="default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    """The namespace the deployment belongs to: part of every cache key and of the default
+    prediction-log stream, so tenants sharing a Redis never read each other's entries."""
     model_version: str = ""
     """The version in responses and cache keys; resolved from the registry when empty."""
     mlflow_tracking_uri: str | None = None
@@ -100,7 +103,7 @@ class RuntimeSettings(BaseSettings):
     prediction_log_sample_rate: float = Field(default=1.0, ge=0, le=1)
     prediction_log_max_len: int = Field(default=100_000, ge=1)
     prediction_log_stream: str = ""
-    """Defaults to modelops:predictions:default:MODEL_NAME."""
+    """Defaults to modelops:predictions:TENANT:MODEL_NAME."""
     prediction_log_redis_url: str | None = None
 
     load_retry_initial_seconds: float = Field(default=1.0, gt=0)
@@ -135,7 +138,7 @@ class RuntimeSettings(BaseSettings):
         if not self.model_name:
             self.model_name = model_name_from_uri(self.model_uri) or "model"
         if not self.prediction_log_stream:
-            self.prediction_log_stream = f"modelops:predictions:default:{self.model_name}"
+            self.prediction_log_stream = f"modelops:predictions:{self.tenant}:{self.model_name}"
         self.feature_entity_key = self.feature_entity_key.strip()
         if self.feature_repo:
             if not self.feature_entity_key:

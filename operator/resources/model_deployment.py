@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from modelops.operator.api.v1alpha1.feature_materialization import FeatureStoreRef
-from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment, ResolvedModel
+from modelops.operator.api.v1alpha1.model_deployment import (
+    RESERVED_ENV,
+    ModelDeployment,
+    ResolvedModel,
+)
 from modelops.operator.resources.common import (
     RUNTIME_PORT,
     child_metadata,
@@ -61,6 +65,7 @@ def runtime_env(
             "name": "MLFLOW_TRACKING_URI",
             "value": spec.model.tracking_uri or settings.mlflow_tracking_uri,
         },
+        {"name": "TENANT", "value": str(md.metadata["namespace"])},
         {"name": "PORT", "value": str(RUNTIME_PORT)},
         {"name": "WORKERS", "value": str(spec.runtime.workers)},
         {"name": "BATCHING_ENABLED", "value": str(spec.batching.enabled).lower()},
@@ -95,9 +100,12 @@ def runtime_env(
         ]
         if log_redis is not None:
             env.append(log_redis)
-    # User variables last, so they can override a default deliberately.
+    # User variables last, so they can override a default deliberately; never one that says
+    # whose data this is (admission refuses them too: this is the second line).
     seen = {e["name"] for e in env}
     for var in spec.runtime.env or []:
+        if var.name.upper() in RESERVED_ENV:
+            continue
         if var.name in seen:
             env = [e for e in env if e["name"] != var.name]
         env.append({"name": var.name, "value": var.value})

@@ -410,6 +410,10 @@ INVALID_SPECS = [
     ),
     ({"runtime": {"workers": 0}}, "spec.runtime.workers"),
     ({"runtime": {"env": [{"name": "1BAD", "value": "x"}]}}, "spec.runtime.env[0].name"),
+    (
+        {"runtime": {"env": [{"name": "prediction_log_stream", "value": "modelops:x:y"}]}},
+        "spec.runtime.env[0].name: Invalid value: is set by the operator",
+    ),
     ({"runtime": {"tolerations": [{"operator": "Maybe"}]}}, "spec.runtime.tolerations[0].operator"),
     ({"batching": {"maxBatchSize": 0}}, "spec.batching.maxBatchSize"),
     ({"batching": {"maxLatencyMs": -1}}, "spec.batching.maxLatencyMs"),

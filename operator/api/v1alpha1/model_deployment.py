@@ -72,11 +72,41 @@ class Resources(KubeModel):
     """Maximum resources, e.g. {memory: 1Gi}."""
 
 
+# Runtime variables that say whose model and data a pod serves: set by the operator only.
+RESERVED_ENV = (
+    "TENANT",
+    "MODEL_URI",
+    "REDIS_URL",
+    "PREDICTION_LOG_REDIS_URL",
+    "PREDICTION_LOG_STREAM",
+    "FEATURE_REPO",
+)
+
+
 class EnvVar(KubeModel):
     """An extra environment variable for the runtime container."""
 
+    model_config = KubeModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    # The runtime reads its environment case-insensitively.
+                    "rule": "!(self.name.upperAscii() in "
+                    + "["
+                    + ", ".join(f"'{n}'" for n in RESERVED_ENV)
+                    + "])",
+                    "message": "is set by the operator and cannot be overridden: "
+                    + ", ".join(RESERVED_ENV),
+                    "fieldPath": ".name",
+                }
+            ]
+        }
+    }
+
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=253)
-    """The variable's name."""
+    """The variable's name (not one the operator sets to say whose model and data a pod
+    serves: TENANT, MODEL_URI, REDIS_URL, PREDICTION_LOG_REDIS_URL, PREDICTION_LOG_STREAM,
+    FEATURE_REPO)."""
     value: str = ""
     """Its value."""
 

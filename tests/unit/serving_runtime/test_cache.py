@@ -41,12 +41,13 @@ def test_object_arrays_hash_by_value() -> None:
 def test_keys_separate_models_versions_and_probabilities() -> None:
     x = SCHEMA.from_rows([[1.0, 2.0]], 10)
     keys = {
-        cache_key("m:1:u", x, False),
-        cache_key("m:1:u", x, True),
-        cache_key("m:2:u", x, False),
-        cache_key("n:1:u", x, False),
+        cache_key("a", "m:1:u", x, False),
+        cache_key("a", "m:1:u", x, True),
+        cache_key("a", "m:2:u", x, False),
+        cache_key("a", "n:1:u", x, False),
+        cache_key("b", "m:1:u", x, False),  # H-6: another namespace, the same model
     }
-    assert len(keys) == 4
+    assert len(keys) == 5
 
 
 class Clock:

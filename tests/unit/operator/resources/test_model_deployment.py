@@ -163,6 +163,30 @@ def test_cache_from_secret_and_prediction_log_env(
     assert len(names) == len(set(names))
 
 
+def test_a_user_variable_cannot_say_whose_data_a_pod_serves(
+    settings: OperatorSettings, resolved: ResolvedModel
+) -> None:
+    """H-6, second line (admission refuses these first): the tenant, stream and Redis stay the
+    operator's whatever spec.runtime.env says, in any letter case."""
+    md = make_md(
+        {
+            "model": {"uri": "models:/fraud@champion"},
+            "predictionLog": {"enabled": True, "redisUrl": "redis://r:6379/1"},
+            "runtime": {
+                "env": [
+                    {"name": "prediction_log_stream", "value": "modelops:predictions:other:x"},
+                    {"name": "TENANT", "value": "other"},
+                    {"name": "Redis_Url", "value": "redis://theirs:6379"},
+                ]
+            },
+        }
+    )
+    env = env_of(b.build_deployment(md, resolved, settings))
+    assert env["TENANT"] == "risk"
+    assert env["PREDICTION_LOG_STREAM"] == "modelops:predictions:risk:fraud"
+    assert "prediction_log_stream" not in env and "Redis_Url" not in env
+
+
 def test_service_and_url(settings: OperatorSettings, resolved: ResolvedModel) -> None:
     md = make_md({"model": {"uri": "models:/m/1"}, "service": {"type": "NodePort", "port": 8000}})
     svc = b.build_service(md, resolved)
