@@ -104,10 +104,12 @@ async def resync_drift_monitor(meta: kopf.Meta, logger: kopf.Logger, **_: Any) -
 
 
 async def record_result(
-    namespace: str, name: str, job_name: str, doc: dict[str, Any], logger: Any
+    namespace: str, name: str, uid: str, job_name: str, doc: dict[str, Any], logger: Any
 ) -> None:
     async with scaffold.fresh(KIND.kind, DriftMonitor, namespace, name) as found:
-        if found is None or policy.already_recorded(found[1].status, job_name):
+        if found is None or found[1].metadata.get("uid") != uid:
+            return  # gone, or a namesake created since the run was scheduled
+        if policy.already_recorded(found[1].status, job_name):
             return
         body, dm = found
         now = scaffold.now()

@@ -77,10 +77,12 @@ async def resync_feature_materialization(meta: kopf.Meta, logger: kopf.Logger, *
 
 
 async def record_result(
-    namespace: str, name: str, job_name: str, doc: dict[str, Any], logger: Any
+    namespace: str, name: str, uid: str, job_name: str, doc: dict[str, Any], logger: Any
 ) -> None:
     async with scaffold.fresh(KIND.kind, FeatureMaterialization, namespace, name) as found:
-        if found is None or policy.already_recorded(found[1].status, job_name):
+        if found is None or found[1].metadata.get("uid") != uid:
+            return  # gone, or a namesake created since the run was scheduled
+        if policy.already_recorded(found[1].status, job_name):
             return
         body, fm = found
         now = scaffold.now()

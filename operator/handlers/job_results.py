@@ -1,22 +1,51 @@
 """Finished runs of the scheduled kinds: results travel from the job's termination message
-through the pod status to the owner's status, so jobs need no Kubernetes API rights."""
+through the pod status to the owner's status, so jobs need no Kubernetes API rights. A result
+counts only when its pod was made by a Job that the owner's own CronJob made (by UID)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kopf
 
+from modelops.operator.api import kinds
 from modelops.operator.clients import kube
+from modelops.operator.handlers import scaffold
 from modelops.operator.resources.common import managed_labels, owner_label
-from modelops.operator.status.runs import job_failure, pod_result
+from modelops.operator.status.runs import (
+    controller,
+    job_failure,
+    kubelet_times,
+    pod_result,
+    run_owner,
+)
 
-# record(namespace, owner name, job name, result document, logger)
-Recorder = Callable[[str, str, str, dict[str, Any], Any], Awaitable[None]]
+# record(namespace, owner name, owner uid, job name, result document, logger)
+Recorder = Callable[[str, str, str, str, dict[str, Any], Any], Awaitable[None]]
 # recorded(owner body, job name) -> whether a result of that Job is already in status
 Recorded = Callable[[dict[str, Any], str], bool]
+log = logging.getLogger(__name__)
+
+
+async def _owner_of(
+    namespace: str, pod: dict[str, Any] | None, job: dict[str, Any], owner_kind: str
+) -> tuple[str, str] | None:
+    """The owner a run traces back to through its Job and CronJob, read fresh."""
+    ref = controller(job)
+    if ref is None or ref.get("kind") != kinds.CRON_JOB.kind:
+        return None
+    cron = await asyncio.to_thread(kube.get, kinds.CRON_JOB.kind, namespace, str(ref["name"]))
+    if pod is None:  # a Job-level failure: the chain starts at the Job
+        pod = {"metadata": {"ownerReferences": [{**_ref_to(job), "controller": True}]}}
+    return run_owner(pod, job, cron, owner_kind)
+
+
+def _ref_to(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata") or {}
+    return {"kind": kinds.JOB.kind, "name": meta.get("name"), "uid": meta.get("uid")}
 
 
 def watch_results(component: str, owner_kind: str, record: Recorder, recorded: Recorded) -> None:
@@ -24,23 +53,39 @@ def watch_results(component: str, owner_kind: str, record: Recorder, recorded: R
     labels = managed_labels(component)
     label = owner_label(component)
 
-    @kopf.on.event("", "v1", "pods", labels=labels, id=f"{component}-pod-results")
+    @kopf.on.event(*kinds.POD.resource, labels=labels, id=f"{component}-pod-results")
     async def on_pod(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
-        found = pod_result(dict(body), label)
-        if found is not None:
-            owner, job_name, doc = found
-            await record(body["metadata"]["namespace"], owner, job_name, doc, logger)
+        pod = dict(body)
+        found = pod_result(pod, label)
+        if found is None:
+            return
+        job_name, doc = found[1], found[2]
+        ns = body["metadata"]["namespace"]
+        job = await asyncio.to_thread(kube.get, kinds.JOB.kind, ns, job_name)
+        owner = None if job is None else await _owner_of(ns, pod, job, owner_kind)
+        if owner is None:
+            log.warning(
+                f"Ignored the result of pod {ns}/{body['metadata']['name']}: no Job of "
+                f"a CronJob of a {owner_kind} made it"
+            )
+            return
+        doc = kubelet_times(pod, doc, scaffold.now())
+        await record(ns, owner[0], owner[1], job_name, doc, logger)
 
-    @kopf.on.event("batch", "v1", "jobs", labels=labels, id=f"{component}-job-failures")
+    @kopf.on.event(*kinds.JOB.resource, labels=labels, id=f"{component}-job-failures")
     async def on_job(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
         found = job_failure(dict(body), label)
         if found is None:
             return
-        owner, doc = found
+        doc = found[1]
         ns, job_name = body["metadata"]["namespace"], body["metadata"]["name"]
+        owner = await _owner_of(ns, None, dict(body), owner_kind)
+        if owner is None:
+            return
         # The pods' own results say more than the Job's reason: give them a moment first.
         await asyncio.sleep(2)
-        owner_body = await asyncio.to_thread(kube.get, owner_kind, ns, owner)
+        owner_body = await asyncio.to_thread(kube.get, owner_kind, ns, owner[0])
         if owner_body is None or recorded(owner_body, job_name):
             return
-        await record(ns, owner, job_name, doc, logger)
+        now = scaffold.now().isoformat().replace("+00:00", "Z")
+        await record(ns, owner[0], owner[1], job_name, {**doc, "completionTime": now}, logger)

@@ -31,6 +31,8 @@ TARGET_NOT_FOUND = "TargetNotFound"
 TARGET_NOT_DEPLOYED = "TargetNotDeployed"
 NO_DRIFT = "NoDrift"
 HISTORY_LIMIT = 10
+# A result's lists are what a job said: capped, so no run can grow status without bound.
+LIST_LIMIT = 100
 
 
 def to_drift_result(doc: dict[str, Any], job_name: str, now: datetime) -> DriftResult:
@@ -43,7 +45,7 @@ def to_drift_result(doc: dict[str, Any], job_name: str, now: datetime) -> DriftR
         rows_current=doc.get("rowsCurrent"),
         dataset_drift=doc.get("datasetDrift"),
         drift_share=doc.get("driftShare"),
-        drifted_columns=list(columns) if isinstance(columns, list) else None,
+        drifted_columns=[str(c) for c in columns][:LIST_LIMIT] if isinstance(columns, list) else None,
         report_uri=doc.get("reportUri"),
         error=doc.get("error") or None,
     )

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from modelops.operator.status.runs import controller
+
 APPLY_FAILED = "ApplyFailed"
 RESOURCE_NOT_OWNED = "ResourceNotOwned"
 API_ERROR = "KubernetesApiError"
@@ -35,14 +37,6 @@ class NotOwnedError(Exception):
             f"{kind} {name} already exists and is {held}, not by this {owner_kind}; it is left "
             f"untouched: delete or rename it, or rename this {owner_kind}"
         )
-
-
-def controller(obj: dict[str, Any]) -> dict[str, Any] | None:
-    """The controller ownerReference of an object, if any."""
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("controller"):
-            return dict(ref)
-    return None
 
 
 def check_owned(current: dict[str, Any] | None, desired: dict[str, Any]) -> None:

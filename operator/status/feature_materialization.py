@@ -25,6 +25,8 @@ from modelops.operator.status.conditions import (
 from modelops.operator.status.runs import parse_time
 
 STALE = "Stale"
+# A result's lists are what a job said: capped, so no run can grow status without bound.
+LIST_LIMIT = 100
 FRESH = "Fresh"
 TOO_OLD = "MaxStalenessExceeded"
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -40,7 +42,7 @@ def to_run(doc: dict[str, Any], job_name: str, now: datetime) -> Materialization
         job_name=job_name,
         start_time=parse_time(doc.get("startTime"), now),
         completion_time=parse_time(doc.get("completionTime"), now),
-        feature_views=list(views) if isinstance(views, list) else None,
+        feature_views=[str(v) for v in views][:LIST_LIMIT] if isinstance(views, list) else None,
         materialized_until=(
             parse_time(doc["materializedUntil"], now) if doc.get("materializedUntil") else None
         ),

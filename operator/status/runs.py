@@ -66,3 +66,53 @@ def job_failure(job: dict[str, Any], owner_label: str) -> tuple[str, dict[str, A
         return None
     reason = failed.get("reason") or "Failed"
     return owner, {"error": f"the Job failed ({reason}): {failed.get('message') or 'no message'}"}
+
+
+def controller(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The controller ownerReference of an object, if any."""
+    for ref in ((obj or {}).get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return dict(ref)
+    return None
+
+
+def _uid(obj: dict[str, Any] | None) -> str | None:
+    return ((obj or {}).get("metadata") or {}).get("uid")
+
+
+def run_owner(
+    pod: dict[str, Any] | None,
+    job: dict[str, Any] | None,
+    cron: dict[str, Any] | None,
+    owner_kind: str,
+) -> tuple[str, str] | None:
+    """(name, uid) of the object that scheduled a run, when the controller chain holds by UID:
+    the pod is the Job's, the Job the CronJob's, the CronJob an `owner_kind`'s. A pod or Job
+    made by hand with the right labels leads nowhere, and its result is not taken."""
+    links = ((pod, "Job", job), (job, "CronJob", cron))
+    for child, kind, parent in links:
+        ref = controller(child)
+        if parent is None or ref is None or ref.get("kind") != kind:
+            return None
+        if ref.get("uid") != _uid(parent):
+            return None
+    ref = controller(cron)
+    if ref is None or ref.get("kind") != owner_kind or not ref.get("uid"):
+        return None
+    return str(ref["name"]), str(ref["uid"])
+
+
+def kubelet_times(pod: dict[str, Any], doc: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The result with its start and completion times taken from the kubelet's own record of
+    the container, never later than now: a job cannot date its result into the future."""
+    out = dict(doc)
+    stamp = now.isoformat().replace("+00:00", "Z")
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        terminated = (cs.get("state") or {}).get("terminated") or {}
+        for key, field in (("startTime", "startedAt"), ("completionTime", "finishedAt")):
+            value = terminated.get(field)
+            when = parse_time(value, now) if value else now
+            out[key] = min(when, now).isoformat().replace("+00:00", "Z")
+        return out
+    out["startTime"] = out["completionTime"] = stamp
+    return out

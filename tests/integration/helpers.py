@@ -129,3 +129,17 @@ def create_quota(api_client: Any, namespace: str, name: str, hard: dict[str, str
         30,
         f"ResourceQuota {name} counted",
     )
+
+
+def cron_controller_ref(cron: Any) -> Any:
+    """The controller reference the CronJob controller puts on the Jobs it creates."""
+    from kubernetes import client
+
+    return client.V1OwnerReference(
+        api_version="batch/v1",
+        kind="CronJob",
+        name=cron.metadata.name,
+        uid=cron.metadata.uid,
+        controller=True,
+        block_owner_deletion=True,
+    )

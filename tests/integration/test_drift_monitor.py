@@ -24,7 +24,14 @@ import redis
 from kubernetes import client
 
 from .conftest import OperatorProcess, devenv
-from .helpers import admission_error, create_quota, read_or_none, register_model, wait_for
+from .helpers import (
+    admission_error,
+    create_quota,
+    cron_controller_ref,
+    read_or_none,
+    register_model,
+    wait_for,
+)
 
 GROUP, VERSION = "modelops.dev", "v1alpha1"
 COLUMNS = ["a", "b", "c", "d"]
@@ -363,10 +370,12 @@ def test_a_finished_run_reaches_the_monitors_status(
         }
         r.xadd(stream, {"data": orjson.dumps(doc)})
 
+    # What the CronJob controller does on schedule (simulated nodes: no schedule wait).
     job = client.V1Job(
         metadata=client.V1ObjectMeta(
             name="watch-manual",
             labels=cron.spec.job_template.metadata.labels,
+            owner_references=[cron_controller_ref(cron)],
         ),
         spec=cron.spec.job_template.spec,
     )
@@ -547,3 +556,88 @@ def test_a_monitor_does_not_take_over_another_kinds_cronjob_of_its_name(
     after = batch.read_namespaced_cron_job("shared", namespace)
     assert after.metadata.owner_references[0].kind == "FeatureMaterialization"
     assert after.spec.job_template.spec.template.spec.containers[0].args[0] == "materialize"
+
+
+def test_only_runs_of_the_monitors_own_cronjob_reach_status(
+    api_client: Any, namespace: str, operator: OperatorProcess
+) -> None:
+    """H-4: a pod or Job made by hand with the monitor's labels forges nothing; a real run
+    that dates its result into the future is recorded at the kubelet's time, not its own."""
+    custom = client.CustomObjectsApi(api_client)
+    batch = client.BatchV1Api(api_client)
+    core = client.CoreV1Api(api_client)
+    target = {"model": {"uri": "models:/absent@champion", "trackingUri": "http://127.0.0.1:9"}}
+    dm = {"modelDeploymentRef": {"name": "target"}, "reference": {"uri": "s3://b/r.parquet"}}
+    for plural, kind, name, spec in (
+        ("modeldeployments", "ModelDeployment", "target", target),
+        ("driftmonitors", "DriftMonitor", "watch", dm),
+    ):
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "metadata": {"name": name}}
+        custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural, {**body, "spec": spec}
+        )
+    cron = wait_for(
+        lambda: read_or_none(batch.read_namespaced_cron_job, "watch", namespace), 60, "CronJob"
+    )
+    labels = dict(cron.spec.job_template.spec.template.metadata.labels)
+    forged = json.dumps(
+        {"datasetDrift": True, "driftShare": 1.0, "driftedColumns": ["x"], "error": None,
+         "startTime": "2100-01-01T00:00:00Z", "completionTime": "2100-01-01T00:00:00Z"}
+    )  # fmt: skip
+
+    def finish(pod_name: str) -> None:
+        core.patch_namespaced_pod_status(
+            pod_name, namespace, devenv.pod_result_patch("drift-monitor", 0, forged)
+        )
+
+    def last_run() -> dict[str, Any] | None:
+        obj = custom.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, "driftmonitors", "watch"
+        )
+        return (obj.get("status") or {}).get("lastRun")
+
+    # A bare pod, and a Job nobody's CronJob made: both carry the right labels.
+    container = client.V1Container(name="drift-monitor", image="x")
+    core.create_namespaced_pod(
+        namespace,
+        client.V1Pod(
+            metadata=client.V1ObjectMeta(name="bare", labels={**labels, "job-name": "bare"}),
+            spec=client.V1PodSpec(containers=[container]),
+        ),
+    )
+    finish("bare")
+    batch.create_namespaced_job(
+        namespace,
+        client.V1Job(
+            metadata=client.V1ObjectMeta(name="by-hand", labels=labels),
+            spec=cron.spec.job_template.spec,
+        ),
+    )
+    by_hand = wait_for(
+        lambda: core.list_namespaced_pod(namespace, label_selector="job-name=by-hand").items,
+        30,
+        "the hand-made Job's pod",
+    )[0]
+    finish(by_hand.metadata.name)
+    time.sleep(5)
+    assert last_run() is None
+
+    # A run of the CronJob's own: recorded, at the kubelet's time.
+    batch.create_namespaced_job(
+        namespace,
+        client.V1Job(
+            metadata=client.V1ObjectMeta(
+                name="scheduled", labels=labels, owner_references=[cron_controller_ref(cron)]
+            ),
+            spec=cron.spec.job_template.spec,
+        ),
+    )
+    pod = wait_for(
+        lambda: core.list_namespaced_pod(namespace, label_selector="job-name=scheduled").items,
+        30,
+        "the CronJob's Job's pod",
+    )[0]
+    finish(pod.metadata.name)
+    run = wait_for(last_run, 30, "lastRun from the CronJob's own run")
+    assert run["jobName"] == "scheduled"
+    assert run["completionTime"] < "2100" and run["startTime"] < "2100"

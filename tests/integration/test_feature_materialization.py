@@ -15,7 +15,14 @@ import pytest
 from kubernetes import client
 
 from .conftest import OperatorProcess, devenv
-from .helpers import admission_error, create_quota, read_or_none, register_model, wait_for
+from .helpers import (
+    admission_error,
+    create_quota,
+    cron_controller_ref,
+    read_or_none,
+    register_model,
+    wait_for,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 REPO = ROOT / "examples" / "feature_repo"
@@ -108,8 +115,11 @@ def test_a_finished_backfill_reaches_status_and_staleness_shows_on_the_deploymen
     batch.create_namespaced_job(
         namespace,
         client.V1Job(
+            # What the CronJob controller does on schedule (simulated nodes: no schedule wait).
             metadata=client.V1ObjectMeta(
-                name="customers-manual", labels=cron.spec.job_template.metadata.labels
+                name="customers-manual",
+                labels=cron.spec.job_template.metadata.labels,
+                owner_references=[cron_controller_ref(cron)],
             ),
             spec=cron.spec.job_template.spec,
         ),

@@ -23,3 +23,37 @@ def test_times_parse_to_aware_utc_and_fall_back_on_garbage() -> None:
     assert runs.parse_time("2026-11-29T09:00:00", default).tzinfo is UTC
     assert runs.parse_time("yesterday", default) == default
     assert runs.parse_time(None, default) == default
+
+
+def owned(kind: str, name: str, uid: str, by: tuple[str, str, str] | None) -> dict:
+    refs = [] if by is None else [{"kind": by[0], "name": by[1], "uid": by[2], "controller": True}]
+    return {"kind": kind, "metadata": {"name": name, "uid": uid, "ownerReferences": refs}}
+
+
+CRON = owned("CronJob", "watch", "c-1", ("DriftMonitor", "watch", "dm-1"))
+JOB = owned("Job", "watch-1", "j-1", ("CronJob", "watch", "c-1"))
+POD = owned("Pod", "watch-1-x", "p-1", ("Job", "watch-1", "j-1"))
+
+
+def test_a_run_counts_only_through_the_whole_chain_by_uid() -> None:
+    assert runs.run_owner(POD, JOB, CRON, "DriftMonitor") == ("watch", "dm-1")
+    assert runs.run_owner(POD, JOB, CRON, "FeatureMaterialization") is None
+    bare = owned("Pod", "x", "p-2", None)
+    assert runs.run_owner(bare, JOB, CRON, "DriftMonitor") is None
+    by_hand = owned("Job", "watch-1", "j-1", None)  # the right name, no CronJob behind it
+    assert runs.run_owner(POD, by_hand, CRON, "DriftMonitor") is None
+    other_job = owned("Job", "watch-1", "j-9", ("CronJob", "watch", "c-1"))  # a namesake
+    assert runs.run_owner(POD, other_job, CRON, "DriftMonitor") is None
+    assert runs.run_owner(POD, JOB, None, "DriftMonitor") is None
+
+
+def test_times_come_from_the_kubelet_and_never_from_the_future() -> None:
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    pod = {"status": {"containerStatuses": [{"state": {"terminated": {
+        "startedAt": "2026-12-01T11:59:00Z", "finishedAt": "2100-01-01T00:00:00Z"}}}]}}  # fmt: skip
+    doc = runs.kubelet_times(pod, {"completionTime": "2100-01-01T00:00:00Z", "x": 1}, now)
+    assert doc == {
+        "x": 1,
+        "startTime": "2026-12-01T11:59:00Z",
+        "completionTime": "2026-12-01T12:00:00Z",
+    }
