@@ -23,6 +23,9 @@ from .process import ROOT, STATE, Proc, free_port, log, tail, venv_bin, wait_htt
 S3_BUILD_SCRIPT = ROOT / "scripts" / "build-s3.sh"
 S3_BUCKET = "modelops"
 S3_REGION = "us-east-1"
+# `weed server` stops its volume server before its filer, whose final metadata-log flush then
+# finds no volume and gives up after its 15 s budget: a clean stop takes that long.
+S3_STOP_SECONDS = 25.0
 
 
 def redis_start(state: Path, port: int | None = None) -> str:
@@ -316,7 +319,7 @@ def services_up(state: Path = STATE) -> dict[str, str]:
 
 def services_down(state: Path = STATE) -> None:
     for name in SERVICES:
-        Proc(state, name).stop()
+        Proc(state, name).stop(timeout=S3_STOP_SECONDS if name == "s3" else 15.0)
     (state / "services.json").unlink(missing_ok=True)
 
 

@@ -77,7 +77,9 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     state = tmp_path_factory.mktemp("s3")
     store = devenv.s3_start(state)
     yield store
-    devenv.Proc(state, "s3").stop()
+    # The data is thrown away: no waiting out the filer's final log flush (15 s), see
+    # devenv.services.S3_STOP_SECONDS.
+    devenv.Proc(state, "s3").stop(timeout=2)
 
 
 @pytest.fixture(scope="session")
