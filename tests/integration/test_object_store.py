@@ -43,8 +43,8 @@ def s3_client(s3: dict[str, str]) -> Any:
 
 
 def keys(s3: dict[str, str], prefix: str) -> list[str]:
-    pages = s3_client(s3).get_paginator("list_objects_v2").paginate(
-        Bucket=s3["bucket"], Prefix=prefix
+    pages = (
+        s3_client(s3).get_paginator("list_objects_v2").paginate(Bucket=s3["bucket"], Prefix=prefix)
     )
     return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
 
@@ -104,9 +104,7 @@ def served(logged: dict[str, Any], s3: dict[str, str], tmp_path_factory: Any) ->
     """`modelops-runtime serve` on MODEL_URI=s3://...: no MLflow server, only the store."""
     port = devenv.free_port()
     log = tmp_path_factory.mktemp("runtime-s3") / "runtime.log"
-    env = job_env(
-        s3, MODEL_URI=logged["s3_uri"], PORT=str(port), HOST="127.0.0.1", WORKERS="1"
-    )
+    env = job_env(s3, MODEL_URI=logged["s3_uri"], PORT=str(port), HOST="127.0.0.1", WORKERS="1")
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [str(BIN / "modelops-runtime"), "serve"],
@@ -185,9 +183,7 @@ def drift_data(s3: dict[str, str]) -> str:
     return f"s3://{s3['bucket']}/{prefix}"
 
 
-def test_the_drift_job_reads_and_reports_through_s3(
-    drift_data: str, s3: dict[str, str]
-) -> None:
+def test_the_drift_job_reads_and_reports_through_s3(drift_data: str, s3: dict[str, str]) -> None:
     code, result = run_drift(
         job_env(s3),
         "--reference",
@@ -209,13 +205,11 @@ def test_the_drift_job_reads_and_reports_through_s3(
     client = s3_client(s3)
     html = client.get_object(Bucket=s3["bucket"], Key=f"{prefix}{stem}.html")["Body"].read()
     assert b"<html" in html.lower()
-    doc = json.loads(client.get_object(Bucket=s3["bucket"], Key=f"{prefix}{stem}.json")["Body"].read())
-    assert doc["metrics"]
+    doc = client.get_object(Bucket=s3["bucket"], Key=f"{prefix}{stem}.json")["Body"].read()
+    assert json.loads(doc)["metrics"]
 
 
-def test_the_drift_job_reports_wrong_keys_as_its_error(
-    drift_data: str, s3: dict[str, str]
-) -> None:
+def test_the_drift_job_reports_wrong_keys_as_its_error(drift_data: str, s3: dict[str, str]) -> None:
     wrong = {**s3, "secret_key": "not-" + s3["secret_key"]}
     code, result = run_drift(
         job_env(wrong),
