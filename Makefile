@@ -67,8 +67,9 @@ $(SYSDEPS_STAMP):
 	fi
 	mkdir -p $(dir $@) && touch $@
 
-binaries: ## build the control plane from Go modules into ~/.cache/modelops (once per version)
+binaries: ## build the control plane and SeaweedFS (S3) from Go modules into ~/.cache/modelops (once per version)
 	bash scripts/build-control-plane.sh >/dev/null
+	bash scripts/build-s3.sh >/dev/null
 
 infra-tools: ## OpenTofu (from Go modules) and checkov (a venv of its own), cached by version
 	bash scripts/check-infra.sh tools >/dev/null
@@ -83,13 +84,13 @@ cluster-up: system-deps ## start the local control plane (.cluster/kubeconfig)
 cluster-down: ## stop the control plane (and nothing else)
 	$(PYTHON) -m devenv cluster-down
 
-services-up: setup ## start MLflow and Redis
+services-up: setup ## start MLflow, Redis and the S3 store (SeaweedFS) MLflow keeps artifacts in
 	$(BIN)/python -m devenv services-up
 
-services-down: ## stop MLflow and Redis
+services-down: ## stop MLflow, Redis and the S3 store
 	$(PYTHON) -m devenv services-down
 
-down demo-down: ## stop the real node, the control plane, MLflow, Redis and the demo operator
+down demo-down: ## stop the real node, the control plane, MLflow, Redis, the S3 store and the demo operator
 	[ ! -d .cluster/node ] || bash scripts/node/stop-node.sh
 	$(PYTHON) -m devenv down
 

@@ -1,4 +1,5 @@
-"""Local development environment: the control plane, MLflow and Redis as plain processes."""
+"""Local development environment: the control plane, MLflow, Redis and an S3-compatible object
+store (SeaweedFS) as plain processes."""
 
 # Standard library only in every module: `make cluster-up` runs it with the system python3,
 # before the virtualenv exists. Not part of the modelops wheel (see pyproject's packages).
@@ -16,9 +17,13 @@ from .cluster import (
 from .kubelet import pod_result_patch, run_cronjob_locally
 from .process import ROOT, STATE, Proc, free_port, log, tail, venv_bin, wait_http
 from .services import (
+    S3_BUCKET,
+    build_s3,
     mlflow_start,
     operator_start,
     redis_start,
+    s3_env,
+    s3_start,
     services_down,
     services_up,
 )
@@ -27,9 +32,11 @@ __all__ = [
     "CLUSTER_COMPONENTS",
     "NODE_NAMES",
     "ROOT",
+    "S3_BUCKET",
     "STATE",
     "Proc",
     "build_binaries",
+    "build_s3",
     "cluster_down",
     "cluster_running",
     "cluster_up",
@@ -42,6 +49,8 @@ __all__ = [
     "pod_result_patch",
     "redis_start",
     "run_cronjob_locally",
+    "s3_env",
+    "s3_start",
     "services_down",
     "services_up",
     "tail",

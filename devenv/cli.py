@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         services_down()
         cluster_down()
     else:
-        for name in (*CLUSTER_COMPONENTS, "mlflow", "redis", "operator", "runtime"):
+        for name in (*CLUSTER_COMPONENTS, "mlflow", "redis", "s3", "operator", "runtime"):
             p = Proc(STATE, name)
             print(f"{name:24} {'running pid ' + str(p.pid()) if p.alive() else 'stopped'}")
     return 0

@@ -1,15 +1,31 @@
-"""MLflow and Redis for tests and the demo, and the demo's operator, as local processes."""
+"""MLflow, Redis and an S3-compatible object store (SeaweedFS) for tests and the demo, and
+the demo's operator, as local processes."""
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import hmac
 import json
 import os
+import secrets
 import shutil
 import socket
+import subprocess
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
-from .process import STATE, Proc, free_port, log, tail, venv_bin, wait_http
+from .process import ROOT, STATE, Proc, free_port, log, tail, venv_bin, wait_http
+
+S3_BUILD_SCRIPT = ROOT / "scripts" / "build-s3.sh"
+S3_BUCKET = "modelops"
+S3_REGION = "us-east-1"
+# `weed server` stops its volume server before its filer, whose final metadata-log flush then
+# finds no volume and gives up after its 15 s budget: a clean stop takes that long.
+S3_STOP_SECONDS = 25.0
 
 
 def redis_start(state: Path, port: int | None = None) -> str:
@@ -48,10 +64,206 @@ def redis_start(state: Path, port: int | None = None) -> str:
     raise TimeoutError("redis-server did not answer PING")
 
 
-def mlflow_start(state: Path, port: int | None = None) -> str:
+def _free_ports(n: int) -> list[int]:
+    """n distinct free loopback ports (each socket held until all are chosen)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def build_s3() -> Path:
+    """Build (or reuse from cache) SeaweedFS's `weed` binary; returns its path."""
+    out = subprocess.run(
+        ["bash", str(S3_BUILD_SCRIPT)], check=True, stdout=subprocess.PIPE, text=True
+    ).stdout
+    return Path(out.strip().splitlines()[-1]) / "weed"
+
+
+def s3_env(s3: dict[str, str]) -> dict[str, str]:
+    """The standard variables that point boto3 and MLflow at the store, as on EKS (there,
+    without the endpoint, and with the pod's role instead of keys)."""
+    return {
+        "MLFLOW_S3_ENDPOINT_URL": s3["endpoint"],
+        "AWS_ACCESS_KEY_ID": s3["access_key"],
+        "AWS_SECRET_ACCESS_KEY": s3["secret_key"],
+        "AWS_DEFAULT_REGION": s3["region"],
+    }
+
+
+def sigv4_headers(
+    method: str,
+    url: str,
+    access_key: str,
+    secret_key: str,
+    region: str = S3_REGION,
+    body: bytes = b"",
+    now: datetime.datetime | None = None,
+) -> dict[str, str]:
+    """The headers of an AWS Signature Version 4 S3 request (path-style, no query string):
+    enough for the few calls devenv makes without boto3 (it runs before the venv exists)."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+    parts = urllib.parse.urlsplit(url)
+    payload = hashlib.sha256(body).hexdigest()
+    headers = {"host": parts.netloc, "x-amz-content-sha256": payload, "x-amz-date": amz_date}
+    signed = ";".join(sorted(headers))
+    canonical = "\n".join(
+        [
+            method,
+            urllib.parse.quote(parts.path or "/", safe="/~"),
+            "",
+            "".join(f"{k}:{headers[k]}\n" for k in sorted(headers)),
+            signed,
+            payload,
+        ]
+    )
+    scope = f"{day}/{region}/s3/aws4_request"
+    to_sign = "\n".join(
+        ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+    )
+    key = f"AWS4{secret_key}".encode()
+    for part in (day, region, "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    headers["authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, "
+        f"SignedHeaders={signed}, Signature={signature}"
+    )
+    return headers
+
+
+def s3_request(s3: dict[str, str], method: str, path: str, body: bytes = b"") -> int:
+    """One signed request to the store; returns the HTTP status (errors included)."""
+    url = f"{s3['endpoint']}{path}"
+    headers = sigv4_headers(method, url, s3["access_key"], s3["secret_key"], s3["region"], body)
+    req = urllib.request.Request(url, data=body if body else None, method=method)
+    for name, value in headers.items():
+        req.add_header(name, value)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as e:
+        e.close()
+        return int(e.code)
+
+
+def s3_start(state: Path, port: int | None = None, bucket: str = S3_BUCKET) -> dict[str, str]:
+    """SeaweedFS (master, volume server, filer and S3 gateway in one `weed server` process) on
+    loopback, data under the state dir, one access key, and `bucket` created and writable.
+    Returns the endpoint, bucket, region and keys."""
+    weed = build_s3()
+    # Every port explicit: the gRPC defaults (HTTP port + 10000) overflow for ephemeral
+    # ports, and the Iceberg and Lance defaults are fixed numbers other worktrees share.
+    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3_grpc, free = _free_ports(8)
+    port = port or free
+    data = state / "s3"
+    (data / "data").mkdir(parents=True, exist_ok=True)
+    # One identity with every right. Its keys are kept with the data: a restarted store
+    # keeps its objects, and the bucket its owner.
+    identities = data / "identities.json"
+    try:
+        (cred,) = json.loads(identities.read_text())["identities"][0]["credentials"]
+        access_key, secret_key = cred["accessKey"], cred["secretKey"]
+    except (OSError, ValueError, KeyError, IndexError):
+        access_key = "MODELOPS" + secrets.token_hex(6).upper()
+        secret_key = secrets.token_urlsafe(30)
+        identities.touch(mode=0o600)
+        identities.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "modelops",
+                            "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+                            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                        }
+                    ]
+                },
+                indent=2,
+            )
+        )
+    s3 = {
+        "endpoint": f"http://127.0.0.1:{port}",
+        "bucket": bucket,
+        "region": S3_REGION,
+        "access_key": access_key,
+        "secret_key": secret_key,
+    }
+    argv = [
+        str(weed),
+        "-logtostderr=true",  # the log file, not files under /tmp
+        "server",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-dir={data / 'data'}",
+        f"-master.port={master}",
+        f"-master.port.grpc={master_grpc}",
+        "-master.telemetry=false",
+        # The ports change from start to start: no raft state naming the old ones (the
+        # volume server reports its volumes again, the filer keeps its metadata).
+        "-master.resumeState=false",
+        "-master.volumeSizeLimitMB=64",
+        f"-volume.port={volume}",
+        f"-volume.port.grpc={volume_grpc}",
+        "-volume.max=16",
+        "-volume.preStopSeconds=0",  # stop at once on SIGTERM, not after 10 s
+        f"-filer.port={filer}",
+        f"-filer.port.grpc={filer_grpc}",
+        "-s3",
+        f"-s3.port={port}",
+        f"-s3.port.grpc={s3_grpc}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-s3.config={identities}",
+    ]
+    proc = Proc(state, "s3")
+    # One volume per collection (each bucket is one) at a time, not seven, as `weed mini`.
+    proc.start(argv, env={**os.environ, "WEED_MASTER_VOLUME_GROWTH_COPY_1": "1"})
+    try:
+        wait_http(f"{s3['endpoint']}/healthz", 60, proc=proc)
+        # The gateway answers before the filer and the volume server are ready: the bucket
+        # is created, and an object written and deleted, before the store is called ready.
+        deadline = time.monotonic() + 90
+        steps = [
+            ("PUT", f"/{bucket}", b"", (200, 409)),  # 409: created by an earlier start
+            ("PUT", f"/{bucket}/.modelops-ready", b"ready", (200,)),
+            ("DELETE", f"/{bucket}/.modelops-ready", b"", (200, 204)),
+        ]
+        while steps:
+            if not proc.alive():
+                raise RuntimeError(f"weed exited; see {proc.logfile}:\n{tail(proc.logfile)}")
+            method, path, body, ok = steps[0]
+            try:
+                status = s3_request(s3, method, path, body)
+            except OSError as e:
+                status = 0
+                last = str(e)
+            else:
+                last = f"HTTP {status}"
+            if status in ok:
+                steps.pop(0)
+                continue
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"S3 {method} {path} failed: {last}\n{tail(proc.logfile)}")
+            time.sleep(0.3)
+    except BaseException:
+        proc.stop()  # never leave a half-started server behind
+        raise
+    return s3
+
+
+def mlflow_start(state: Path, port: int | None = None, s3: dict[str, str] | None = None) -> str:
+    """MLflow with a sqlite registry, serving artifacts (mlflow-artifacts:/) from a directory
+    under the state dir, or from s3://BUCKET/mlflow in the given object store."""
     port = port or free_port()
     data = state / "mlflow"
     (data / "artifacts").mkdir(parents=True, exist_ok=True)
+    destination = f"s3://{s3['bucket']}/mlflow" if s3 else str(data / "artifacts")
     proc = Proc(state, "mlflow")
     proc.start(
         [
@@ -67,8 +279,9 @@ def mlflow_start(state: Path, port: int | None = None) -> str:
             f"sqlite:///{data / 'mlflow.db'}",
             # Artifacts go through the server (mlflow-artifacts:/), as they would for pods.
             "--artifacts-destination",
-            str(data / "artifacts"),
-        ]
+            destination,
+        ],
+        env={**os.environ, **s3_env(s3)} if s3 else None,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -79,21 +292,34 @@ def mlflow_start(state: Path, port: int | None = None) -> str:
     return url
 
 
+SERVICES = ("mlflow", "redis", "s3")
+
+
 def services_up(state: Path = STATE) -> dict[str, str]:
+    """Redis, the object store, and MLflow storing its artifacts there. The S3 endpoint,
+    bucket and keys are in the result (s3_*) and in the state dir's services.json."""
     info = state / "services.json"
-    if info.exists() and Proc(state, "redis").alive() and Proc(state, "mlflow").alive():
-        return json.loads(info.read_text())
+    if info.exists() and all(Proc(state, name).alive() for name in SERVICES):
+        meta: dict[str, str] = json.loads(info.read_text())
+        if "s3_endpoint" in meta:
+            return meta
     services_down(state)
     state.mkdir(parents=True, exist_ok=True)
-    meta = {"redis_url": redis_start(state), "mlflow_url": mlflow_start(state)}
+    s3 = s3_start(state)
+    meta = {
+        "redis_url": redis_start(state),
+        "mlflow_url": mlflow_start(state, s3=s3),
+        **{f"s3_{key}": value for key, value in s3.items()},
+    }
+    info.touch(mode=0o600)  # it holds the S3 secret key
     info.write_text(json.dumps(meta, indent=2))
-    log(f"MLflow at {meta['mlflow_url']}, Redis at {meta['redis_url']}")
+    log(f"MLflow at {meta['mlflow_url']}, Redis at {meta['redis_url']}, S3 at {s3['endpoint']}")
     return meta
 
 
 def services_down(state: Path = STATE) -> None:
-    for name in ("mlflow", "redis"):
-        Proc(state, name).stop()
+    for name in SERVICES:
+        Proc(state, name).stop(timeout=S3_STOP_SECONDS if name == "s3" else 15.0)
     (state / "services.json").unlink(missing_ok=True)
 
 

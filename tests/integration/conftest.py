@@ -1,4 +1,4 @@
-"""Fixtures for tests against real parts: the local control plane, MLflow and Redis."""
+"""Fixtures for tests against real parts: the local control plane, MLflow, Redis and S3."""
 
 from __future__ import annotations
 
@@ -71,9 +71,23 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def mlflow_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The S3-compatible store (SeaweedFS): endpoint, bucket, region, access_key, secret_key.
+    Clients reach it through the standard variables only: see `devenv.s3_env`."""
+    state = tmp_path_factory.mktemp("s3")
+    store = devenv.s3_start(state)
+    yield store
+    # The data is thrown away: no waiting out the filer's final log flush (15 s), see
+    # devenv.services.S3_STOP_SECONDS.
+    devenv.Proc(state, "s3").stop(timeout=2)
+
+
+@pytest.fixture(scope="session")
+def mlflow_url(tmp_path_factory: pytest.TempPathFactory, s3: dict[str, str]) -> Iterator[str]:
+    """MLflow storing its artifacts in the S3 store (s3://BUCKET/mlflow), served through the
+    server (mlflow-artifacts:/) as on EKS: clients of MLflow need no S3 keys."""
     state = tmp_path_factory.mktemp("mlflow")
-    url = devenv.mlflow_start(state)
+    url = devenv.mlflow_start(state, s3=s3)
     yield url
     devenv.Proc(state, "mlflow").stop()
 
