@@ -45,7 +45,9 @@ def to_drift_result(doc: dict[str, Any], job_name: str, now: datetime) -> DriftR
         rows_current=doc.get("rowsCurrent"),
         dataset_drift=doc.get("datasetDrift"),
         drift_share=doc.get("driftShare"),
-        drifted_columns=[str(c) for c in columns][:LIST_LIMIT] if isinstance(columns, list) else None,
+        drifted_columns=(
+            [str(c) for c in columns][:LIST_LIMIT] if isinstance(columns, list) else None
+        ),
         report_uri=doc.get("reportUri"),
         error=doc.get("error") or None,
     )
