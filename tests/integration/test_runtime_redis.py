@@ -70,7 +70,7 @@ async def test_a_repeated_request_is_served_from_the_cache(
     async with serve_in_process(app) as client:
         first = (await client.post("/predict", json={"features": features})).json()
         # The write is fire-and-forget, after the response: wait for it.
-        await _until(lambda: bool(client_redis.keys("modelops:cache:rt-redis:1:*")))
+        await _until(lambda: bool(client_redis.keys("modelops:cache:default:rt-redis:1:*")))
         again = (await client.post("/predict", json={"features": features})).json()
         # The same rows in another protocol and shape hash alike: a hit too.
         mlflow_shape = await client.post("/invocations", json={"dataframe_records": records})
@@ -80,8 +80,8 @@ async def test_a_repeated_request_is_served_from_the_cache(
     assert other["model_version"] == "1"
     assert metric(text, "modelops_runtime_cache_hits_total") == 2
     assert metric(text, "modelops_runtime_cache_misses_total") == 2
-    await _until(lambda: len(client_redis.keys("modelops:cache:rt-redis:1:*")) == 2)
-    keys = client_redis.keys("modelops:cache:rt-redis:1:*")
+    await _until(lambda: len(client_redis.keys("modelops:cache:default:rt-redis:1:*")) == 2)
+    keys = client_redis.keys("modelops:cache:default:rt-redis:1:*")
     assert len(keys) == 2
     assert 0 < client_redis.ttl(keys[0]) <= 300
     client_redis.close()
