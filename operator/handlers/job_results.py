@@ -19,6 +19,7 @@ from modelops.operator.status.runs import (
     controller,
     job_failure,
     kubelet_times,
+    made_by,
     pod_result,
     run_owner,
 )
@@ -30,22 +31,13 @@ Recorded = Callable[[dict[str, Any], str], bool]
 log = logging.getLogger(__name__)
 
 
-async def _owner_of(
-    namespace: str, pod: dict[str, Any] | None, job: dict[str, Any], owner_kind: str
-) -> tuple[str, str] | None:
-    """The owner a run traces back to through its Job and CronJob, read fresh."""
+async def _owner_of(namespace: str, job: dict[str, Any], owner_kind: str) -> tuple[str, str] | None:
+    """The owner a Job traces back to through its CronJob, read fresh."""
     ref = controller(job)
     if ref is None or ref.get("kind") != kinds.CRON_JOB.kind:
         return None
     cron = await asyncio.to_thread(kube.get, kinds.CRON_JOB.kind, namespace, str(ref["name"]))
-    if pod is None:  # a Job-level failure: the chain starts at the Job
-        pod = {"metadata": {"ownerReferences": [{**_ref_to(job), "controller": True}]}}
-    return run_owner(pod, job, cron, owner_kind)
-
-
-def _ref_to(obj: dict[str, Any]) -> dict[str, Any]:
-    meta = obj.get("metadata") or {}
-    return {"kind": kinds.JOB.kind, "name": meta.get("name"), "uid": meta.get("uid")}
+    return run_owner(job, cron, owner_kind)
 
 
 def watch_results(component: str, owner_kind: str, record: Recorder, recorded: Recorded) -> None:
@@ -62,7 +54,9 @@ def watch_results(component: str, owner_kind: str, record: Recorder, recorded: R
         job_name, doc = found[1], found[2]
         ns = body["metadata"]["namespace"]
         job = await asyncio.to_thread(kube.get, kinds.JOB.kind, ns, job_name)
-        owner = None if job is None else await _owner_of(ns, pod, job, owner_kind)
+        owner = None
+        if job is not None and made_by(pod, job, kinds.JOB.kind):
+            owner = await _owner_of(ns, job, owner_kind)
         if owner is None:
             log.warning(
                 f"Ignored the result of pod {ns}/{body['metadata']['name']}: no Job of "
@@ -79,7 +73,7 @@ def watch_results(component: str, owner_kind: str, record: Recorder, recorded: R
             return
         doc = found[1]
         ns, job_name = body["metadata"]["namespace"], body["metadata"]["name"]
-        owner = await _owner_of(ns, None, dict(body), owner_kind)
+        owner = await _owner_of(ns, dict(body), owner_kind)
         if owner is None:
             return
         # The pods' own results say more than the Job's reason: give them a moment first.

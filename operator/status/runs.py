@@ -80,22 +80,25 @@ def _uid(obj: dict[str, Any] | None) -> str | None:
     return ((obj or {}).get("metadata") or {}).get("uid")
 
 
+def made_by(child: dict[str, Any] | None, parent: dict[str, Any] | None, kind: str) -> bool:
+    """Whether `parent` (a `kind`) is `child`'s controller, by UID: a name can be reused."""
+    ref = controller(child)
+    return (
+        parent is not None
+        and ref is not None
+        and ref.get("kind") == kind
+        and ref.get("uid") == _uid(parent)
+    )
+
+
 def run_owner(
-    pod: dict[str, Any] | None,
-    job: dict[str, Any] | None,
-    cron: dict[str, Any] | None,
-    owner_kind: str,
+    job: dict[str, Any] | None, cron: dict[str, Any] | None, owner_kind: str
 ) -> tuple[str, str] | None:
-    """(name, uid) of the object that scheduled a run, when the controller chain holds by UID:
-    the pod is the Job's, the Job the CronJob's, the CronJob an `owner_kind`'s. A pod or Job
-    made by hand with the right labels leads nowhere, and its result is not taken."""
-    links = ((pod, "Job", job), (job, "CronJob", cron))
-    for child, kind, parent in links:
-        ref = controller(child)
-        if parent is None or ref is None or ref.get("kind") != kind:
-            return None
-        if ref.get("uid") != _uid(parent):
-            return None
+    """(name, uid) of the object that scheduled a Job, when the chain holds by UID: the Job is
+    the CronJob's and the CronJob an `owner_kind`'s. A Job made by hand with the right labels
+    leads nowhere, and its result is not taken (a pod must also be the Job's: `made_by`)."""
+    if not made_by(job, cron, "CronJob"):
+        return None
     ref = controller(cron)
     if ref is None or ref.get("kind") != owner_kind or not ref.get("uid"):
         return None

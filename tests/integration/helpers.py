@@ -143,3 +143,16 @@ def cron_controller_ref(cron: Any) -> Any:
         controller=True,
         block_owner_deletion=True,
     )
+
+
+def ready_condition(
+    api_client: Any, namespace: str, plural: str, name: str
+) -> dict[str, Any] | None:
+    """The Ready condition of one of our objects, None until status has one."""
+    from kubernetes import client
+
+    obj = client.CustomObjectsApi(api_client).get_namespaced_custom_object(
+        "modelops.dev", "v1alpha1", namespace, plural, name
+    )
+    conds = (obj.get("status") or {}).get("conditions") or []
+    return next((c for c in conds if c["type"] == "Ready"), None)

@@ -171,22 +171,18 @@ def test_bad_input_fails_with_a_clear_error_and_no_traceback(
     assert error in result["error"]
 
 
-def test_reference_found_through_log_input_and_current_from_the_prediction_log(
-    mlflow_url: str, redis_url: str, tmp_path: Path
-) -> None:
-    name = f"m{uuid.uuid4().hex[:8]}"
-    version = register_model(mlflow_url, name, training_data=tmp_path / "train.parquet")
-    train = pd.read_parquet(tmp_path / "train.parquet")
+def drift_on_logged_rows(
+    mlflow_url: str, redis_url: str, name: str, version: str, rows: list[dict[str, float]]
+) -> tuple[int, dict[str, Any]]:
+    """`rows` logged as the served model's predictions over the last minute, then a drift run
+    of that window against the training data the version logged."""
     stream = f"modelops:predictions:test:{name}"
     r = redis.Redis.from_url(redis_url)
-    rng = np.random.default_rng(1)
     now = time.time()
-    for i in range(300):
-        row = {c: float(v) for c, v in zip(["a", "b", "c", "d"], rng.normal(size=4), strict=True)}
-        row["a"] += 3.0  # what the model saw drifted in `a`
+    for i, row in enumerate(rows):
         doc = {"ts": now - 60 + i * 0.1, "model_version": version, "features": row, "prediction": 1}
         r.xadd(stream, {"data": orjson.dumps(doc)})
-    code, result = run_drift(
+    return run_drift(
         "--reference-model",
         f"models:/{name}/{version}",
         "--window",
@@ -198,6 +194,21 @@ def test_reference_found_through_log_input_and_current_from_the_prediction_log(
         "--stream",
         stream,
     )
+
+
+def test_reference_found_through_log_input_and_current_from_the_prediction_log(
+    mlflow_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    name = f"m{uuid.uuid4().hex[:8]}"
+    version = register_model(mlflow_url, name, training_data=tmp_path / "train.parquet")
+    train = pd.read_parquet(tmp_path / "train.parquet")
+    rng = np.random.default_rng(1)
+    rows = []
+    for _ in range(300):
+        row = {c: float(v) for c, v in zip(["a", "b", "c", "d"], rng.normal(size=4), strict=True)}
+        row["a"] += 3.0  # what the model saw drifted in `a`
+        rows.append(row)
+    code, result = drift_on_logged_rows(mlflow_url, redis_url, name, version, rows)
     assert code == 0, result
     assert result["rowsReference"] == len(train) and result["rowsCurrent"] == 300
     assert "a" in result["driftedColumns"]
@@ -229,27 +240,12 @@ def test_a_feature_vanishing_from_the_prediction_stream_fails_the_run(
 ) -> None:
     name = f"m{uuid.uuid4().hex[:8]}"
     version = register_model(mlflow_url, name, training_data=tmp_path / "train.parquet")
-    stream = f"modelops:predictions:test:{name}"
-    r = redis.Redis.from_url(redis_url)
     rng = np.random.default_rng(2)
-    now = time.time()
-    for i in range(300):
-        # An upstream change stopped sending `c`: the model's input, not just a column.
-        row = {k: float(v) for k, v in zip(["a", "b", "d"], rng.normal(size=3), strict=True)}
-        doc = {"ts": now - 60 + i * 0.1, "model_version": version, "features": row, "prediction": 0}
-        r.xadd(stream, {"data": orjson.dumps(doc)})
-    code, result = run_drift(
-        "--reference-model",
-        f"models:/{name}/{version}",
-        "--window",
-        "10m",
-        "--tracking-uri",
-        mlflow_url,
-        "--redis-url",
-        redis_url,
-        "--stream",
-        stream,
-    )
+    # An upstream change stopped sending `c`: the model's input, not just a column.
+    rows = [
+        dict(zip(["a", "b", "d"], map(float, rng.normal(size=3)), strict=True)) for _ in range(300)
+    ]
+    code, result = drift_on_logged_rows(mlflow_url, redis_url, name, version, rows)
     assert code == 1
     assert "missing from the current data: c" in result["error"], result
     assert "target" not in result["error"]  # the training label is not a served feature

@@ -20,6 +20,7 @@ from .helpers import (
     create_quota,
     cron_controller_ref,
     read_or_none,
+    ready_condition,
     register_model,
     wait_for,
 )
@@ -243,8 +244,7 @@ def test_a_cronjob_the_apiserver_refuses_is_reported_once_and_clears(
     )
 
     def ready() -> dict[str, Any] | None:
-        conds = status_of(custom, namespace, "refused").get("conditions") or []
-        return next((c for c in conds if c["type"] == "Ready"), None)
+        return ready_condition(api_client, namespace, PLURAL, "refused")
 
     failed = wait_for(
         lambda: (r := ready()) is not None and r["reason"] == "ApplyFailed" and r, 60, "ApplyFailed"

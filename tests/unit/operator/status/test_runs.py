@@ -36,15 +36,16 @@ POD = owned("Pod", "watch-1-x", "p-1", ("Job", "watch-1", "j-1"))
 
 
 def test_a_run_counts_only_through_the_whole_chain_by_uid() -> None:
-    assert runs.run_owner(POD, JOB, CRON, "DriftMonitor") == ("watch", "dm-1")
-    assert runs.run_owner(POD, JOB, CRON, "FeatureMaterialization") is None
+    assert runs.made_by(POD, JOB, "Job")
+    assert runs.run_owner(JOB, CRON, "DriftMonitor") == ("watch", "dm-1")
+    assert runs.run_owner(JOB, CRON, "FeatureMaterialization") is None
     bare = owned("Pod", "x", "p-2", None)
-    assert runs.run_owner(bare, JOB, CRON, "DriftMonitor") is None
+    assert not runs.made_by(bare, JOB, "Job")
     by_hand = owned("Job", "watch-1", "j-1", None)  # the right name, no CronJob behind it
-    assert runs.run_owner(POD, by_hand, CRON, "DriftMonitor") is None
+    assert runs.run_owner(by_hand, CRON, "DriftMonitor") is None
     other_job = owned("Job", "watch-1", "j-9", ("CronJob", "watch", "c-1"))  # a namesake
-    assert runs.run_owner(POD, other_job, CRON, "DriftMonitor") is None
-    assert runs.run_owner(POD, JOB, None, "DriftMonitor") is None
+    assert not runs.made_by(POD, other_job, "Job")
+    assert runs.run_owner(JOB, None, "DriftMonitor") is None
 
 
 def test_times_come_from_the_kubelet_and_never_from_the_future() -> None:
