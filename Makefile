@@ -7,6 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSDEPS_STAMP := .cluster/.system-deps
+NODE_DEPS_STAMP := .cluster/.node-deps
 LOCK := requirements.lock
 # The folders map to the `modelops` namespace through setuptools' package-dir, which mypy and
 # import-linter cannot follow: they read the packages through links under build/typecheck.
@@ -23,16 +24,16 @@ help: ## list the targets
 	  sed -E 's/^([a-zA-Z_ -]+):.*## (.*)/\1\t\2/' | \
 	  while IFS=$$'\t' read -r t d; do printf '  make %-18s %s\n' "$$t" "$$d"; done
 
-demo: setup binaries ## bring everything up and run the end-to-end demo
+demo: setup binaries images ## bring everything up and run the end-to-end demo in the cluster
 	$(BIN)/python scripts/demo.py
 
-test: setup binaries infra-tools crds-check openapi-check api-docs-check lint typecheck imports ## install everything, run every check and the unit and integration tests
+test: setup binaries images infra-tools crds-check openapi-check api-docs-check lint typecheck imports ## install everything, run every check and the unit and integration tests
 	$(BIN)/pytest
 
 test-unit: setup infra-tools ## the unit tests only (no cluster)
 	$(BIN)/pytest tests/unit
 
-test-integration: setup binaries ## the integration tests only (real control plane, MLflow, Redis)
+test-integration: setup binaries images ## the integration tests only (real control plane and node, MLflow, Redis, S3)
 	$(BIN)/pytest tests/integration
 
 setup: $(STAMP) system-deps ## the virtualenv (from requirements.lock) and the Debian packages
@@ -67,8 +68,9 @@ $(SYSDEPS_STAMP):
 	fi
 	mkdir -p $(dir $@) && touch $@
 
-binaries: ## build the control plane and SeaweedFS (S3) from Go modules into ~/.cache/modelops (once per version)
+binaries: $(NODE_DEPS_STAMP) ## build the control plane, the real node and SeaweedFS (S3) from Go modules into ~/.cache/modelops (once per version)
 	bash scripts/build-control-plane.sh >/dev/null
+	bash scripts/node/build-node.sh >/dev/null
 	bash scripts/build-s3.sh >/dev/null
 
 infra-tools: ## OpenTofu (from Go modules) and checkov (a venv of its own), cached by version
@@ -78,10 +80,10 @@ check-infra: infra-tools ## tofu fmt and checkov on terraform/ and the Dockerfil
 	bash scripts/check-infra.sh terraform
 	bash scripts/check-infra.sh docker
 
-cluster-up: system-deps ## start the local control plane (.cluster/kubeconfig)
+cluster-up: system-deps $(NODE_DEPS_STAMP) ## start the control plane, its kwok nodes and (as root) the real node (.cluster/kubeconfig)
 	$(PYTHON) -m devenv cluster-up
 
-cluster-down: ## stop the control plane (and nothing else)
+cluster-down: ## stop the real node and the control plane (and nothing else)
 	$(PYTHON) -m devenv cluster-down
 
 services-up: setup ## start MLflow, Redis and the S3 store (SeaweedFS) MLflow keeps artifacts in
@@ -91,12 +93,10 @@ services-down: ## stop MLflow, Redis and the S3 store
 	$(PYTHON) -m devenv services-down
 
 down demo-down: ## stop the real node, the control plane, MLflow, Redis, the S3 store and the demo operator
-	[ ! -d .cluster/node ] || bash scripts/node/stop-node.sh
 	$(PYTHON) -m devenv down
 
 # A real kubelet node beside the control plane (docs/real-node.md): containerd, runc, CNI,
 # kube-proxy, CoreDNS and metrics-server, built from Go modules into ~/.cache/modelops/node.
-NODE_DEPS_STAMP := .cluster/.node-deps
 $(NODE_DEPS_STAMP):
 	@missing=""; \
 	for p in runc:runc iptables:iptables iproute2:ip bc:bc socat:socat busybox-static:busybox gcc:gcc; do \
@@ -111,14 +111,14 @@ $(NODE_DEPS_STAMP):
 node-binaries: $(NODE_DEPS_STAMP) ## build kubelet, kube-proxy, containerd, CNI, crictl, CoreDNS, metrics-server (once per version)
 	bash scripts/node/build-node.sh >/dev/null
 
-node-up: cluster-up node-binaries ## add a real kubelet node running containers to the control plane
-	NODE_ADDONS=1 bash scripts/node/start-node.sh
+node-up: cluster-up ## the real node alone (cluster-up starts it too)
+	$(PYTHON) -c 'import devenv.node as n; n.node_up()'
 
 node-smoke: ## a pod, a Service, DNS and metrics on the real node
 	bash scripts/node/smoke-node.sh
 
 node-down: ## stop the real node and remove every process, mount, interface and rule it made
-	bash scripts/node/stop-node.sh
+	$(PYTHON) -c 'import devenv.node as n; n.node_down()'
 
 status: ## what of the local environment runs
 	$(PYTHON) -m devenv status

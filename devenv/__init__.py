@@ -14,7 +14,17 @@ from .cluster import (
     kubectl,
     node_manifest,
 )
-from .kubelet import pod_result_patch, run_cronjob_locally
+from .node import (
+    HOST_SERVICES_NAMESPACE,
+    NODE_NAME,
+    SIMULATED_NAMESPACE_ANNOTATIONS,
+    import_images,
+    node_down,
+    node_endpoint,
+    node_running,
+    node_up,
+    publish,
+)
 from .process import ROOT, STATE, Proc, free_port, log, tail, venv_bin, wait_http
 from .services import (
     S3_BUCKET,
@@ -30,6 +40,15 @@ from .services import (
 
 __all__ = [
     "CLUSTER_COMPONENTS",
+    "HOST_SERVICES_NAMESPACE",
+    "NODE_NAME",
+    "SIMULATED_NAMESPACE_ANNOTATIONS",
+    "import_images",
+    "node_down",
+    "node_endpoint",
+    "node_running",
+    "node_up",
+    "publish",
     "NODE_NAMES",
     "ROOT",
     "S3_BUCKET",
@@ -46,9 +65,7 @@ __all__ = [
     "mlflow_start",
     "node_manifest",
     "operator_start",
-    "pod_result_patch",
     "redis_start",
-    "run_cronjob_locally",
     "s3_env",
     "s3_start",
     "services_down",

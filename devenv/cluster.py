@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from .node import SIMULATED_TAINT, node_down, node_up, real_node_wanted
 from .process import ROOT, STATE, Proc, free_port, log, private_dir, wait_http, write_private
 
 BUILD_SCRIPT = ROOT / "scripts" / "build-control-plane.sh"
@@ -76,6 +77,7 @@ def node_manifest(name: str) -> dict[str, object]:
                 "type": "kwok",
             },
         },
+        "spec": {"taints": [SIMULATED_TAINT]},
         "status": {
             "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
             "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
@@ -160,6 +162,11 @@ def _start_apiserver(state: Path, bins: Path, etcd_port: int, port: int, token: 
             f"--service-account-signing-key-file={pki / 'sa.key'}",
             "--allow-privileged=true",
             "--enable-priority-and-fairness=false",
+            # Namespaces of tests that check only the operator's objects put their pods on the
+            # kwok nodes by annotation (devenv.node.SIMULATED_NAMESPACE_ANNOTATIONS).
+            "--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction",
+            # The real node's name resolves nowhere: logs/exec/metrics go to its InternalIP.
+            "--kubelet-preferred-address-types=InternalIP",
             "--v=1",
         ]
     )
@@ -205,6 +212,7 @@ def _start_controllers(state: Path, bins: Path, kubeconfig: Path, ca: Path) -> N
             "--use-service-account-credentials=false",
             # Faster than the defaults so tests see GC and HPA decisions within seconds.
             "--horizontal-pod-autoscaler-sync-period=5s",
+            "--horizontal-pod-autoscaler-downscale-stabilization=20s",
             "--node-monitor-grace-period=60s",
             "--v=1",
         ]
@@ -270,9 +278,13 @@ def _register_nodes(state: Path) -> None:
 
 
 def cluster_up(state: Path = STATE) -> dict[str, str]:
+    """The control plane, its two tainted kwok nodes and, as root, the real node
+    (MODELOPS_REAL_NODE=0 leaves it out)."""
     t0 = time.monotonic()
     if cluster_running(state):
         log(f"control plane already running ({state / 'kubeconfig'})")
+        if real_node_wanted():
+            node_up(state)
         return json.loads((state / "cluster.json").read_text())
     cluster_down(state, quiet=True)
     bins = build_binaries()
@@ -296,10 +308,14 @@ def cluster_up(state: Path = STATE) -> dict[str, str]:
     write_private(state / "cluster.json", json.dumps(meta, indent=2))
     _register_nodes(state)
     log(f"control plane up in {time.monotonic() - t0:.1f}s: {kubeconfig}")
+    if real_node_wanted():
+        node_up(state)
     return meta
 
 
 def cluster_down(state: Path = STATE, quiet: bool = False) -> None:
+    # The node first: its clean-up deletes its objects while the apiserver still answers.
+    node_down(state)
     for name in reversed(CLUSTER_COMPONENTS):
         Proc(state, name).stop()
     (state / "cluster.json").unlink(missing_ok=True)

@@ -18,6 +18,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from .node import HOST_SERVICES_NAMESPACE, node_endpoint
 from .process import ROOT, STATE, Proc, free_port, log, tail, venv_bin, wait_http
 
 S3_BUILD_SCRIPT = ROOT / "scripts" / "build-s3.sh"
@@ -257,6 +258,11 @@ def s3_start(state: Path, port: int | None = None, bucket: str = S3_BUCKET) -> d
     return s3
 
 
+MLFLOW_POD_NAMES = tuple(
+    f"mlflow.{HOST_SERVICES_NAMESPACE}{suffix}" for suffix in ("", ".svc", ".svc.cluster.local")
+)
+
+
 def mlflow_start(state: Path, port: int | None = None, s3: dict[str, str] | None = None) -> str:
     """MLflow with a sqlite registry, serving artifacts (mlflow-artifacts:/) from a directory
     under the state dir, or from s3://BUCKET/mlflow in the given object store."""
@@ -280,6 +286,14 @@ def mlflow_start(state: Path, port: int | None = None, s3: dict[str, str] | None
             # Artifacts go through the server (mlflow-artifacts:/), as they would for pods.
             "--artifacts-destination",
             destination,
+            # MLflow refuses Host headers it does not know (DNS rebinding): loopback, the
+            # node's and Services' addresses, and the name pods use (devenv.node.publish).
+            "--allowed-hosts",
+            ",".join(
+                f"{host}{port}"
+                for host in ("localhost", "127.0.0.1", "10.*", *MLFLOW_POD_NAMES)
+                for port in ("", ":*")
+            ),
         ],
         env={**os.environ, **s3_env(s3)} if s3 else None,
     )
@@ -308,7 +322,10 @@ def services_up(state: Path = STATE) -> dict[str, str]:
     s3 = s3_start(state)
     meta = {
         "redis_url": redis_start(state),
-        "mlflow_url": mlflow_start(state, s3=s3),
+        # Presigned download URLs name the store: an address pods reach too, with a real node.
+        "mlflow_url": mlflow_start(
+            state, s3={**s3, "endpoint": node_endpoint(state, "s3", s3["endpoint"])}
+        ),
         **{f"s3_{key}": value for key, value in s3.items()},
     }
     info.touch(mode=0o600)  # it holds the S3 secret key

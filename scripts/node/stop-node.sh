@@ -51,7 +51,10 @@ B=$BIN_DIR/bin
 SOCK=$R/containerd/containerd.sock
 
 # independent of each other: stopped in parallel (each takes ~2 s to exit on SIGTERM)
-for p in metrics-server coredns apiserver-proxy kube-proxy kubelet; do stop_proc $p & done; wait
+# (every pid file but containerd's: addons, and devenv's hops publishing host services to pods)
+for f in "$R"/pids/*.pid; do
+  [ -e "$f" ] || continue; p=$(basename "$f" .pid); [ "$p" = containerd ] || stop_proc "$p" &
+done; wait
 
 # Pods: with containerd still up, so the CNI DEL of each sandbox removes its veth and IP.
 if pid_of containerd >/dev/null && [ -x "$B/crictl" ]; then
@@ -155,6 +158,7 @@ if [ -f "$CLUSTER/kubeconfig" ]; then
     $K -n kube-system delete service kube-dns metrics-server --ignore-not-found >/dev/null 2>&1
     $K -n kube-system delete endpointslice kube-dns-host metrics-server-host --ignore-not-found >/dev/null 2>&1
     $K -n default delete endpointslice kubernetes-modelops-node --ignore-not-found >/dev/null 2>&1
+    $K delete namespace modelops-dev --ignore-not-found --wait=false >/dev/null 2>&1
     log "node object and RBAC removed from the control plane"
   fi
 fi

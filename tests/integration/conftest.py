@@ -50,16 +50,42 @@ def api_client(cluster: dict[str, str]) -> Iterator[Any]:
     client.close()
 
 
-@pytest.fixture
-def namespace(api_client: Any) -> Iterator[str]:
-    """A fresh namespace per test, so tests never see each other's objects."""
+def _namespace(api_client: Any, annotations: dict[str, str] | None) -> Iterator[str]:
     from kubernetes import client
 
     name = f"{TEST_NAMESPACE_PREFIX}{uuid.uuid4().hex[:10]}"
     core = client.CoreV1Api(api_client)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, annotations=annotations))
+    )
     yield name
     core.delete_namespace(name)
+
+
+@pytest.fixture
+def namespace(api_client: Any) -> Iterator[str]:
+    """A fresh namespace per test whose pods land on the kwok nodes: for tests of the
+    operator's objects and status, where a container would only add minutes of CPU on a 2-core
+    machine. Tests of what runs in a pod use `real_namespace`."""
+    yield from _namespace(api_client, devenv.SIMULATED_NAMESPACE_ANNOTATIONS)
+
+
+@pytest.fixture(scope="session")
+def real_node(cluster: dict[str, str]) -> dict[str, str]:
+    """The real kubelet node, with the project's images imported into its containerd:
+    {"runtime": ref, "operator": ref}."""
+    if not devenv.node_running():
+        pytest.fail(
+            "the real node is not running: it needs root (network namespaces, iptables, "
+            "cgroups) and MODELOPS_REAL_NODE unset; see docs/real-node.md"
+        )
+    return devenv.import_images()
+
+
+@pytest.fixture
+def real_namespace(api_client: Any, real_node: dict[str, str]) -> Iterator[str]:
+    """A fresh namespace whose pods run as containers on the real node."""
+    yield from _namespace(api_client, None)
 
 
 @pytest.fixture(scope="session")
@@ -83,11 +109,15 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def mlflow_url(tmp_path_factory: pytest.TempPathFactory, s3: dict[str, str]) -> Iterator[str]:
+def mlflow_url(
+    tmp_path_factory: pytest.TempPathFactory, s3: dict[str, str], cluster: dict[str, str]
+) -> Iterator[str]:
     """MLflow storing its artifacts in the S3 store (s3://BUCKET/mlflow), served through the
-    server (mlflow-artifacts:/) as on EKS: clients of MLflow need no S3 keys."""
+    server (mlflow-artifacts:/) as on EKS: clients of MLflow need no S3 keys. The server
+    hands out presigned URLs for downloads, so it names the store by an address pods reach."""
     state = tmp_path_factory.mktemp("mlflow")
-    url = devenv.mlflow_start(state, s3=s3)
+    shared = {**s3, "endpoint": devenv.node_endpoint(devenv.STATE, "s3", s3["endpoint"])}
+    url = devenv.mlflow_start(state, s3=shared)
     yield url
     devenv.Proc(state, "mlflow").stop()
 
@@ -171,3 +201,32 @@ def operator(
     op.stop()
     if os.environ.get("MODELOPS_TEST_SHOW_OPERATOR_LOG"):
         print(op.log())
+
+
+@pytest.fixture(scope="session")
+def pod_services(
+    cluster: dict[str, str],
+    real_node: dict[str, str],
+    mlflow_url: str,
+    redis_url: str,
+    s3: dict[str, str],
+    api_client: Any,
+) -> dict[str, str]:
+    """MLflow, Redis and the S3 store as pods see them, by name (`mlflow`, `redis`, `s3`), and
+    by the Service's cluster IP (`mlflow_ip`...), which the host reaches too: for an operator
+    run on the host that hands its tracking URI to pods."""
+    from urllib.parse import urlsplit
+
+    from kubernetes import client
+
+    kc = [str(Path(cluster["bin"]) / "kubectl"), "--kubeconfig", cluster["kubeconfig"]]
+    core = client.CoreV1Api(api_client)
+    out: dict[str, str] = {}
+    for name, url in (("mlflow", mlflow_url), ("redis", redis_url), ("s3", s3["endpoint"])):
+        parts = urlsplit(url)
+        assert parts.port is not None
+        host = devenv.publish(devenv.STATE, name, parts.port, kc)
+        ip = core.read_namespaced_service(name, devenv.HOST_SERVICES_NAMESPACE).spec.cluster_ip
+        out[name] = parts._replace(netloc=f"{host}:{parts.port}").geturl()
+        out[f"{name}_ip"] = parts._replace(netloc=f"{ip}:{parts.port}").geturl()
+    return out

@@ -35,6 +35,7 @@ from .helpers import (
 
 GROUP, VERSION = "modelops.dev", "v1alpha1"
 COLUMNS = ["a", "b", "c", "d"]
+BUSYBOX = "localhost/modelops/busybox:1"  # made and imported by the real node
 pytestmark = pytest.mark.timeout(240)
 
 
@@ -288,22 +289,48 @@ def test_invalid_drift_monitors_are_rejected_at_admission(
     assert text in message, message
 
 
-def test_a_finished_run_reaches_the_monitors_status(
+def s3_secret(api_client: Any, namespace: str, s3: dict[str, str], endpoint: str) -> None:
+    """The S3 keys and endpoint as pods read them (MLFLOW_S3_ENDPOINT_URL, AWS_*)."""
+    client.CoreV1Api(api_client).create_namespaced_secret(
+        namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="s3"),
+            string_data={**devenv.s3_env(s3), "MLFLOW_S3_ENDPOINT_URL": endpoint},
+        ),
+    )
+
+
+def test_scheduled_runs_reach_the_monitors_status(
     api_client: Any,
-    namespace: str,
+    real_namespace: str,
+    real_node: dict[str, str],
+    pod_services: dict[str, str],
     operator: OperatorProcess,
     mlflow_url: str,
-    redis_url: str,
+    s3: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    """The operator renders the CronJob; the run executes here with exactly its command and
-    environment (simulated nodes run no containers) and its termination message is written to
-    the pod's status as a kubelet would; the operator reads it into the DriftMonitor."""
+    """The CronJob's own scheduled runs, as containers of the runtime image on the real node:
+    one finds drift in what the deployment served and its termination message becomes status,
+    Events, an MLflow tag and a webhook call; one whose reference URI is unreachable fails,
+    and its error reaches status."""
+    import boto3
+
+    namespace = real_namespace
     custom = client.CustomObjectsApi(api_client)
-    batch = client.BatchV1Api(api_client)
     core = client.CoreV1Api(api_client)
     name = f"m{uuid.uuid4().hex[:8]}"
     version = register_model(mlflow_url, name, training_data=tmp_path / "train.parquet")
+    # The reference in the object store, where a job pod reads it with the Secret's keys.
+    key = f"drift/{name}/train.parquet"
+    boto3.client(
+        "s3",
+        endpoint_url=s3["endpoint"],
+        aws_access_key_id=s3["access_key"],
+        aws_secret_access_key=s3["secret_key"],
+        region_name=s3["region"],
+    ).upload_file(str(tmp_path / "train.parquet"), s3["bucket"], key)
+    s3_secret(api_client, namespace, s3, pod_services["s3"])
     custom.create_namespaced_custom_object(
         GROUP,
         VERSION,
@@ -314,8 +341,15 @@ def test_a_finished_run_reaches_the_monitors_status(
             "kind": "ModelDeployment",
             "metadata": {"name": name},
             "spec": {
-                "model": {"uri": f"models:/{name}@champion"},
-                "predictionLog": {"enabled": True, "redisUrl": redis_url},
+                "model": {
+                    "uri": f"models:/{name}@champion",
+                    "trackingUri": pod_services["mlflow_ip"],
+                    "credentialsSecretRef": {"name": "s3"},
+                },
+                # The runs read the prediction log; no pod has to serve for that.
+                "replicas": 0,
+                "runtime": {"image": real_node["runtime"]},
+                "predictionLog": {"enabled": True, "redisUrl": pod_services["redis_ip"]},
             },
         },
     )
@@ -326,34 +360,37 @@ def test_a_finished_run_reaches_the_monitors_status(
             metadata=client.V1ObjectMeta(name="drift-hook"), string_data={"url": hook.url}
         ),
     )
-    custom.create_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        namespace,
-        "driftmonitors",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "DriftMonitor",
-            "metadata": {"name": "watch"},
-            "spec": {
-                "modelDeploymentRef": {"name": name},
+    every_minute = {"modelDeploymentRef": {"name": name}, "schedule": "* * * * *"}
+    for monitor, spec in (
+        (
+            "watch",
+            {
+                "reference": {"uri": f"s3://{s3['bucket']}/{key}"},
                 "current": {"window": "10m", "minRows": 50},
                 "onDrift": {
                     "tagModelVersion": True,
                     "webhookSecretRef": {"name": "drift-hook", "key": "url"},
                 },
             },
-        },
-    )
-    cron = wait_for(
-        lambda: read_or_none(batch.read_namespaced_cron_job, "watch", namespace), 60, "the CronJob"
-    )
-    args = cron.spec.job_template.spec.template.spec.containers[0].args
-    assert args[args.index("--reference-model") + 1] == f"models:/{name}/{version}"
+        ),
+        ("broken", {"reference": {"uri": "http://nowhere.modelops-dev:9/ref.parquet"}}),
+    ):
+        custom.create_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            "driftmonitors",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "DriftMonitor",
+                "metadata": {"name": monitor},
+                "spec": {**every_minute, **spec},
+            },
+        )
 
     # What the deployment served: the logged rows, drifted in `c`.
     stream = f"modelops:predictions:{namespace}:{name}"
-    r = redis.Redis.from_url(redis_url)
+    r = redis.Redis.from_url(pod_services["redis_ip"])
     train = pd.read_parquet(tmp_path / "train.parquet")
     served = train[["a", "b", "c", "d"]].sample(200, replace=True, random_state=3)
     for i, row in enumerate(served.to_dict(orient="records")):
@@ -366,42 +403,24 @@ def test_a_finished_run_reaches_the_monitors_status(
         }
         r.xadd(stream, {"data": orjson.dumps(doc)})
 
-    # What the CronJob controller does on schedule (simulated nodes: no schedule wait).
-    job = client.V1Job(
-        metadata=client.V1ObjectMeta(
-            name="watch-manual",
-            labels=cron.spec.job_template.metadata.labels,
-            owner_references=[cron_controller_ref(cron)],
-        ),
-        spec=cron.spec.job_template.spec,
-    )
-    batch.create_namespaced_job(namespace, job)
-    pod = wait_for(
-        lambda: core.list_namespaced_pod(namespace, label_selector="job-name=watch-manual").items,
-        30,
-        "the Job's pod",
-    )[0]
-    cron_dict = api_client.sanitize_for_serialization(cron)
-    code, message = devenv.run_cronjob_locally(cron_dict, tmp_path / "run")
-    assert code == 0, message
-    core.patch_namespaced_pod_status(
-        pod.metadata.name, namespace, devenv.pod_result_patch("drift-monitor", code, message)
-    )
-
-    def last_run() -> dict[str, Any] | None:
+    def last_run(monitor: str) -> dict[str, Any] | None:
         dm = custom.get_namespaced_custom_object(
-            GROUP, VERSION, namespace, "driftmonitors", "watch"
+            GROUP, VERSION, namespace, "driftmonitors", monitor
         )
         return (dm.get("status") or {}).get("lastRun")
 
-    run = wait_for(last_run, 30, "lastRun in status")
-    assert run["jobName"] == "watch-manual"
+    # The CronJob controller starts the runs at the next minute; each pod starts Python,
+    # Evidently and pandas on a shared 2-core machine.
+    run = wait_for(lambda: last_run("watch"), 200, "lastRun of a scheduled run", interval=2)
+    job = client.BatchV1Api(api_client).read_namespaced_job(run["jobName"], namespace)
+    assert job.metadata.owner_references[0].kind == "CronJob"
+    assert run["error"] is None, run
     assert run["datasetDrift"] is True and run["driftedColumns"] == ["c"]
     assert run["rowsCurrent"] == 200
     dm = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "driftmonitors", "watch")
     conds = {c["type"]: c["status"] for c in dm["status"]["conditions"]}
     assert conds == {"Ready": "True", "LastRunSucceeded": "True", "DriftDetected": "True"}
-    assert dm["status"]["history"][0]["jobName"] == "watch-manual"
+    assert dm["status"]["history"][0]["jobName"] == run["jobName"]
     events = [
         e.reason
         for e in core.list_namespaced_event(namespace).items
@@ -426,10 +445,19 @@ def test_a_finished_run_reaches_the_monitors_status(
     hook.close()
     # And the operator's metric.
     port = operator.env["MODELOPS_METRICS_PORT"]
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        text = r.read().decode()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
     line = f'modelops_drift_share{{monitor="watch",namespace="{namespace}"}}'
     assert line in text, text[-2000:]
+
+    failed = wait_for(lambda: last_run("broken"), 120, "lastRun of the failing run", interval=2)
+    assert failed["datasetDrift"] is None
+    assert "nowhere.modelops-dev" in failed["error"], failed
+    broken = custom.get_namespaced_custom_object(
+        GROUP, VERSION, namespace, "driftmonitors", "broken"
+    )
+    conds = {c["type"]: c["status"] for c in broken["status"]["conditions"]}
+    assert conds["LastRunSucceeded"] == "False"
 
 
 class Webhook:
@@ -554,15 +582,38 @@ def test_a_monitor_does_not_take_over_another_kinds_cronjob_of_its_name(
     assert after.spec.job_template.spec.template.spec.containers[0].args[0] == "materialize"
 
 
+def forger(forged: str) -> client.V1PodSpec:
+    """A container named as the job's that writes a forged result as its termination message:
+    what a tenant can run in their own namespace."""
+    return client.V1PodSpec(
+        restart_policy="Never",
+        termination_grace_period_seconds=1,
+        containers=[
+            client.V1Container(
+                name="drift-monitor",
+                image=BUSYBOX,
+                image_pull_policy="Never",
+                command=["sh", "-c", 'printf %s "$RESULT" > /dev/termination-log'],
+                env=[client.V1EnvVar(name="RESULT", value=forged)],
+            )
+        ],
+    )
+
+
 def test_only_runs_of_the_monitors_own_cronjob_reach_status(
-    api_client: Any, namespace: str, operator: OperatorProcess
+    api_client: Any, real_namespace: str, operator: OperatorProcess
 ) -> None:
-    """H-4: a pod or Job made by hand with the monitor's labels forges nothing; a real run
-    that dates its result into the future is recorded at the kubelet's time, not its own."""
+    """H-4: a pod or Job made by hand with the monitor's labels forges nothing; a run of the
+    monitor's own CronJob that dates its result into the future is recorded at the kubelet's
+    time, not its own. Every pod here is a real container writing a real termination message."""
+    namespace = real_namespace
     custom = client.CustomObjectsApi(api_client)
     batch = client.BatchV1Api(api_client)
     core = client.CoreV1Api(api_client)
-    target = {"model": {"uri": "models:/absent@champion", "trackingUri": "http://127.0.0.1:9"}}
+    target = {
+        "model": {"uri": "models:/absent@champion", "trackingUri": "http://127.0.0.1:9"},
+        "replicas": 0,
+    }
     dm = {"modelDeploymentRef": {"name": "target"}, "reference": {"uri": "s3://b/r.parquet"}}
     for plural, kind, name, spec in (
         ("modeldeployments", "ModelDeployment", "target", target),
@@ -581,59 +632,47 @@ def test_only_runs_of_the_monitors_own_cronjob_reach_status(
          "startTime": "2100-01-01T00:00:00Z", "completionTime": "2100-01-01T00:00:00Z"}
     )  # fmt: skip
 
-    def finish(pod_name: str) -> None:
-        core.patch_namespaced_pod_status(
-            pod_name, namespace, devenv.pod_result_patch("drift-monitor", 0, forged)
-        )
-
     def last_run() -> dict[str, Any] | None:
         obj = custom.get_namespaced_custom_object(
             GROUP, VERSION, namespace, "driftmonitors", "watch"
         )
         return (obj.get("status") or {}).get("lastRun")
 
+    def finished(selector: str) -> None:
+        def done() -> bool:
+            pods = core.list_namespaced_pod(namespace, label_selector=selector).items
+            return bool(pods) and all(p.status.phase == "Succeeded" for p in pods)
+
+        wait_for(done, 90, f"the pod of {selector} to finish", interval=1)
+
+    def job(name: str, owner: list[Any] | None) -> client.V1Job:
+        return client.V1Job(
+            metadata=client.V1ObjectMeta(name=name, labels=labels, owner_references=owner),
+            spec=client.V1JobSpec(
+                backoff_limit=0,
+                template=client.V1PodTemplateSpec(
+                    metadata=client.V1ObjectMeta(labels=labels), spec=forger(forged)
+                ),
+            ),
+        )
+
     # A bare pod, and a Job nobody's CronJob made: both carry the right labels.
-    container = client.V1Container(name="drift-monitor", image="x")
     core.create_namespaced_pod(
         namespace,
         client.V1Pod(
             metadata=client.V1ObjectMeta(name="bare", labels={**labels, "job-name": "bare"}),
-            spec=client.V1PodSpec(containers=[container]),
+            spec=forger(forged),
         ),
     )
-    finish("bare")
-    batch.create_namespaced_job(
-        namespace,
-        client.V1Job(
-            metadata=client.V1ObjectMeta(name="by-hand", labels=labels),
-            spec=cron.spec.job_template.spec,
-        ),
-    )
-    by_hand = wait_for(
-        lambda: core.list_namespaced_pod(namespace, label_selector="job-name=by-hand").items,
-        30,
-        "the hand-made Job's pod",
-    )[0]
-    finish(by_hand.metadata.name)
+    batch.create_namespaced_job(namespace, job("by-hand", None))
+    finished("job-name=bare")
+    finished("job-name=by-hand")
     time.sleep(5)
     assert last_run() is None
 
-    # A run of the CronJob's own: recorded, at the kubelet's time.
-    batch.create_namespaced_job(
-        namespace,
-        client.V1Job(
-            metadata=client.V1ObjectMeta(
-                name="scheduled", labels=labels, owner_references=[cron_controller_ref(cron)]
-            ),
-            spec=cron.spec.job_template.spec,
-        ),
-    )
-    pod = wait_for(
-        lambda: core.list_namespaced_pod(namespace, label_selector="job-name=scheduled").items,
-        30,
-        "the CronJob's Job's pod",
-    )[0]
-    finish(pod.metadata.name)
-    run = wait_for(last_run, 30, "lastRun from the CronJob's own run")
+    # A Job of the CronJob's own (a tenant can name their own CronJob as owner): recorded, at
+    # the kubelet's time.
+    batch.create_namespaced_job(namespace, job("scheduled", [cron_controller_ref(cron)]))
+    run = wait_for(last_run, 90, "lastRun from the CronJob's own run")
     assert run["jobName"] == "scheduled"
     assert run["completionTime"] < "2100" and run["startTime"] < "2100"

@@ -3,25 +3,23 @@ FeaturesFresh on a ModelDeployment, and admission."""
 
 from __future__ import annotations
 
-import json
-import shutil
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pandas as pd
 import pytest
 from kubernetes import client
+from mlflow import MlflowClient
 
 from .conftest import OperatorProcess, devenv
 from .helpers import (
     admission_error,
     create_quota,
-    cron_controller_ref,
-    read_or_none,
     ready_condition,
-    register_model,
     wait_for,
 )
 
@@ -45,19 +43,28 @@ def conditions(status: dict[str, Any]) -> dict[str, str]:
     return {c["type"]: c["status"] for c in status.get("conditions") or []}
 
 
-def test_a_finished_backfill_reaches_status_and_staleness_shows_on_the_deployment(
+def test_a_scheduled_run_reaches_status_and_a_pod_serves_the_features(
     api_client: Any,
-    namespace: str,
+    real_namespace: str,
+    real_node: dict[str, str],
+    pod_services: dict[str, str],
     operator: OperatorProcess,
-    redis_url: str,
     mlflow_url: str,
+    s3: dict[str, str],
     tmp_path: Path,
 ) -> None:
+    """The CronJob's own scheduled run materializes the example repo (mounted from its
+    ConfigMap, data in the object store) into Redis as a container on the real node; its
+    termination message becomes status; a ModelDeployment's pod mounts the same ConfigMap and
+    scores entities on the features it reads from Redis."""
+    import boto3
+
+    namespace = real_namespace
     custom = client.CustomObjectsApi(api_client)
-    batch = client.BatchV1Api(api_client)
     core = client.CoreV1Api(api_client)
 
-    # The example repo as the ConfigMap users create, and the online store's Secret.
+    # The example repo as the ConfigMap users create; the data in the bucket; the online
+    # store and the bucket's keys in a Secret.
     files = {
         p.name: p.read_text()
         for p in REPO.iterdir()
@@ -66,15 +73,7 @@ def test_a_finished_backfill_reaches_status_and_staleness_shows_on_the_deploymen
     core.create_namespaced_config_map(
         namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="feature-repo"), data=files)
     )
-    core.create_namespaced_secret(
-        namespace,
-        client.V1Secret(
-            metadata=client.V1ObjectMeta(name="feast-online"),
-            string_data={"REDIS_CONNECTION_STRING": feast_redis(redis_url)},
-        ),
-    )
-    # A backfill of data that ended two days ago: materialized, and stale against 1h.
-    end = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+    end = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     sys.path.insert(0, str(REPO))
     try:
         from make_data import make_data  # type: ignore[import-not-found]
@@ -82,6 +81,28 @@ def test_a_finished_backfill_reaches_status_and_staleness_shows_on_the_deploymen
         sys.path.remove(str(REPO))
     data = tmp_path / "customers.parquet"
     make_data(data, 500, end)
+    key = f"feast/{namespace}/customers.parquet"
+    boto3.client(
+        "s3",
+        endpoint_url=s3["endpoint"],
+        aws_access_key_id=s3["access_key"],
+        aws_secret_access_key=s3["secret_key"],
+        region_name=s3["region"],
+    ).upload_file(str(data), s3["bucket"], key)
+    redis_host = pod_services["redis"].removeprefix("redis://").split("/")[0]
+    core.create_namespaced_secret(
+        namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="feast-online"),
+            string_data={
+                "REDIS_CONNECTION_STRING": f"{redis_host},db=3",
+                "FEAST_DATA_PATH": f"s3://{s3['bucket']}/{key}",
+                # The AWS SDK's own variable, which pyarrow's S3 filesystem reads too.
+                "AWS_ENDPOINT_URL": pod_services["s3"],
+                **{k: v for k, v in devenv.s3_env(s3).items() if k.startswith("AWS_")},
+            },
+        ),
+    )
     custom.create_namespaced_custom_object(
         GROUP,
         VERSION,
@@ -97,6 +118,7 @@ def test_a_finished_backfill_reaches_status_and_staleness_shows_on_the_deploymen
                     "secretRef": {"name": "feast-online"},
                 },
                 "featureViews": ["customer_stats"],
+                "schedule": "* * * * *",
                 "mode": "window",
                 "window": {
                     "start": (end - timedelta(days=5)).isoformat().replace("+00:00", "Z"),
@@ -106,60 +128,31 @@ def test_a_finished_backfill_reaches_status_and_staleness_shows_on_the_deploymen
             },
         },
     )
-    cron = wait_for(
-        lambda: read_or_none(batch.read_namespaced_cron_job, "customers", namespace), 60, "CronJob"
-    )
-    pod_spec = cron.spec.job_template.spec.template.spec
-    assert pod_spec.containers[0].args[:3] == ["materialize", "--repo", "/feature-repo"]
-    assert pod_spec.volumes[-1].config_map.name == "feature-repo"
-
-    batch.create_namespaced_job(
-        namespace,
-        client.V1Job(
-            # What the CronJob controller does on schedule (simulated nodes: no schedule wait).
-            metadata=client.V1ObjectMeta(
-                name="customers-manual",
-                labels=cron.spec.job_template.metadata.labels,
-                owner_references=[cron_controller_ref(cron)],
-            ),
-            spec=cron.spec.job_template.spec,
-        ),
-    )
-    pod = wait_for(
-        lambda: (
-            core.list_namespaced_pod(namespace, label_selector="job-name=customers-manual").items
-        ),
-        30,
-        "the Job's pod",
-    )[0]
-    repo_copy = tmp_path / "repo"
-    shutil.copytree(REPO, repo_copy, ignore=shutil.ignore_patterns("data", "__pycache__"))
-    code, message = devenv.run_cronjob_locally(
-        api_client.sanitize_for_serialization(cron),
-        tmp_path / "run",
-        extra_env={"REDIS_CONNECTION_STRING": feast_redis(redis_url), "FEAST_DATA_PATH": str(data)},
-        paths={"/feature-repo": str(repo_copy)},
-    )
-    assert code == 0, message
-    assert json.loads(message)["featureViews"] == ["customer_stats"]
-    core.patch_namespaced_pod_status(
-        pod.metadata.name,
-        namespace,
-        devenv.pod_result_patch("feature-materialization", code, message),
-    )
-
     status = wait_for(
-        lambda: (s := status_of(custom, namespace, "customers")).get("lastRun") and s, 30, "lastRun"
+        lambda: (s := status_of(custom, namespace, "customers")).get("lastRun") and s,
+        200,
+        "lastRun of a scheduled run",
+        interval=2,
     )
-    assert status["lastRun"]["jobName"] == "customers-manual"
+    assert status["lastRun"].get("error") is None, status["lastRun"]
+    job = client.BatchV1Api(api_client).read_namespaced_job(status["lastRun"]["jobName"], namespace)
+    assert job.metadata.owner_references[0].kind == "CronJob"
     until = datetime.fromisoformat(status["materializedUntil"].replace("Z", "+00:00"))
     assert abs((until - end).total_seconds()) <= 1
     assert status["featureViews"][0]["name"] == "customer_stats"
-    assert conditions(status) == {"Ready": "False", "LastRunSucceeded": "True", "Stale": "True"}
+    assert conditions(status) == {"Ready": "True", "LastRunSucceeded": "True", "Stale": "False"}
 
-    # A deployment using these features says they are stale.
+    # A deployment scoring on these features, in a pod that mounts the repo's ConfigMap.
+    from sklearn.linear_model import LogisticRegression
+
+    from .runtime_helpers import log_sklearn_model
+
+    columns = ["txn_count_7d", "avg_amount_30d", "account_age_days"]
+    frame = pd.read_parquet(data)[columns].astype({"avg_amount_30d": "float32"})
+    estimator = LogisticRegression(max_iter=1000).fit(frame, frame.txn_count_7d > 10)
     name = f"m{uuid.uuid4().hex[:8]}"
-    register_model(mlflow_url, name)
+    uri = log_sklearn_model(estimator, frame.iloc[:5], name, mlflow_url)
+    MlflowClient(mlflow_url).set_registered_model_alias(name, "champion", uri.rsplit("/", 1)[1])
     custom.create_namespaced_custom_object(
         GROUP,
         VERSION,
@@ -170,31 +163,35 @@ def test_a_finished_backfill_reaches_status_and_staleness_shows_on_the_deploymen
             "kind": "ModelDeployment",
             "metadata": {"name": name},
             "spec": {
-                "model": {"uri": f"models:/{name}@champion"},
+                "model": {
+                    "uri": f"models:/{name}@champion",
+                    "trackingUri": pod_services["mlflow_ip"],
+                },
+                "runtime": {"image": real_node["runtime"]},
                 "features": {
                     "materializationRef": {"name": "customers"},
                     "entityKey": "customer_id",
-                    "features": ["customer_stats:avg_amount_30d"],
+                    "features": [f"customer_stats:{c}" for c in columns],
                 },
             },
         },
     )
 
-    def features_fresh() -> dict[str, Any] | None:
+    def md_conditions() -> dict[str, str]:
         md = custom.get_namespaced_custom_object(
             GROUP, VERSION, namespace, "modeldeployments", name
         )
-        for c in (md.get("status") or {}).get("conditions") or []:
-            if c["type"] == "FeaturesFresh":
-                return c  # type: ignore[no-any-return]
-        return None
+        return conditions(md.get("status") or {})
 
-    fresh = wait_for(features_fresh, 60, "FeaturesFresh")
-    assert (fresh["status"], fresh["reason"]) == ("False", "FeaturesStale")
-    dep = client.AppsV1Api(api_client).read_namespaced_deployment(name, namespace)
-    env = {e.name: e.value for e in dep.spec.template.spec.containers[0].env}
-    assert env["FEATURE_REFS"] == "customer_stats:avg_amount_30d"
-    assert env["FEATURE_REPO"] == "/feature-repo"
+    wait_for(lambda: md_conditions().get("Ready") == "True", 240, "the deployment Ready", 2)
+    assert md_conditions()["FeaturesFresh"] == "True"
+    svc = core.read_namespaced_service(name, namespace)
+    url = f"http://{svc.spec.cluster_ip}:{svc.spec.ports[0].port}/predict"
+    answer = httpx.post(url, json={"entities": [1, 2, 3]}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["predictions"]) == 3
+    unknown = httpx.post(url, json={"entities": [10**9]}, timeout=10)
+    assert unknown.status_code == 422 and "10000000" in unknown.text, unknown.text
 
 
 FM_INVALID = [
