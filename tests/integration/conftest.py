@@ -192,7 +192,9 @@ def operator(
         "KUBECONFIG": cluster["kubeconfig"],
         "MODELOPS_MLFLOW_TRACKING_URI": mlflow_url,
         "MODELOPS_MODEL_POLL_SECONDS": str(POLL_SECONDS),
-        "MODELOPS_RUNTIME_IMAGE": "registry.test/modelops-runtime:test",
+        # What `make images` tags and the real node imports: job pods (DriftMonitor,
+        # FeatureMaterialization) run it.
+        "MODELOPS_RUNTIME_IMAGE": "ghcr.io/modelops/runtime:0.1.0",
         "MODELOPS_METRICS_PORT": str(devenv.free_port()),
     }
     op = OperatorProcess(env, tmp_path_factory.mktemp("operator"))

@@ -156,3 +156,23 @@ def ready_condition(
     )
     conds = (obj.get("status") or {}).get("conditions") or []
     return next((c for c in conds if c["type"] == "Ready"), None)
+
+
+def pod_report(api_client: Any, namespace: str) -> str:
+    """The pods' phases, container states and events: what a failed wait needs to be read."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api_client)
+    lines = []
+    for pod in core.list_namespaced_pod(namespace).items:
+        states = [
+            (s.name, s.ready, s.state, s.last_state) for s in pod.status.container_statuses or []
+        ]
+        lines.append(f"{pod.metadata.name} {pod.spec.node_name} {pod.status.phase} {states}")
+        for status in pod.status.container_statuses or []:
+            if status.state.running or status.state.terminated:
+                log = core.read_namespaced_pod_log(pod.metadata.name, namespace, tail_lines=20)
+                lines += [f"  | {line}" for line in log.splitlines()]
+    for ev in core.list_namespaced_event(namespace).items[-20:]:
+        lines.append(f"event {ev.involved_object.name}: {ev.reason} {ev.message}")
+    return "\n".join(lines)

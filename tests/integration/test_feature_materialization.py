@@ -43,6 +43,7 @@ def conditions(status: dict[str, Any]) -> dict[str, str]:
     return {c["type"]: c["status"] for c in status.get("conditions") or []}
 
 
+@pytest.mark.timeout(600)
 def test_a_scheduled_run_reaches_status_and_a_pod_serves_the_features(
     api_client: Any,
     real_namespace: str,

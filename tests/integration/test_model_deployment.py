@@ -270,7 +270,7 @@ def test_hand_edits_and_deletions_of_children_are_undone(
 
     def image_restored() -> bool:
         dep = k.deployment(model_name)
-        return dep.spec.template.spec.containers[0].image == "registry.test/modelops-runtime:test"
+        return dep.spec.template.spec.containers[0].image == "ghcr.io/modelops/runtime:0.1.0"
 
     wait_for(image_restored, 30, "the image to be restored")
 

@@ -17,7 +17,7 @@ import pytest
 from kubernetes import client
 
 from .conftest import OperatorProcess
-from .helpers import register_model, wait_for
+from .helpers import pod_report, register_model, wait_for
 from .load import Load
 
 GROUP, VERSION, PLURAL = "modelops.dev", "v1alpha1", "modeldeployments"
@@ -68,23 +68,6 @@ def wait_ready(api_client: Any, namespace: str, name: str, timeout: float) -> di
     except AssertionError:
         print(pod_report(api_client, namespace))
         raise
-
-
-def pod_report(api_client: Any, namespace: str) -> str:
-    """The pods' phases, container states and events: what a failed wait needs to be read."""
-    core = client.CoreV1Api(api_client)
-    lines = []
-    for pod in core.list_namespaced_pod(namespace).items:
-        states = [
-            (s.name, s.ready, s.state, s.last_state) for s in pod.status.container_statuses or []
-        ]
-        lines.append(f"{pod.metadata.name} {pod.spec.node_name} {pod.status.phase} {states}")
-        if pod.status.container_statuses:
-            log = core.read_namespaced_pod_log(pod.metadata.name, namespace, tail_lines=20)
-            lines += [f"  | {line}" for line in log.splitlines()]
-    for ev in core.list_namespaced_event(namespace).items[-20:]:
-        lines.append(f"event {ev.involved_object.name}: {ev.reason} {ev.message}")
-    return "\n".join(lines)
 
 
 def service_url(api_client: Any, namespace: str, name: str) -> str:
