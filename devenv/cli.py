@@ -7,6 +7,7 @@ import json
 
 from . import __doc__ as package_doc
 from .cluster import CLUSTER_COMPONENTS, cluster_down, cluster_up
+from .node import NODE_PROCESSES, node_dir
 from .process import STATE, Proc
 from .services import services_down, services_up
 
@@ -27,12 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "services-down":
         services_down()
     elif args.command == "down":
-        Proc(STATE, "runtime").stop()
-        Proc(STATE, "operator").stop()
         services_down()
         cluster_down()
     else:
-        for name in (*CLUSTER_COMPONENTS, "mlflow", "redis", "s3", "operator", "runtime"):
-            p = Proc(STATE, name)
+        procs = [Proc(STATE, name) for name in (*CLUSTER_COMPONENTS, "mlflow", "redis", "s3")]
+        procs += [Proc(node_dir(STATE), name) for name in NODE_PROCESSES]
+        for p in procs:
+            name = p.name
             print(f"{name:24} {'running pid ' + str(p.pid()) if p.alive() else 'stopped'}")
     return 0

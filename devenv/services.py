@@ -338,20 +338,3 @@ def services_down(state: Path = STATE) -> None:
     for name in SERVICES:
         Proc(state, name).stop(timeout=S3_STOP_SECONDS if name == "s3" else 15.0)
     (state / "services.json").unlink(missing_ok=True)
-
-
-def operator_start(state: Path, mlflow_url: str, redis_url: str | None = None) -> None:
-    """Run the operator from the virtualenv against the local control plane (the demo's)."""
-    proc = Proc(state, "operator")
-    if proc.alive():
-        return
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(state / "kubeconfig"),
-        "MODELOPS_MLFLOW_TRACKING_URI": mlflow_url,
-        "MODELOPS_MODEL_POLL_SECONDS": os.environ.get("MODELOPS_MODEL_POLL_SECONDS", "10"),
-    }
-    if redis_url:
-        env["MODELOPS_REDIS_URL"] = redis_url
-    # The demo's namespace only: tests run their own operator on their own namespaces.
-    proc.start([venv_bin("modelops-operator"), "--standalone", "--namespace=default"], env=env)

@@ -1,17 +1,16 @@
-"""`make demo`: the main job end to end on embedded defaults.
+"""`make demo`: the main job end to end, every pod a container on the real node.
 
-The local control plane, MLflow and Redis; a trained model registered as @champion; the
-operator; the three example resources applied and Ready; a real prediction from the runtime
-started with exactly the environment the operator rendered; a drift check and a
-materialization, whose results reach status; then an alias move rolled out.
+The local control plane with its real kubelet node; MLflow, Redis and the S3 store on the host,
+published to pods by name; a trained model registered as @champion, its training data in the
+bucket; the operator installed by the Helm chart (its image, 2 replicas with peering, its own
+ServiceAccount and RBAC); the three example resources applied; predictions through the
+ModelDeployment's Service; the DriftMonitor's and FeatureMaterialization's CronJobs running on
+their own schedule (every minute here) with results in status; then an alias move rolled out.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 # Run as `python scripts/demo.py`: the dev-environment package lives at the repo root.
@@ -30,6 +31,10 @@ MODEL_NAME = "fraud"
 STATE = devenv.STATE
 WORK = STATE / "demo"
 FEATURE_REPO = ROOT / "examples" / "feature_repo"
+CHART = ROOT / "charts" / "modelops"
+# The operator and the demo's resources share a namespace, and the chart's namespace scope keeps
+# the operator there: a test run reusing this cluster brings its own operator for its namespaces.
+NAMESPACE = "modelops-demo"
 T0 = time.monotonic()
 
 
@@ -39,7 +44,11 @@ def step(msg: str) -> None:
 
 def kubectl(*args: str, input: str | None = None, capture: bool = False) -> str:
     done = subprocess.run(
-        [str(STATE / "bin" / "kubectl"), "--kubeconfig", str(STATE / "kubeconfig"), *args],
+        [
+            str(STATE / "bin" / "kubectl"),
+            *("--kubeconfig", str(STATE / "kubeconfig"), "-n", NAMESPACE),
+            *args,
+        ],
         check=True,
         text=True,
         input=input,
@@ -48,16 +57,38 @@ def kubectl(*args: str, input: str | None = None, capture: bool = False) -> str:
     return done.stdout or ""
 
 
-def train_and_register(tracking_uri: str, seed: int) -> tuple[str, Any]:
-    """A 100-tree random forest on 20 features; its training data is logged on the run
-    (mlflow.log_input) as the drift monitor's reference."""
+def helm(*args: str) -> str:
+    done = subprocess.run(
+        [str(STATE / "bin" / "helm"), "--kubeconfig", str(STATE / "kubeconfig"), *args],
+        check=True,
+        text=True,
+        stdout=subprocess.PIPE,
+    )
+    return done.stdout
+
+
+def s3_client(services: dict[str, str]) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=services["s3_endpoint"],
+        aws_access_key_id=services["s3_access_key"],
+        aws_secret_access_key=services["s3_secret_key"],
+        region_name=services["s3_region"],
+    )
+
+
+def train_and_register(services: dict[str, str], seed: int) -> tuple[str, Any]:
+    """A 100-tree random forest on 20 features; its training data, in the bucket, is logged on
+    the run (mlflow.log_input) as the drift monitor's reference."""
     import mlflow
     import pandas as pd
     from mlflow.models import infer_signature
     from sklearn.datasets import make_classification
     from sklearn.ensemble import RandomForestClassifier
 
-    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_tracking_uri(services["mlflow_url"])
     mlflow.set_experiment("modelops-demo")
     x, y = make_classification(
         n_samples=2000, n_features=20, n_informative=8, n_classes=3, random_state=seed
@@ -66,10 +97,13 @@ def train_and_register(tracking_uri: str, seed: int) -> tuple[str, Any]:
     model = RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1).fit(frame, y)
     data = WORK / f"train-{seed}.parquet"
     frame.to_parquet(data)
+    key = f"demo/train-{seed}.parquet"
+    s3_client(services).upload_file(str(data), services["s3_bucket"], key)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # MLflow's hints about integer class labels
         with mlflow.start_run() as run:
-            dataset = mlflow.data.from_pandas(frame, source=str(data), name="train")
+            source = f"s3://{services['s3_bucket']}/{key}"
+            dataset = mlflow.data.from_pandas(frame, source=source, name="train")
             mlflow.log_input(dataset, context="training")
             info = mlflow.sklearn.log_model(
                 model,
@@ -86,19 +120,8 @@ def train_and_register(tracking_uri: str, seed: int) -> tuple[str, Any]:
     return version, frame
 
 
-def wait_ready(kind: str, name: str, timeout: int = 120) -> None:
+def wait_ready(kind: str, name: str, timeout: int = 180) -> None:
     kubectl("wait", "--for=condition=Ready", f"--timeout={timeout}s", f"{kind}/{name}")
-
-
-def rendered_env(deployment: dict[str, Any]) -> dict[str, str]:
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
-    return {e["name"]: e["value"] for e in container["env"] if "value" in e}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -109,187 +132,206 @@ def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
-def serve_locally(services: dict[str, str], train: Any) -> None:
-    """The runtime as the Deployment would run it: the operator's rendered environment."""
-    deployment = json.loads(kubectl("get", "deployment", "fraud", "-o", "json", capture=True))
-    env = {**os.environ, **rendered_env(deployment)}
-    port = free_port()
-    env.update({"PORT": str(port), "HOST": "127.0.0.1", "WORKERS": "1"})
-    shown = {k: v for k, v in rendered_env(deployment).items() if k != "PORT"}
-    print(
-        "environment rendered by the operator:\n  "
-        + "\n  ".join(f"{k}={v}" for k, v in shown.items())
+def secret(name: str, data: dict[str, str]) -> None:
+    literals = [f"--from-literal={k}={v}" for k, v in data.items()]
+    manifest = kubectl(
+        "create", "secret", "generic", name, *literals, "--dry-run=client", "-o", "yaml",
+        capture=True,
+    )  # fmt: skip
+    kubectl("apply", "-f", "-", input=manifest)
+
+
+def example(name: str, **changes: Any) -> str:
+    """An example resource with the demo's local settings merged into its spec."""
+    doc = yaml.safe_load((ROOT / "examples" / f"{name}.yaml").read_text())
+    for path, value in changes.items():
+        node = doc["spec"]
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return yaml.safe_dump(doc)
+
+
+def install_operator(pods: dict[str, str]) -> None:
+    """The chart with the operator image imported into the node. The CRDs are applied first
+    (a cluster the tests set up has them already, outside any Helm release)."""
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    peering = helm(
+        "template", "modelops", str(CHART), "--show-only", "templates/kopf-peering-crds.yaml"
     )
-    proc = devenv.Proc(STATE, "runtime")
-    proc.stop()
-    proc.start([devenv.venv_bin("modelops-runtime"), "serve"], env=env)
-    url = f"http://127.0.0.1:{port}"
-    devenv.wait_http(f"{url}/ready", 120, proc=proc)
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=peering)
+    helm(
+        "upgrade", "--install", "modelops", str(CHART),
+        "-n", NAMESPACE, "--create-namespace",
+        "--set", "crds.enabled=false",
+        "--set", "scope=namespace",
+        "--set", f"operator.mlflowTrackingUri={pods['mlflow']}",
+        "--set", f"operator.redisUrl={pods['redis']}",
+        "--set", "operator.modelPollSeconds=10",
+        "--wait", "--timeout=180s",
+    )  # fmt: skip
+    kubectl("get", "pods", "-o", "wide")
+
+
+def service_url(name: str) -> str:
+    svc = json.loads(kubectl("get", "service", name, "-o", "json", capture=True))
+    return f"http://{svc['spec']['clusterIP']}:{svc['spec']['ports'][0]['port']}"
+
+
+def send_traffic(url: str, train: Any) -> None:
     rows = train.sample(3, random_state=1).round(4).values.tolist()
     answer = post(f"{url}/predict", {"features": rows, "return_probabilities": True})
     print(f"POST {url}/predict (3 rows) ->\n  {json.dumps(answer)[:400]}")
-    # Traffic for the drift check: what the model "saw", drifted in two columns.
+    # Traffic for the drift check: what the model "saw", drifted in four of 20 columns.
     seen = train.sample(1200, replace=True, random_state=2).copy()
     for column, shift in (("f3", 2.0), ("f7", -2.5), ("f11", 1.5), ("f15", -1.5)):
-        seen[column] = seen[column] + shift  # 4 of 20 columns: the 0.2 drift share is reached
+        seen[column] = seen[column] + shift
     records = seen.to_dict(orient="split")["data"]
     # Small requests: the log samples whole requests (spec.predictionLog.sampleRate).
     for i in range(0, len(records), 2):
         post(f"{url}/predict", {"features": records[i : i + 2]})
-    print(f"sent {len(records)} more rows; the runtime logs a sample to Redis for drift checks")
-    time.sleep(1.5)  # the prediction log is written in the background
+    print(f"sent {len(records)} more rows through the Service; the pods log a sample to Redis")
 
 
-def run_job(
-    cronjob: str,
-    job: str,
-    extra_env: dict[str, str] | None = None,
-    paths: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """Create a Job from the CronJob, run its command here (simulated nodes run no
-    containers), and report the result in the pod's status as a kubelet would."""
-    kubectl("delete", "job", job, "--ignore-not-found")
-    kubectl("create", "job", f"--from=cronjob/{cronjob}", job)
-    cron = json.loads(kubectl("get", "cronjob", cronjob, "-o", "json", capture=True))
-    code, message = devenv.run_cronjob_locally(cron, WORK / job, extra_env, paths)
-    (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-    print(f"$ modelops-runtime {' '.join(container['args'])}")
-    print(f"  -> exit {code}: {message[:300]}")
-    for _ in range(100):
-        pods = json.loads(
-            kubectl("get", "pods", "-l", f"job-name={job}", "-o", "json", capture=True)
-        )
-        if pods["items"]:
-            break
-        time.sleep(0.2)
-    pod = pods["items"][0]["metadata"]["name"]
-    patch = json.dumps(devenv.pod_result_patch(container["name"], code, message))
-    kubectl("patch", "pod", pod, "--subresource=status", "--type=merge", "-p", patch)
-    return json.loads(message)  # type: ignore[no-any-return]
+def wait_for_run(kind: str, name: str, timeout: int = 240) -> dict[str, Any]:
+    """The status of a scheduled run: the CronJob controller starts it at the next minute."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        obj = json.loads(kubectl("get", kind, name, "-o", "json", capture=True))
+        run = (obj.get("status") or {}).get("lastRun")
+        if run:
+            return run  # type: ignore[no-any-return]
+        time.sleep(3)
+    kubectl("get", "jobs,pods", "-o", "wide")
+    raise TimeoutError(f"no scheduled run of {kind}/{name} reached status in {timeout}s")
 
 
 def main() -> int:
     WORK.mkdir(parents=True, exist_ok=True)
-    step("Starting the local control plane (built from Go modules on first run: ~8 min)")
+    step("Starting the control plane and the real node (built from Go modules on first run)")
     cluster = devenv.cluster_up()
-    kubectl("get", "nodes")
+    if not devenv.node_running():
+        print("the demo runs its pods on the real node, which needs root", file=sys.stderr)
+        return 1
+    images = devenv.import_images()
+    kubectl("get", "nodes", "-o", "wide")
 
-    step("Starting MLflow (sqlite store, artifacts through the server) and Redis")
+    step("MLflow (artifacts in the S3 store), Redis and the store, published to pods by name")
     services = devenv.services_up()
-    print(f"MLflow: {services['mlflow_url']}\nRedis:  {services['redis_url']}")
+    kc = [str(STATE / "bin" / "kubectl"), "--kubeconfig", str(STATE / "kubeconfig")]
+    pods: dict[str, str] = {}
+    for name, url in (
+        ("mlflow", services["mlflow_url"]),
+        ("redis", services["redis_url"]),
+        ("s3", services["s3_endpoint"]),
+    ):
+        head, _, rest = url.partition("://")
+        hostport, _, path = rest.partition("/")
+        port = int(hostport.rsplit(":", 1)[1])
+        pods[name] = f"{head}://{devenv.publish(STATE, name, port, kc)}:{port}" + (
+            f"/{path}" if path else ""
+        )
+        print(f"{name:6} host {url:32} pods {pods[name]}")
 
     step(f"Training a 100-tree random forest, registering it as models:/{MODEL_NAME}@champion")
-    version, train = train_and_register(services["mlflow_url"], seed=7)
+    version, train = train_and_register(services, seed=7)
 
-    step("Installing the CRDs and starting the operator")
-    kubectl("apply", "-f", str(ROOT / "crds"))
-    crds = [f"crd/{p.stem.split('_', 1)[1]}.modelops.dev" for p in (ROOT / "crds").glob("*.yaml")]
-    kubectl("wait", "--for=condition=Established", "--timeout=30s", *crds)
-    devenv.operator_start(STATE, services["mlflow_url"], services["redis_url"])
-    print(f"operator log: {devenv.Proc(STATE, 'operator').logfile}")
+    step("Installing the operator with the Helm chart: its image, 2 replicas, peering")
+    install_operator(pods)
 
-    step("Feature repo as a ConfigMap, the online store's address as a Secret")
+    step("The bucket's keys, the online store and the feature repo for the pods")
+    s3_keys = {
+        "AWS_ACCESS_KEY_ID": services["s3_access_key"],
+        "AWS_SECRET_ACCESS_KEY": services["s3_secret_key"],
+        "AWS_DEFAULT_REGION": services["s3_region"],
+        # On EKS the pod's role and S3's own endpoint; here the local store.
+        "MLFLOW_S3_ENDPOINT_URL": pods["s3"],
+        "AWS_ENDPOINT_URL": pods["s3"],
+    }
+    secret("s3-credentials", s3_keys)
     sys.path.insert(0, str(FEATURE_REPO))
     from make_data import make_data  # type: ignore[import-not-found]
 
     customers = WORK / "customers.parquet"
     make_data(customers, 5000, datetime.now(UTC))
-    feast_redis = services["redis_url"].removeprefix("redis://").replace("/", ",db=")
+    s3_client(services).upload_file(str(customers), services["s3_bucket"], "demo/customers.parquet")
+    redis_hostport = pods["redis"].removeprefix("redis://").split("/")[0]
+    secret(
+        "feast-online",
+        {
+            "REDIS_CONNECTION_STRING": f"{redis_hostport},db=0",
+            "FEAST_DATA_PATH": f"s3://{services['s3_bucket']}/demo/customers.parquet",
+            **s3_keys,
+        },
+    )
     repo_files = [f"--from-file={FEATURE_REPO / n}" for n in ("feature_store.yaml", "features.py")]
     configmap = kubectl(
-        "create",
-        "configmap",
-        "feature-repo",
-        *repo_files,
-        "--dry-run=client",
-        "-o",
-        "yaml",
+        "create", "configmap", "feature-repo", *repo_files, "--dry-run=client", "-o", "yaml",
         capture=True,
-    )
+    )  # fmt: skip
     kubectl("apply", "-f", "-", input=configmap)
-    secret = kubectl(
-        "create",
-        "secret",
-        "generic",
-        "feast-online",
-        f"--from-literal=REDIS_CONNECTION_STRING={feast_redis}",
-        f"--from-literal=FEAST_DATA_PATH={customers}",
-        "--dry-run=client",
-        "-o",
-        "yaml",
-        capture=True,
-    )
-    kubectl("apply", "-f", "-", input=secret)
 
-    step("Applying the three examples: ModelDeployment, DriftMonitor, FeatureMaterialization")
-    examples = [
-        str(ROOT / "examples" / f"{e}.yaml")
-        for e in ("modeldeployment", "driftmonitor", "featurematerialization")
-    ]
+    step("Applying the three examples (schedules every minute for the demo)")
     # A rerun starts from scratch: last run's results would otherwise show in status.
-    kubectl("delete", "--ignore-not-found", "--wait=true", *[f"-f={e}" for e in examples])
-    for example in examples:
-        kubectl("apply", "-f", example)
+    kubectl(
+        "delete", "--ignore-not-found", "--wait=true",
+        "md/fraud", "dm/fraud-drift", "fm/customer-features",
+    )  # fmt: skip
+    manifests = [
+        example("modeldeployment", **{"model.credentialsSecretRef": {"name": "s3-credentials"}}),
+        example("driftmonitor", schedule="* * * * *"),
+        example("featurematerialization", schedule="* * * * *"),
+    ]
+    t_apply = time.monotonic()
+    kubectl("apply", "-f", "-", input="---\n".join(manifests))
     wait_ready("md", "fraud")
-    wait_ready("dm", "fraud-drift")
-    wait_ready("fm", "customer-features")
+    print(
+        f"ModelDeployment fraud Ready with real pods {time.monotonic() - t_apply:.1f}s after apply"
+    )
     kubectl("get", "modelops")
     kubectl("get", "deploy,svc,hpa,pdb,cronjobs")
+    kubectl("get", "pods", "-o", "wide")
 
-    step("A real prediction: the runtime with the environment the operator rendered")
-    serve_locally(services, train)
+    step("Predictions through the ModelDeployment's Service")
+    send_traffic(service_url("fraud"), train)
 
-    step("A drift check: the DriftMonitor's job on what the model saw vs. its training data")
-    result = run_job("fraud-drift", "fraud-drift-demo")
-    kubectl(
-        "wait",
-        "--for=jsonpath={.status.lastRun.jobName}=fraud-drift-demo",
-        "--timeout=60s",
-        "dm/fraud-drift",
-    )
-    kubectl("get", "dm", "fraud-drift")
-    print(f"drifted columns: {result.get('driftedColumns')}")
-
-    step("A materialization: the FeatureMaterialization's job into Redis")
-    repo = WORK / "feature-repo"
-    shutil.rmtree(repo, ignore_errors=True)
-    shutil.copytree(FEATURE_REPO, repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
-    run_job(
-        "customer-features",
-        "customer-features-demo",
-        extra_env={"REDIS_CONNECTION_STRING": feast_redis, "FEAST_DATA_PATH": str(customers)},
-        paths={"/feature-repo": str(repo)},
-    )
-    kubectl(
-        "wait",
-        "--for=jsonpath={.status.lastRun.jobName}=customer-features-demo",
-        "--timeout=60s",
-        "fm/customer-features",
-    )
-    kubectl("get", "fm", "customer-features")
+    step("The CronJobs' own scheduled runs: a drift check and a materialization")
+    drift = wait_for_run("dm", "fraud-drift")
+    print(f"drift run {drift['jobName']}: drifted columns {drift.get('driftedColumns')}")
+    if drift.get("error"):
+        print(f"drift run failed: {drift['error']}", file=sys.stderr)
+        return 1
+    materialized = wait_for_run("fm", "customer-features")
+    print(f"materialization {materialized['jobName']}: error={materialized.get('error')}")
+    if materialized.get("error"):
+        return 1
+    kubectl("get", "dm,fm")
 
     step("Moving the alias: a retrained model becomes @champion; the operator rolls it out")
-    new_version, _ = train_and_register(services["mlflow_url"], seed=8)
+    new_version, _ = train_and_register(services, seed=8)
     kubectl(
         "wait",
         f"--for=jsonpath={{.status.model.version}}={new_version}",
-        "--timeout=120s",
+        "--timeout=180s",
         "md/fraud",
     )
     wait_ready("md", "fraud")
+    kubectl("rollout", "status", "deployment/fraud", "--timeout=180s")
     kubectl("get", "md", "fraud")
     kubectl("get", "events", "--field-selector", "involvedObject.name=fraud,reason=RolledOut")
+    kubectl("get", "pods", "-l", "app.kubernetes.io/instance=fraud", "-o", "wide")
 
     step(f"Done in {time.monotonic() - T0:.0f}s")
     print(
         f"models:/{MODEL_NAME}@champion moved from version {version} to {new_version}, "
-        "rolled out.\n"
+        f"rolled out. Images: {images['operator']}, {images['runtime']}.\n"
         "Try next:\n"
         f"  export KUBECONFIG={cluster['kubeconfig']}\n"
-        "  .cluster/bin/kubectl get modelops                 # all three kinds\n"
-        "  .cluster/bin/kubectl describe md fraud            # conditions and events\n"
-        "  .cluster/bin/kubectl explain md.spec.autoscaling  # the API, documented\n"
-        "  .cluster/bin/kubectl scale md/fraud --replicas=3\n"
+        f"  .cluster/bin/kubectl -n {NAMESPACE} get modelops       # all three kinds\n"
+        f"  .cluster/bin/kubectl -n {NAMESPACE} describe md fraud  # conditions and events\n"
+        f"  .cluster/bin/kubectl -n {NAMESPACE} logs deploy/modelops-modelops\n"
+        "  .cluster/bin/kubectl explain md.spec.autoscaling        # the API, documented\n"
         f"  MLflow UI: {services['mlflow_url']}\n"
         "Stop everything with `make demo-down`."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from .helpers import wait_for
+from .helpers import register_model, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "modelops"
@@ -138,26 +139,103 @@ def release(cluster: dict[str, str], crds: None, api_client: Any) -> Iterator[di
         "crds.enabled=false",
         "--set",
         "image.repository=registry.test/modelops-operator",
+        # Objects and rights only: running replicas of a cluster-wide operator would reconcile
+        # the other tests' namespaces beside the tests' own operator.
+        "--set",
+        "replicaCount=0",
     )
     yield {"namespace": ns, "release": name, "sa": f"system:serviceaccount:{ns}:{name}-modelops"}
     helm(cluster, "uninstall", name, "-n", ns)
     client.CoreV1Api(api_client).delete_namespace(ns)
 
 
-def test_install_runs_two_operator_replicas(release: dict[str, str], api_client: Any) -> None:
+@pytest.mark.timeout(420)
+def test_the_chart_operator_reconciles_and_a_standby_takes_over(
+    cluster: dict[str, str],
+    crds: None,
+    api_client: Any,
+    real_node: dict[str, str],
+    pod_services: dict[str, str],
+    mlflow_url: str,
+) -> None:
+    """The chart as a platform team installs it: the operator's real image, 2 replicas under
+    the chart's ServiceAccount on the real node, peering; a ModelDeployment is reconciled, and
+    with the active replica's pod deleted the other one reconciles within 30 s."""
+    ns = f"modelops-op-{uuid.uuid4().hex[:6]}"
     apps = client.AppsV1Api(api_client)
-    name = f"{release['release']}-modelops"
+    core = client.CoreV1Api(api_client)
+    custom = client.CustomObjectsApi(api_client)
+    peering = helm(
+        cluster, "template", "t", str(CHART), "--kube-version", KUBE_VERSION,
+        "--show-only", "templates/kopf-peering-crds.yaml",
+    )  # fmt: skip
+    assert kubectl(cluster, "apply", "-f", "-", input=peering).returncode == 0
+    helm(
+        cluster, "install", "op", str(CHART), "-n", ns, "--create-namespace",
+        "--set", "crds.enabled=false",
+        # Its own namespace only: the tests' operator owns the t-* namespaces.
+        "--set", "scope=namespace",
+        "--set", f"operator.mlflowTrackingUri={pod_services['mlflow']}",
+        "--set", "operator.modelPollSeconds=5",
+    )  # fmt: skip
+    try:
 
-    def ready() -> bool:
-        d = apps.read_namespaced_deployment(name, release["namespace"])
-        return (d.status.ready_replicas or 0) == 2
+        def ready() -> bool:
+            d = apps.read_namespaced_deployment("op-modelops", ns)
+            return (d.status.ready_replicas or 0) == 2
 
-    wait_for(ready, 60, "2 ready operator replicas")
-    d = apps.read_namespaced_deployment(name, release["namespace"])
-    container = d.spec.template.spec.containers[0]
-    assert "--peering=modelops" in container.args and "--all-namespaces" in container.args
-    assert container.security_context.read_only_root_filesystem is True
-    assert d.spec.template.spec.security_context.run_as_non_root is True
+        wait_for(ready, 120, "2 ready operator replicas", interval=1)
+        d = apps.read_namespaced_deployment("op-modelops", ns)
+        container = d.spec.template.spec.containers[0]
+        assert container.image == real_node["operator"]
+        assert "--peering=modelops" in container.args and f"--namespace={ns}" in container.args
+        assert container.security_context.read_only_root_filesystem is True
+        pods = core.list_namespaced_pod(ns, label_selector="app.kubernetes.io/instance=op").items
+        assert {p.spec.service_account_name for p in pods} == {"op-modelops"}
+        assert {p.spec.node_name for p in pods} == {"modelops-node"}
+
+        name = f"c{uuid.uuid4().hex[:6]}"
+        register_model(mlflow_url, name)
+        custom.create_namespaced_custom_object(
+            "modelops.dev", "v1alpha1", ns, "modeldeployments",
+            {
+                "apiVersion": "modelops.dev/v1alpha1",
+                "kind": "ModelDeployment",
+                "metadata": {"name": name},
+                "spec": {"model": {"uri": f"models:/{name}@champion"}, "replicas": 0},
+            },
+        )  # fmt: skip
+
+        def reconciled() -> bool:
+            md = custom.get_namespaced_custom_object(
+                "modelops.dev", "v1alpha1", ns, "modeldeployments", name
+            )
+            status = md.get("status") or {}
+            return bool(
+                status.get("observedGeneration") == md["metadata"]["generation"]
+                and (status.get("model") or {}).get("version") == "1"
+            )
+
+        wait_for(reconciled, 60, "the chart's operator to reconcile", interval=1)
+        assert apps.read_namespaced_deployment(name, ns).spec.replicas == 0
+
+        # The active replica: kopf resumes only the highest priority among the peers.
+        peers = custom.get_namespaced_custom_object(
+            "kopf.dev", "v1", ns, "kopfpeerings", "modelops"
+        )["status"]
+        leader = max(peers.items(), key=lambda peer: peer[1]["priority"])[0]
+        pod = next(p.metadata.name for p in pods if p.metadata.name in leader)
+        t0 = time.monotonic()
+        core.delete_namespaced_pod(pod, ns)
+        custom.patch_namespaced_custom_object(
+            "modelops.dev", "v1alpha1", ns, "modeldeployments", name, {"spec": {"replicas": 1}}
+        )
+        wait_for(reconciled, 30, "a standby replica to reconcile", interval=0.5)
+        print(f"failover: reconciled {time.monotonic() - t0:.1f}s after deleting {pod}")
+        assert apps.read_namespaced_deployment(name, ns).spec.replicas == 1
+    finally:
+        helm(cluster, "uninstall", "op", "-n", ns)
+        core.delete_namespace(ns)
 
 
 CAN = [

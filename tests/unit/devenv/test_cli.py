@@ -28,7 +28,7 @@ def test_status_from_the_repo_root(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
     ).stdout.splitlines()
-    names = [*devenv.CLUSTER_COMPONENTS, "mlflow", "redis", "s3", "operator", "runtime"]
+    names = [*devenv.CLUSTER_COMPONENTS, "mlflow", "redis", "s3", *devenv.NODE_PROCESSES]
     assert [line.split()[0] for line in out] == names
     assert all(line.split()[1] == "stopped" for line in out)
 
