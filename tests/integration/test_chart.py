@@ -227,10 +227,17 @@ def test_the_chart_operator_reconciles_and_a_standby_takes_over(
         pod = next(p.metadata.name for p in pods if p.metadata.name in leader)
         t0 = time.monotonic()
         core.delete_namespaced_pod(pod, ns)
+
+        def gone() -> bool:
+            names = {p.metadata.name for p in core.list_namespaced_pod(ns).items}
+            return pod not in names
+
+        # Changed only once the old leader is gone, so only another replica can act on it.
+        wait_for(gone, 30, "the leader's pod to be gone", interval=0.5)
         custom.patch_namespaced_custom_object(
             "modelops.dev", "v1alpha1", ns, "modeldeployments", name, {"spec": {"replicas": 1}}
         )
-        wait_for(reconciled, 30, "a standby replica to reconcile", interval=0.5)
+        wait_for(reconciled, 30 - (time.monotonic() - t0), "a standby to reconcile", interval=0.5)
         print(f"failover: reconciled {time.monotonic() - t0:.1f}s after deleting {pod}")
         assert apps.read_namespaced_deployment(name, ns).spec.replicas == 1
     finally:
