@@ -355,6 +355,18 @@ def test_scheduled_runs_reach_the_monitors_status(
             },
         },
     )
+    # The monitors come once the deployment has resolved its model: a CronJob rendered before
+    # that lacks the model's inputs (--model), and a run at the very next minute would use it.
+    wait_for(
+        lambda: (
+            custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, "modeldeployments", name
+            ).get("status")
+            or {}
+        ).get("model"),
+        60,
+        "the deployment's resolved model",
+    )
     hook = Webhook()
     core.create_namespaced_secret(
         namespace,
