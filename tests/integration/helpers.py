@@ -176,3 +176,16 @@ def pod_report(api_client: Any, namespace: str) -> str:
     for ev in core.list_namespaced_event(namespace).items[-20:]:
         lines.append(f"event {ev.involved_object.name}: {ev.reason} {ev.message}")
     return "\n".join(lines)
+
+
+def s3_client(s3: dict[str, str]) -> Any:
+    """A boto3 client of the local S3 store (the `s3` fixture's endpoint and keys)."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=s3["endpoint"],
+        aws_access_key_id=s3["access_key"],
+        aws_secret_access_key=s3["secret_key"],
+        region_name=s3["region"],
+    )

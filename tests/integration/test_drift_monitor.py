@@ -31,6 +31,7 @@ from .helpers import (
     pod_report,
     read_or_none,
     register_model,
+    s3_client,
     wait_for,
 )
 
@@ -316,8 +317,6 @@ def test_scheduled_runs_reach_the_monitors_status(
     one finds drift in what the deployment served and its termination message becomes status,
     Events, an MLflow tag and a webhook call; one whose reference URI is unreachable fails,
     and its error reaches status."""
-    import boto3
-
     namespace = real_namespace
     custom = client.CustomObjectsApi(api_client)
     core = client.CoreV1Api(api_client)
@@ -325,13 +324,7 @@ def test_scheduled_runs_reach_the_monitors_status(
     version = register_model(mlflow_url, name, training_data=tmp_path / "train.parquet")
     # The reference in the object store, where a job pod reads it with the Secret's keys.
     key = f"drift/{name}/train.parquet"
-    boto3.client(
-        "s3",
-        endpoint_url=s3["endpoint"],
-        aws_access_key_id=s3["access_key"],
-        aws_secret_access_key=s3["secret_key"],
-        region_name=s3["region"],
-    ).upload_file(str(tmp_path / "train.parquet"), s3["bucket"], key)
+    s3_client(s3).upload_file(str(tmp_path / "train.parquet"), s3["bucket"], key)
     s3_secret(api_client, namespace, s3, pod_services["s3"])
     custom.create_namespaced_custom_object(
         GROUP,

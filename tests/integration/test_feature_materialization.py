@@ -20,6 +20,7 @@ from .helpers import (
     admission_error,
     create_quota,
     ready_condition,
+    s3_client,
     wait_for,
 )
 
@@ -58,8 +59,6 @@ def test_a_scheduled_run_reaches_status_and_a_pod_serves_the_features(
     ConfigMap, data in the object store) into Redis as a container on the real node; its
     termination message becomes status; a ModelDeployment's pod mounts the same ConfigMap and
     scores entities on the features it reads from Redis."""
-    import boto3
-
     namespace = real_namespace
     custom = client.CustomObjectsApi(api_client)
     core = client.CoreV1Api(api_client)
@@ -83,13 +82,7 @@ def test_a_scheduled_run_reaches_status_and_a_pod_serves_the_features(
     data = tmp_path / "customers.parquet"
     make_data(data, 500, end)
     key = f"feast/{namespace}/customers.parquet"
-    boto3.client(
-        "s3",
-        endpoint_url=s3["endpoint"],
-        aws_access_key_id=s3["access_key"],
-        aws_secret_access_key=s3["secret_key"],
-        region_name=s3["region"],
-    ).upload_file(str(data), s3["bucket"], key)
+    s3_client(s3).upload_file(str(data), s3["bucket"], key)
     redis_host = pod_services["redis"].removeprefix("redis://").split("/")[0]
     core.create_namespaced_secret(
         namespace,

@@ -23,23 +23,12 @@ import pandas as pd
 import pytest
 
 from .conftest import devenv
+from .helpers import s3_client
 from .runtime_helpers import log_sklearn_model
 
 BIN = Path(sys.executable).parent
 COLUMNS = ["a", "b", "c", "d"]
 pytestmark = pytest.mark.timeout(240)
-
-
-def s3_client(s3: dict[str, str]) -> Any:
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=s3["endpoint"],
-        aws_access_key_id=s3["access_key"],
-        aws_secret_access_key=s3["secret_key"],
-        region_name=s3["region"],
-    )
 
 
 def keys(s3: dict[str, str], prefix: str) -> list[str]:
