@@ -68,10 +68,10 @@ $(SYSDEPS_STAMP):
 	fi
 	mkdir -p $(dir $@) && touch $@
 
-binaries: $(NODE_DEPS_STAMP) ## build the control plane, the real node and SeaweedFS (S3) from Go modules into ~/.cache/modelops (once per version)
+binaries: $(NODE_DEPS_STAMP) ## build the control plane and the real node from Go modules, fetch S3Proxy (S3), into ~/.cache/modelops (once per version)
 	bash scripts/build-control-plane.sh >/dev/null
 	bash scripts/node/build-node.sh >/dev/null
-	bash scripts/build-s3.sh >/dev/null
+	bash scripts/get-s3.sh >/dev/null
 
 infra-tools: ## OpenTofu (from Go modules) and checkov (a venv of its own), cached by version
 	bash scripts/check-infra.sh tools >/dev/null
@@ -86,7 +86,7 @@ cluster-up: system-deps $(NODE_DEPS_STAMP) ## start the control plane, its kwok 
 cluster-down: ## stop the real node and the control plane (and nothing else)
 	$(PYTHON) -m devenv cluster-down
 
-services-up: setup ## start MLflow, Redis and the S3 store (SeaweedFS) MLflow keeps artifacts in
+services-up: setup ## start MLflow, Redis and the S3 store (S3Proxy) MLflow keeps artifacts in
 	$(BIN)/python -m devenv services-up
 
 services-down: ## stop MLflow, Redis and the S3 store

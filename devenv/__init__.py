@@ -1,5 +1,5 @@
 """Local development environment: the control plane, MLflow, Redis and an S3-compatible object
-store (SeaweedFS) as plain processes."""
+store (S3Proxy) as plain processes."""
 
 # Standard library only in every module: `make cluster-up` runs it with the system python3,
 # before the virtualenv exists. Not part of the modelops wheel (see pyproject's packages).
@@ -29,7 +29,7 @@ from .node import (
 from .process import ROOT, STATE, Proc, free_port, log, tail, venv_bin, wait_http
 from .services import (
     S3_BUCKET,
-    build_s3,
+    get_s3,
     mlflow_start,
     redis_start,
     s3_env,
@@ -56,7 +56,7 @@ __all__ = [
     "STATE",
     "Proc",
     "build_binaries",
-    "build_s3",
+    "get_s3",
     "cluster_down",
     "cluster_running",
     "cluster_up",

@@ -1,4 +1,4 @@
-"""MLflow, Redis and an S3-compatible object store (SeaweedFS) for tests and the demo, and
+"""MLflow, Redis and an S3-compatible object store (S3Proxy) for tests and the demo, and
 the demo's operator, as local processes."""
 
 from __future__ import annotations
@@ -21,12 +21,9 @@ from pathlib import Path
 from .node import HOST_SERVICES_NAMESPACE, node_endpoint
 from .process import ROOT, STATE, Proc, free_port, log, tail, venv_bin, wait_http
 
-S3_BUILD_SCRIPT = ROOT / "scripts" / "build-s3.sh"
+S3_GET_SCRIPT = ROOT / "scripts" / "get-s3.sh"
 S3_BUCKET = "modelops"
 S3_REGION = "us-east-1"
-# `weed server` stops its volume server before its filer, whose final metadata-log flush then
-# finds no volume and gives up after its 15 s budget: a clean stop takes that long.
-S3_STOP_SECONDS = 25.0
 
 
 def redis_start(state: Path, port: int | None = None) -> str:
@@ -65,24 +62,12 @@ def redis_start(state: Path, port: int | None = None) -> str:
     raise TimeoutError("redis-server did not answer PING")
 
 
-def _free_ports(n: int) -> list[int]:
-    """n distinct free loopback ports (each socket held until all are chosen)."""
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def build_s3() -> Path:
-    """Build (or reuse from cache) SeaweedFS's `weed` binary; returns its path."""
+def get_s3() -> Path:
+    """Fetch (or reuse from cache) S3Proxy's jar; returns its path."""
     out = subprocess.run(
-        ["bash", str(S3_BUILD_SCRIPT)], check=True, stdout=subprocess.PIPE, text=True
-    ).stdout
-    return Path(out.strip().splitlines()[-1]) / "weed"
+        ["bash", str(S3_GET_SCRIPT)], check=True, stdout=subprocess.PIPE, text=True
+    )
+    return Path(out.stdout.strip().splitlines()[-1])
 
 
 def s3_env(s3: dict[str, str]) -> dict[str, str]:
@@ -143,6 +128,8 @@ def s3_request(s3: dict[str, str], method: str, path: str, body: bytes = b"") ->
     url = f"{s3['endpoint']}{path}"
     headers = sigv4_headers(method, url, s3["access_key"], s3["secret_key"], s3["region"], body)
     req = urllib.request.Request(url, data=body if body else None, method=method)
+    # urllib's default for a body is a form type, which a servlet container reads as form fields.
+    req.add_header("content-type", "application/octet-stream")
     for name, value in headers.items():
         req.add_header(name, value)
     try:
@@ -154,40 +141,22 @@ def s3_request(s3: dict[str, str], method: str, path: str, body: bytes = b"") ->
 
 
 def s3_start(state: Path, port: int | None = None, bucket: str = S3_BUCKET) -> dict[str, str]:
-    """SeaweedFS (master, volume server, filer and S3 gateway in one `weed server` process) on
-    loopback, data under the state dir, one access key, and `bucket` created and writable.
-    Returns the endpoint, bucket, region and keys."""
-    weed = build_s3()
-    # Every port explicit: the gRPC defaults (HTTP port + 10000) overflow for ephemeral
-    # ports, and the Iceberg and Lance defaults are fixed numbers other worktrees share.
-    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3_grpc, free = _free_ports(8)
-    port = port or free
+    """S3Proxy over a filesystem store on loopback, data under the state dir, one access key,
+    and `bucket` created and writable. Returns the endpoint, bucket, region and keys."""
+    jar = get_s3()
+    port = port or free_port()
     data = state / "s3"
     (data / "data").mkdir(parents=True, exist_ok=True)
-    # One identity with every right. Its keys are kept with the data: a restarted store
-    # keeps its objects, and the bucket its owner.
-    identities = data / "identities.json"
+    # The keys are kept with the data: a restarted store keeps its objects and its owner.
+    keys = data / "credentials.json"
     try:
-        (cred,) = json.loads(identities.read_text())["identities"][0]["credentials"]
+        cred = json.loads(keys.read_text())
         access_key, secret_key = cred["accessKey"], cred["secretKey"]
-    except (OSError, ValueError, KeyError, IndexError):
+    except (OSError, ValueError, KeyError):
         access_key = "MODELOPS" + secrets.token_hex(6).upper()
         secret_key = secrets.token_urlsafe(30)
-        identities.touch(mode=0o600)
-        identities.write_text(
-            json.dumps(
-                {
-                    "identities": [
-                        {
-                            "name": "modelops",
-                            "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
-                            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-                        }
-                    ]
-                },
-                indent=2,
-            )
-        )
+        keys.touch(mode=0o600)
+        keys.write_text(json.dumps({"accessKey": access_key, "secretKey": secret_key}))
     s3 = {
         "endpoint": f"http://127.0.0.1:{port}",
         "bucket": bucket,
@@ -195,41 +164,36 @@ def s3_start(state: Path, port: int | None = None, bucket: str = S3_BUCKET) -> d
         "access_key": access_key,
         "secret_key": secret_key,
     }
+    conf = data / "s3proxy.conf"
+    conf.touch(mode=0o600)  # it holds the secret key
+    conf.write_text(
+        "\n".join(
+            [
+                f"s3proxy.endpoint={s3['endpoint']}",
+                "s3proxy.authorization=aws-v2-or-v4",
+                f"s3proxy.identity={access_key}",
+                f"s3proxy.credential={secret_key}",
+                "jclouds.provider=filesystem-nio2",
+                f"jclouds.filesystem.basedir={data / 'data'}",
+                "",
+            ]
+        )
+    )
+    # A small fixed heap: the JVM would otherwise size it from the machine's memory.
     argv = [
-        str(weed),
-        "-logtostderr=true",  # the log file, not files under /tmp
-        "server",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
-        f"-dir={data / 'data'}",
-        f"-master.port={master}",
-        f"-master.port.grpc={master_grpc}",
-        "-master.telemetry=false",
-        # The ports change from start to start: no raft state naming the old ones (the
-        # volume server reports its volumes again, the filer keeps its metadata).
-        "-master.resumeState=false",
-        "-master.volumeSizeLimitMB=64",
-        f"-volume.port={volume}",
-        f"-volume.port.grpc={volume_grpc}",
-        "-volume.max=16",
-        "-volume.preStopSeconds=0",  # stop at once on SIGTERM, not after 10 s
-        f"-filer.port={filer}",
-        f"-filer.port.grpc={filer_grpc}",
-        "-s3",
-        f"-s3.port={port}",
-        f"-s3.port.grpc={s3_grpc}",
-        "-s3.port.iceberg=0",
-        "-s3.port.lance=0",
-        f"-s3.config={identities}",
+        shutil.which("java") or "java",
+        "-Xmx256m",
+        "-XX:+UseSerialGC",
+        "-jar",
+        str(jar),
+        "--properties",
+        str(conf),
     ]
     proc = Proc(state, "s3")
-    # One volume per collection (each bucket is one) at a time, not seven, as `weed mini`.
-    proc.start(argv, env={**os.environ, "WEED_MASTER_VOLUME_GROWTH_COPY_1": "1"})
+    proc.start(argv)
     try:
-        wait_http(f"{s3['endpoint']}/healthz", 60, proc=proc)
-        # The gateway answers before the filer and the volume server are ready: the bucket
-        # is created, and an object written and deleted, before the store is called ready.
-        deadline = time.monotonic() + 90
+        # Ready when the bucket is created and an object written and deleted with the key.
+        deadline = time.monotonic() + 60
         steps = [
             ("PUT", f"/{bucket}", b"", (200, 409)),  # 409: created by an earlier start
             ("PUT", f"/{bucket}/.modelops-ready", b"ready", (200,)),
@@ -237,7 +201,7 @@ def s3_start(state: Path, port: int | None = None, bucket: str = S3_BUCKET) -> d
         ]
         while steps:
             if not proc.alive():
-                raise RuntimeError(f"weed exited; see {proc.logfile}:\n{tail(proc.logfile)}")
+                raise RuntimeError(f"s3proxy exited; see {proc.logfile}:\n{tail(proc.logfile)}")
             method, path, body, ok = steps[0]
             try:
                 status = s3_request(s3, method, path, body)
@@ -336,5 +300,5 @@ def services_up(state: Path = STATE) -> dict[str, str]:
 
 def services_down(state: Path = STATE) -> None:
     for name in SERVICES:
-        Proc(state, name).stop(timeout=S3_STOP_SECONDS if name == "s3" else 15.0)
+        Proc(state, name).stop(timeout=15.0)
     (state / "services.json").unlink(missing_ok=True)

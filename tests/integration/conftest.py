@@ -98,14 +98,12 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """The S3-compatible store (SeaweedFS): endpoint, bucket, region, access_key, secret_key.
+    """The S3-compatible store (S3Proxy): endpoint, bucket, region, access_key, secret_key.
     Clients reach it through the standard variables only: see `devenv.s3_env`."""
     state = tmp_path_factory.mktemp("s3")
     store = devenv.s3_start(state)
     yield store
-    # The data is thrown away: no waiting out the filer's final log flush (15 s), see
-    # devenv.services.S3_STOP_SECONDS.
-    devenv.Proc(state, "s3").stop(timeout=2)
+    devenv.Proc(state, "s3").stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The S3-compatible store (SeaweedFS) in place of S3 on EKS: MLflow keeps its artifacts there,
+"""The S3-compatible store (S3Proxy) in place of S3 on EKS: MLflow keeps its artifacts there,
 the runtime serves a model from an s3:// URI, and the drift job reads its data from and writes
 its reports to s3://. Every client is configured by the standard variables only
 (MLFLOW_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION)."""
