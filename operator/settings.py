@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,6 +53,15 @@ class OperatorSettings(BaseSettings):
     """Port of the operator's Prometheus /metrics (0 turns it off)."""
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
     """Timeout for an onDrift webhook POST."""
+    allowed_service_types: list[Literal["ClusterIP", "NodePort", "LoadBalancer"]] = Field(
+        default_factory=lambda: ["ClusterIP"]
+    )
+    """Service types a ModelDeployment may ask for (JSON list); others are refused."""
+    allowed_tolerations: list[dict[Literal["key", "operator", "value", "effect"], str]] = Field(
+        default_factory=list
+    )
+    """Tolerations a ModelDeployment may carry (JSON list of patterns: each field a pattern
+    names must be equal, one it leaves out matches anything); none by default."""
 
 
 @lru_cache

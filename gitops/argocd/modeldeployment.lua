@@ -22,7 +22,7 @@ if c.Degraded ~= nil and c.Degraded.status == "True" then
 end
 -- A pass that could not apply its children or read its spec will not heal by waiting.
 local failed = {ApplyFailed = true, ResourceNotOwned = true, KubernetesApiError = true,
-  InvalidSpec = true, ReconcileFailed = true}
+  InvalidSpec = true, ReconcileFailed = true, PolicyViolation = true}
 if c.Ready ~= nil and c.Ready.status == "False" and failed[c.Ready.reason] then
   hs.status = "Degraded"
   hs.message = c.Ready.reason .. ": " .. (c.Ready.message or "")

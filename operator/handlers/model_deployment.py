@@ -22,6 +22,7 @@ from modelops.operator.resources.model_deployment import (
     service_url,
 )
 from modelops.operator.settings import get_settings
+from modelops.operator.status import allowlists
 from modelops.operator.status import model_deployment as policy
 from modelops.operator.status.resolution import Compatibility, Resolution
 
@@ -80,6 +81,7 @@ async def reconcile(namespace: str, name: str, logger: logging.Logger | Any, res
 async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any, resolve: bool) -> None:
     md = parsing.parse(ModelDeployment, body)
     settings = get_settings()
+    allowlists.check_model_deployment(md.spec, settings)
     ns, name = md.metadata["namespace"], md.metadata["name"]
     current = policy.pinned(md)
     if not resolve and current is None:

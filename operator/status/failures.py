@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from modelops.operator.status.allowlists import PolicyViolation
 from modelops.operator.status.runs import controller
 
 APPLY_FAILED = "ApplyFailed"
@@ -14,7 +15,15 @@ RESOURCE_NOT_OWNED = "ResourceNotOwned"
 API_ERROR = "KubernetesApiError"
 INVALID_SPEC = "InvalidSpec"
 RECONCILE_FAILED = "ReconcileFailed"
-FAILURE_REASONS = (APPLY_FAILED, RESOURCE_NOT_OWNED, API_ERROR, INVALID_SPEC, RECONCILE_FAILED)
+POLICY_VIOLATION = "PolicyViolation"
+FAILURE_REASONS = (
+    APPLY_FAILED,
+    RESOURCE_NOT_OWNED,
+    API_ERROR,
+    INVALID_SPEC,
+    RECONCILE_FAILED,
+    POLICY_VIOLATION,
+)
 # Status messages are read in `kubectl describe` and Events: long enough for the apiserver's
 # own explanation, short enough not to bloat every watch event.
 MESSAGE_LIMIT = 1024
@@ -79,6 +88,8 @@ def describe(exc: BaseException) -> Failure:
         return Failure(APPLY_FAILED, str(exc)[:MESSAGE_LIMIT])
     if isinstance(exc, NotOwnedError):
         return Failure(RESOURCE_NOT_OWNED, str(exc)[:MESSAGE_LIMIT])
+    if isinstance(exc, PolicyViolation):
+        return Failure(POLICY_VIOLATION, str(exc)[:MESSAGE_LIMIT])
     status = getattr(exc, "status", None)
     if isinstance(status, int) and hasattr(exc, "body"):
         text = server_message(exc.body, getattr(exc, "reason", "") or "")

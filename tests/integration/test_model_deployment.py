@@ -514,3 +514,36 @@ def test_an_existing_service_of_the_same_name_is_not_taken_over(
     k.custom.delete_namespaced_custom_object(GROUP, VERSION, k.ns, PLURAL, model_name)
     wait_for(lambda: k.deployment(model_name) is None, 60, "the Deployment collected")
     assert k.core.read_namespaced_service(model_name, k.ns).spec.ports[0].port == 5432
+
+
+def test_pass_through_fields_outside_the_allowlists_are_refused(
+    k: Cluster, mlflow_url: str, model_name: str
+) -> None:
+    """A tenant asks for a cloud load balancer and for pods on every tainted node (a toleration
+    of every taint): with the operator's default policy nothing is created, status and one
+    Event name both fields; a spec within the policy then deploys."""
+    register_model(mlflow_url, model_name)
+    k.create(
+        md_body(
+            model_name,
+            service={"type": "LoadBalancer"},
+            runtime={"tolerations": [{"operator": "Exists"}]},
+        )
+    )
+
+    def refused() -> dict[str, Any] | None:
+        ready = k.condition(model_name, "Ready")
+        return ready if ready and ready["reason"] == "PolicyViolation" else None
+
+    ready = wait_for(refused, 60, "Ready=False PolicyViolation")
+    assert ready["status"] == "False"
+    assert "spec.service.type LoadBalancer is not allowed" in ready["message"]
+    assert "spec.runtime.tolerations[0] (key='', operator='Exists'" in ready["message"]
+    time.sleep(POLL_SECONDS + 1)  # a resync pass does not create anything either
+    assert k.children_versions(model_name) == {}
+    events = [e for e in k.events(model_name) if e.reason == "PolicyViolation"]
+    assert len(events) == 1 and events[0].type == "Warning"
+
+    k.patch_spec(model_name, {"service": {"type": "ClusterIP"}, "runtime": {"tolerations": None}})
+    wait_for(lambda: k.is_ready(model_name), 90, "Ready once the spec is within the policy")
+    assert k.core.read_namespaced_service(model_name, k.ns).spec.type == "ClusterIP"

@@ -1,0 +1,86 @@
+"""The platform team's allowlists for pass-through fields: what a tenant may not ask for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from modelops.operator.settings import OperatorSettings
+from modelops.operator.status import allowlists, failures
+
+from ..conftest import make_md
+
+MODEL = {"uri": "models:/fraud@champion"}
+
+
+def spec(**extra: Any) -> Any:
+    return make_md({"model": MODEL, **extra}).spec
+
+
+def test_defaults_allow_a_cluster_ip_and_no_tolerations() -> None:
+    allowlists.check_model_deployment(spec(), OperatorSettings())
+    with pytest.raises(allowlists.PolicyViolation, match=r"spec.service.type LoadBalancer"):
+        allowlists.check_model_deployment(
+            spec(service={"type": "LoadBalancer"}), OperatorSettings()
+        )
+    with pytest.raises(allowlists.PolicyViolation, match=r"spec.runtime.tolerations\[0\]"):
+        allowlists.check_model_deployment(
+            spec(runtime={"tolerations": [{"key": "gpu", "effect": "NoSchedule"}]}),
+            OperatorSettings(),
+        )
+
+
+def test_every_refused_field_is_named_in_one_message() -> None:
+    s = spec(
+        service={"type": "NodePort"},
+        runtime={"tolerations": [{"key": "a"}, {"operator": "Exists"}]},
+    )
+    with pytest.raises(allowlists.PolicyViolation) as e:
+        allowlists.check_model_deployment(s, OperatorSettings(allowed_tolerations=[{"key": "a"}]))
+    text = str(e.value)
+    assert "spec.service.type NodePort" in text
+    assert "tolerations[0]" not in text  # allowed by the pattern
+    assert "spec.runtime.tolerations[1] (key='', operator='Exists'" in text
+
+
+@pytest.mark.parametrize(
+    ("toleration", "pattern", "allowed"),
+    [
+        ({"key": "gpu", "effect": "NoSchedule"}, {"key": "gpu"}, True),
+        ({"key": "gpu", "operator": "Exists"}, {"key": "gpu", "operator": "Equal"}, False),
+        ({"key": "gpu"}, {"key": "gpu", "operator": "Equal"}, True),  # Equal is the default
+        ({"key": "gpu", "value": "a100"}, {"key": "gpu", "value": "h100"}, False),
+        # Tolerating every taint needs a pattern that says so: a key pattern does not.
+        ({"operator": "Exists"}, {"key": "gpu"}, False),
+        ({"operator": "Exists"}, {}, True),
+        ({"key": "x", "effect": "NoExecute"}, {"effect": "NoSchedule"}, False),
+    ],
+)
+def test_a_pattern_matches_on_the_fields_it_names(
+    toleration: dict[str, str], pattern: dict[str, str], allowed: bool
+) -> None:
+    t = spec(runtime={"tolerations": [toleration]}).runtime.tolerations[0]
+    assert allowlists.toleration_allowed(t, [pattern]) is allowed
+
+
+def test_the_allowlists_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELOPS_ALLOWED_SERVICE_TYPES", '["ClusterIP","NodePort"]')
+    monkeypatch.setenv("MODELOPS_ALLOWED_TOLERATIONS", '[{"key":"gpu","effect":"NoSchedule"}]')
+    settings = OperatorSettings()
+    allowlists.check_model_deployment(
+        spec(
+            service={"type": "NodePort"},
+            runtime={"tolerations": [{"key": "gpu", "effect": "NoSchedule"}]},
+        ),
+        settings,
+    )
+    monkeypatch.setenv("MODELOPS_ALLOWED_SERVICE_TYPES", '["Ingress"]')
+    with pytest.raises(ValueError, match="allowed_service_types"):
+        OperatorSettings()
+
+
+def test_a_violation_is_reported_with_its_own_reason() -> None:
+    f = failures.describe(allowlists.PolicyViolation("spec.service.type LoadBalancer ..."))
+    assert f.reason == "PolicyViolation"
+    assert f.message.startswith("spec.service.type LoadBalancer")
