@@ -28,6 +28,14 @@ RUNTIME_FLAVORS: dict[str, str | None] = {
 }
 
 
+ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer"]
+TolerationField = Literal["key", "operator", "value", "effect"]
+
+
+def _cluster_ip_only() -> list[ServiceType]:
+    return ["ClusterIP"]
+
+
 class OperatorSettings(BaseSettings):
     """Defaults for every ModelDeployment, DriftMonitor and FeatureMaterialization."""
 
@@ -53,13 +61,9 @@ class OperatorSettings(BaseSettings):
     """Port of the operator's Prometheus /metrics (0 turns it off)."""
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
     """Timeout for an onDrift webhook POST."""
-    allowed_service_types: list[Literal["ClusterIP", "NodePort", "LoadBalancer"]] = Field(
-        default_factory=lambda: ["ClusterIP"]
-    )
+    allowed_service_types: list[ServiceType] = Field(default_factory=_cluster_ip_only)
     """Service types a ModelDeployment may ask for (JSON list); others are refused."""
-    allowed_tolerations: list[dict[Literal["key", "operator", "value", "effect"], str]] = Field(
-        default_factory=list
-    )
+    allowed_tolerations: list[dict[TolerationField, str]] = Field(default_factory=list)
     """Tolerations a ModelDeployment may carry (JSON list of patterns: each field a pattern
     names must be equal, one it leaves out matches anything); none by default."""
 

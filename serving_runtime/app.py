@@ -11,6 +11,7 @@ from typing import Any, TypedDict
 from fastapi import FastAPI
 
 from modelops.serving_runtime.api import health, invocations, predict, v2
+from modelops.serving_runtime.api.admission import AdmissionMiddleware
 from modelops.serving_runtime.api.document import build_openapi
 from modelops.serving_runtime.api.errors import install_error_handlers
 from modelops.serving_runtime.cache import ResponseCache
@@ -157,6 +158,13 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app, on_error=metrics.error)
+    # Added first, so it runs inside the metrics middleware: 503s and 504s are counted too.
+    app.add_middleware(
+        AdmissionMiddleware,
+        limit=settings.max_concurrent_requests,
+        deadline_s=settings.request_timeout_ms / 1000.0,
+        on_error=metrics.error,
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for router in (predict.router, invocations.router, v2.router, health.router):
         app.include_router(router)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from modelops.serving_runtime.errors import Overloaded
 from modelops.serving_runtime.model import ModelInput, ModelOutput
 
 log = logging.getLogger("modelops.serving_runtime.batching")
@@ -84,8 +85,10 @@ class MicroBatcher:
         max_latency_s: float,
         executor: Executor,
         observe: Observer | None = None,
+        max_queued_rows: int | None = None,
     ) -> None:
         self._call = call
+        self.max_queued_rows = max_queued_rows
         self.max_batch_size = max_batch_size
         self.max_latency_s = max_latency_s
         self._executor = executor
@@ -117,6 +120,16 @@ class MicroBatcher:
         self._inflight = []
 
     async def submit(self, x: ModelInput, want_proba: bool) -> ModelOutput:
+        """The model's output for x, scored with whatever else is queued. Raises Overloaded
+        when max_queued_rows are already waiting (a request is always taken when none are,
+        however large)."""
+        limit = self.max_queued_rows
+        if limit is not None and self._queued_rows and self._queued_rows + len(x) > limit:
+            raise Overloaded(
+                f"{self._queued_rows} rows are already waiting to be scored (the limit is "
+                f"{limit}): retry shortly",
+                queued_rows=self._queued_rows,
+            )
         loop = asyncio.get_running_loop()
         job = _Job(x, len(x), want_proba, loop.create_future(), loop.time())
         self._queue.append(job)
@@ -174,12 +187,18 @@ class MicroBatcher:
         except Exception as e:
             if len(batch) == 1:
                 _settle(batch[0], e)
-                return
-            # One bad request must not fail its neighbours: score each alone to find it.
-            await self._one_by_one(batch)
+            else:
+                await self._halves(batch)
             return
         if output_rows(out.predictions) != len(x):
-            await self._one_by_one(batch)
+            # Not one output per row (the model's doing, not one request's): nothing can be
+            # sliced, so each request gets a call of its own.
+            if len(batch) == 1:
+                _settle(batch[0], out)
+            else:
+                for job in batch:
+                    if not job.future.done():
+                        await self._dispatch([job])
             return
         start = 0
         for job in batch:
@@ -191,17 +210,15 @@ class MicroBatcher:
             _settle(job, part)
             start = stop
 
-    async def _one_by_one(self, batch: list[_Job]) -> None:
-        loop = asyncio.get_running_loop()
-        for job in batch:
-            try:
-                out = await loop.run_in_executor(
-                    self._executor, run_call, self._call, job.x, job.want_proba, self._observe
-                )
-            except Exception as e:
-                _settle(job, e)
-            else:
-                _settle(job, out)
+    async def _halves(self, batch: list[_Job]) -> None:
+        """One bad request must not fail its neighbours: each half is scored again, and a half
+        that fails is split again, so one bad request among n costs about 2*log2(n) calls, not
+        n (re-scoring request by request would let a stream of bad rows multiply the load)."""
+        mid = len(batch) // 2
+        for half in (batch[:mid], batch[mid:]):
+            live = [j for j in half if not j.future.done()]
+            if live:
+                await self._dispatch(live)
 
 
 def _settle(job: _Job, outcome: ModelOutput | BaseException) -> None:

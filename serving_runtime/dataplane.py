@@ -95,6 +95,7 @@ class DataPlane:
                 max_latency_s=s.max_latency_ms / 1000.0,
                 executor=self.executor,
                 observe=self.metrics.model_call,
+                max_queued_rows=s.max_queued_rows,
             )
             self._batcher.start()
         return self._batcher

@@ -16,6 +16,11 @@ class ServingError(Exception):
         self.message = message
         self.details = details
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Extra response headers."""
+        return {}
+
 
 class InvalidInput(ServingError):
     """The request does not fit the protocol or the model's signature."""
@@ -52,6 +57,27 @@ class ModelNotFound(ServingError):
 class ModelNotReady(ServingError):
     status = 503
     code = "model_not_ready"
+
+
+class Overloaded(ServingError):
+    """More requests, or more queued rows, than the server takes at once: an answer now, so
+    the client can retry or go elsewhere, instead of a queue that grows until the pod is
+    OOM-killed with every request in it."""
+
+    status = 503
+    code = "overloaded"
+    retry_after_seconds = 1
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class DeadlineExceeded(ServingError):
+    """The request was not answered within REQUEST_TIMEOUT_MS; its work is abandoned."""
+
+    status = 504
+    code = "deadline_exceeded"
 
 
 class PredictionFailed(ServingError):

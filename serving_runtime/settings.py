@@ -89,8 +89,18 @@ class RuntimeSettings(BaseSettings):
 
     max_rows: int = Field(default=10_000, ge=1)
     """Rows allowed in one request; more gets a 413."""
-    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
-    """Request body size allowed; more gets a 413."""
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    """Request body size allowed; more gets a 413 (8 MiB holds MAX_ROWS rows of about 80
+    numeric columns as JSON)."""
+    max_concurrent_requests: int = Field(default=128, ge=1)
+    """Scoring requests (POSTs) in progress at once; more get a 503 with Retry-After at once,
+    before their body is read."""
+    max_queued_rows: int = Field(default=20_000, ge=1)
+    """Rows waiting for the model (micro-batching); a request that would exceed it gets a
+    503 with Retry-After (one is always taken when none wait, however large)."""
+    request_timeout_ms: float = Field(default=10_000.0, gt=0)
+    """The deadline of a scoring request, body to answer; past it a 504 and its work is
+    cancelled."""
 
     cache_enabled: bool = False
     cache_ttl_seconds: int = Field(default=300, ge=1)

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeploymentSpec, Toleration
-from modelops.operator.settings import OperatorSettings
+from modelops.operator.settings import OperatorSettings, TolerationField
 
-TOLERATION_FIELDS = ("key", "operator", "value", "effect")
+TOLERATION_FIELDS: tuple[TolerationField, ...] = ("key", "operator", "value", "effect")
 
 
 class PolicyViolation(Exception):
@@ -17,7 +17,7 @@ class PolicyViolation(Exception):
     (children already running are left as they are) until the spec or the policy changes."""
 
 
-def _wire(t: Toleration) -> dict[str, str]:
+def _wire(t: Toleration) -> dict[TolerationField, str]:
     # The API server's defaults, so that a pattern for Equal matches an unset operator.
     return {
         "key": t.key or "",
@@ -27,7 +27,7 @@ def _wire(t: Toleration) -> dict[str, str]:
     }
 
 
-def toleration_allowed(t: Toleration, patterns: Iterable[Mapping[str, str]]) -> bool:
+def toleration_allowed(t: Toleration, patterns: Iterable[Mapping[TolerationField, str]]) -> bool:
     """Whether some pattern matches: each field a pattern names must be equal, a field it
     leaves out matches anything (so `{}` allows every toleration, deliberately)."""
     have = _wire(t)

@@ -80,11 +80,22 @@ _ERROR_TEXT = {
     413: "Too many rows or too large a body",
     415: "Unsupported content type",
     503: "The model is not loaded (yet)",
+    504: "`deadline_exceeded`: no answer within REQUEST_TIMEOUT_MS",
 }
+OVERLOADED_TEXT = (
+    "`overloaded`: too many requests in progress or rows queued (retry after the "
+    "Retry-After header's seconds)"
+)
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The documented error replies, all `{"error": {"code", "message"}}`."""
+def error_responses(*statuses: int, scoring: bool = False) -> dict[int | str, dict[str, Any]]:
+    """The documented error replies, all `{"error": {"code", "message"}}`; a scoring route's
+    503 may also be admission control's."""
     from modelops.serving_runtime.api.schemas import ErrorResponse
 
-    return {s: {"model": ErrorResponse, "description": _ERROR_TEXT[s]} for s in statuses}
+    def text(status: int) -> str:
+        if scoring and status == 503:
+            return f"{_ERROR_TEXT[503]}, or {OVERLOADED_TEXT}"
+        return _ERROR_TEXT[status]
+
+    return {s: {"model": ErrorResponse, "description": text(s)} for s in statuses}

@@ -51,7 +51,9 @@ def install_error_handlers(app: FastAPI, on_error: Callable[[str], None] | None 
         count(exc.code)
         if exc.status >= 500:
             log.error("Request failed", extra={"code": exc.code, "error": exc.message})
-        return error_response(exc.status, exc.code, exc.message, **exc.details)
+        response = error_response(exc.status, exc.code, exc.message, **exc.details)
+        response.headers.update(exc.headers)
+        return response
 
     async def on_http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

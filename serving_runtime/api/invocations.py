@@ -20,7 +20,7 @@ router = APIRouter(tags=["mlflow"])
     "/invocations",
     summary="Score (MLflow protocol)",
     response_model=InvocationsResponse,
-    responses=error_responses(400, 413, 415, 503),
+    responses=error_responses(400, 413, 415, 503, 504, scoring=True),
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from modelops.serving_runtime.api.deps import (
+    OVERLOADED_TEXT,
     DataPlaneDep,
     error_responses,
     json_body,
@@ -19,7 +20,7 @@ from modelops.serving_runtime.api.schemas import ErrorResponse, PredictRequest, 
 
 router = APIRouter(tags=["predict"])
 
-_RESPONSES = error_responses(400, 413, 415, 503)
+_RESPONSES = error_responses(400, 413, 415, 503, 504, scoring=True)
 _RESPONSES[404] = {
     "model": ErrorResponse,
     "description": "`features_not_found`: the online store has no features for an entity",
@@ -27,8 +28,9 @@ _RESPONSES[404] = {
 _RESPONSES[503] = {
     "model": ErrorResponse,
     "description": (
-        "The model is not loaded (yet), or the feature store is not ready or unavailable "
-        "(`feature_store_not_ready`, `feature_store_unavailable`; requests with `entities`)"
+        "The model is not loaded (yet), the feature store is not ready or unavailable "
+        "(`feature_store_not_ready`, `feature_store_unavailable`; requests with `entities`), "
+        f"or {OVERLOADED_TEXT}"
     ),
 }
 

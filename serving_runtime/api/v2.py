@@ -74,7 +74,7 @@ async def model_ready(name: str, dataplane: DataPlaneDep) -> Response:
 @router.post(
     "/models/{name}/infer",
     response_model=V2InferenceResponse,
-    responses=error_responses(400, 404, 413, 415, 503),
+    responses=error_responses(400, 404, 413, 415, 503, 504, scoring=True),
     openapi_extra=json_body(V2InferenceRequest),
     summary="Inference",
 )

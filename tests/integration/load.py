@@ -17,6 +17,8 @@ class Outcome:
     statuses: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list, repr=False)
+    """Seconds from sending to the answer (or the error), per request."""
 
     @property
     def failed(self) -> int:
@@ -59,9 +61,12 @@ class Load:
     def _run(self) -> None:
         next_at = time.monotonic()
         while not self.stopping.is_set():
+            started = time.monotonic()
             status, error = self._one()
+            took = time.monotonic() - started
             with self.lock:
                 self.outcome.sent += 1
+                self.outcome.latencies.append(took)
                 if status is not None and 200 <= status < 300:
                     self.outcome.ok += 1
                 elif status is not None:

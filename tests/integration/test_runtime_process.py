@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import httpx
 import pandas as pd
 import pytest
 
+from .load import Load
 from .runtime_helpers import log_pyfunc_model
 
 BIN = Path(sys.executable).parent
@@ -36,8 +38,12 @@ def sleepy_uri(mlflow_url: str) -> str:
     return log_pyfunc_model("rt-sleepy", mlflow_url, example)
 
 
-@pytest.fixture
-def server(sleepy_uri: str, mlflow_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+@contextmanager
+def serving(
+    model_uri: str, mlflow_url: str, tmp_path: Path, **extra: str
+) -> Iterator[dict[str, Any]]:
+    """`modelops-runtime serve` as a process, configured by env only; yields once every
+    worker answers /ready."""
     port = free_port()
     log = tmp_path / "runtime.log"
     env = {
@@ -46,13 +52,12 @@ def server(sleepy_uri: str, mlflow_url: str, tmp_path: Path) -> Iterator[dict[st
         if not key.upper().startswith("PROMETHEUS_MULTIPROC")
     }
     env |= {
-        "MODEL_URI": sleepy_uri,
+        "MODEL_URI": model_uri,
         "MLFLOW_TRACKING_URI": mlflow_url,
         "PORT": str(port),
         "HOST": "127.0.0.1",
-        "WORKERS": "2",
-        "GRACEFUL_SHUTDOWN_SECONDS": "10",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        **extra,
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -68,7 +73,7 @@ def server(sleepy_uri: str, mlflow_url: str, tmp_path: Path) -> Iterator[dict[st
         in_a_row = 0
         while True:
             # Each worker loads its own model and answers /ready for itself: wait until many
-            # answers in a row (from both workers) say ready.
+            # answers in a row (from every worker) say ready.
             try:
                 ok = httpx.get(f"{url}/ready", timeout=2).status_code == 200
             except httpx.TransportError:
@@ -84,6 +89,14 @@ def server(sleepy_uri: str, mlflow_url: str, tmp_path: Path) -> Iterator[dict[st
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+
+
+@pytest.fixture
+def server(sleepy_uri: str, mlflow_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    with serving(
+        sleepy_uri, mlflow_url, tmp_path, WORKERS="2", GRACEFUL_SHUTDOWN_SECONDS="10"
+    ) as served:
+        yield served
 
 
 def test_workers_serve_and_sigterm_drains_in_flight_requests(server: dict[str, Any]) -> None:
@@ -141,3 +154,52 @@ def test_cli_usage_errors() -> None:
     assert missing.returncode == 2 and "model_uri" in missing.stderr.lower()
     usage = subprocess.run([runtime], env=env, capture_output=True, text=True)
     assert usage.returncode == 2 and "COMMAND" in usage.stderr
+
+
+def test_five_times_the_sustainable_rate_is_answered_not_queued(
+    sleepy_uri: str, mlflow_url: str, tmp_path: Path
+) -> None:
+    """Overload: every request gets an answer (200, or a 503 at once, or a 504 at the
+    deadline), none a dropped connection or a wait past the deadline; the process keeps
+    scoring at its capacity and its memory stays flat. Without admission control the same
+    load queues up: answers come seconds late and the queue (and memory) grows with it."""
+    import psutil
+
+    limit, deadline_ms = 8, 1000
+    body = json.dumps({"features": [{"x": 1.0, "sleep": 0.02}]}).encode()  # 20 ms of model
+    with serving(
+        sleepy_uri,
+        mlflow_url,
+        tmp_path,
+        WORKERS="1",
+        BATCHING_ENABLED="false",
+        MAX_CONCURRENT_REQUESTS=str(limit),
+        REQUEST_TIMEOUT_MS=str(deadline_ms),
+    ) as served:
+        url, proc = f"{served['url']}/predict", psutil.Process(served["proc"].pid)
+        with Load(url, body, rate=10_000, threads=4) as closed_loop:  # as fast as 4 clients go
+            time.sleep(3)
+        sustainable = closed_loop.outcome.ok / closed_loop.outcome.seconds
+        assert closed_loop.outcome.failed == 0, closed_loop.outcome
+        rss_before = proc.memory_info().rss
+
+        with Load(url, body, rate=5 * sustainable, threads=128) as overload:
+            time.sleep(10)
+        out = overload.outcome
+        assert not out.errors, out.errors  # no dropped or refused connection
+        assert set(out.statuses) <= {503, 504}, out.statuses
+        assert out.statuses[503] > 0, out  # the load did exceed the limit
+        worst = max(out.latencies)
+        assert worst < deadline_ms / 1000 + 0.5, f"an answer took {worst:.2f} s"
+        # Still scoring, not thrashing (a loose bound: the load generator shares the 2 cores,
+        # and rejecting 4 of 5 requests costs CPU too).
+        assert out.ok / out.seconds > 0.2 * sustainable, (out.ok / out.seconds, sustainable)
+        print(
+            f"overload: sustainable {sustainable:.0f}/s, offered {out.rate:.0f}/s, "
+            f"200 {out.ok}, 503 {out.statuses[503]}, 504 {out.statuses[504]}, "
+            f"slowest {worst * 1000:.0f} ms"
+        )
+        assert served["proc"].poll() is None
+        rss_after = proc.memory_info().rss
+        assert rss_after < rss_before * 1.25 + 20 * 2**20, (rss_before, rss_after)
+        assert httpx.post(url, content=body, timeout=5).status_code == 200  # recovered

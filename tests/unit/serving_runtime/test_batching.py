@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from modelops.serving_runtime.batching import MicroBatcher
+from modelops.serving_runtime.errors import Overloaded
 from modelops.serving_runtime.model import ModelOutput
 
 
@@ -96,6 +97,73 @@ async def test_a_bad_request_fails_alone(executor: ThreadPoolExecutor) -> None:
         else:
             assert isinstance(result, ModelOutput)
             assert result.predictions.tolist() == [v * 10 + 1]
+
+
+async def test_a_bad_request_is_found_by_halving_not_by_rescoring_every_request(
+    executor: ThreadPoolExecutor,
+) -> None:
+    """A bad row among 32 queued requests costs about 2*log2(32) extra calls; scoring each
+    request alone would cost 32, which a stream of bad rows would turn into 32x the load."""
+    gate = threading.Event()
+
+    class Gated(FakeModel):
+        def __call__(self, x: np.ndarray, want_proba: bool) -> ModelOutput:
+            gate.wait(5)
+            return super().__call__(x, want_proba)
+
+    model = Gated()
+    batcher = MicroBatcher(model, max_batch_size=64, max_latency_s=0.0, executor=executor)
+    batcher.start()
+    values = [float(v) for v in range(1, 33)]
+    values[13] = -1.0
+    try:
+        first = asyncio.ensure_future(batcher.submit(np.array([[100.0]]), False))
+        await asyncio.sleep(0.02)  # the first call holds the model: the 32 queue up behind it
+        rest = [asyncio.ensure_future(batcher.submit(np.array([[v]]), False)) for v in values]
+        await asyncio.sleep(0.02)
+        gate.set()
+        await first
+        results = await asyncio.gather(*rest, return_exceptions=True)
+    finally:
+        await batcher.stop()
+    for v, result in zip(values, results, strict=True):
+        if v < 0:
+            assert isinstance(result, ValueError)
+        else:
+            assert isinstance(result, ModelOutput) and result.predictions.tolist() == [v * 10 + 1]
+    assert model.calls[:2] == [1, 32]  # the 32 were one batch
+    # 32 -> 16+16 -> 8+8 -> 4+4 -> 2+2 -> 1+1: ten more calls.
+    assert len(model.calls) == 2 + 10, model.calls
+
+
+async def test_rows_beyond_the_queue_limit_are_refused_at_once(
+    executor: ThreadPoolExecutor,
+) -> None:
+    gate = threading.Event()
+
+    class Gated(FakeModel):
+        def __call__(self, x: np.ndarray, want_proba: bool) -> ModelOutput:
+            gate.wait(5)
+            return super().__call__(x, want_proba)
+
+    model = Gated()
+    batcher = MicroBatcher(
+        model, max_batch_size=64, max_latency_s=0.0, executor=executor, max_queued_rows=4
+    )
+    batcher.start()
+    try:
+        running = asyncio.ensure_future(batcher.submit(np.ones((10, 1)), False))  # alone: taken
+        await asyncio.sleep(0.02)
+        queued = [asyncio.ensure_future(batcher.submit(np.array([[v]]), False)) for v in (1, 2)]
+        await asyncio.sleep(0)
+        with pytest.raises(Overloaded, match="2 rows are already waiting") as refused:
+            await batcher.submit(np.ones((3, 1)), False)
+        assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "1"}
+        gate.set()
+        assert len((await running).predictions) == 10
+        assert [(await q).predictions.tolist() for q in queued] == [[11.0], [21.0]]
+    finally:
+        await batcher.stop()
 
 
 async def test_an_oversized_request_runs_alone(executor: ThreadPoolExecutor) -> None:
