@@ -16,6 +16,7 @@ from .cluster import (
 )
 from .node import (
     HOST_SERVICES_NAMESPACE,
+    NODE_IP,
     NODE_NAME,
     NODE_PROCESSES,
     SIMULATED_NAMESPACE_ANNOTATIONS,
@@ -41,6 +42,7 @@ from .services import (
 __all__ = [
     "CLUSTER_COMPONENTS",
     "HOST_SERVICES_NAMESPACE",
+    "NODE_IP",
     "NODE_NAME",
     "NODE_PROCESSES",
     "SIMULATED_NAMESPACE_ANNOTATIONS",

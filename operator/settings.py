@@ -59,8 +59,6 @@ class OperatorSettings(BaseSettings):
     """Timeout for one MLflow registry call."""
     metrics_port: int = Field(default=8000, ge=0, le=65535)
     """Port of the operator's Prometheus /metrics (0 turns it off)."""
-    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
-    """Timeout for an onDrift webhook POST."""
     allowed_service_types: list[ServiceType] = Field(default_factory=_cluster_ip_only)
     """Service types a ModelDeployment may ask for (JSON list); others are refused."""
     allowed_tolerations: list[dict[TolerationField, str]] = Field(default_factory=list)

@@ -49,7 +49,6 @@ PDB = Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets")
 CRON_JOB = Kind("CronJob", "batch", "v1", "cronjobs")
 JOB = Kind("Job", "batch", "v1", "jobs")
 CONFIG_MAP = Kind("ConfigMap", "", "v1", "configmaps")
-SECRET = Kind("Secret", "", "v1", "secrets")
 POD = Kind("Pod", "", "v1", "pods")
 
 BY_NAME: dict[str, Kind] = {
@@ -65,7 +64,6 @@ BY_NAME: dict[str, Kind] = {
         CRON_JOB,
         JOB,
         CONFIG_MAP,
-        SECRET,
         POD,
     )
 }

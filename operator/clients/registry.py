@@ -123,12 +123,3 @@ def _download(uri: str, tracking_uri: str, dst: str) -> str | None:
         )
     except Exception:  # a missing file is answered with None
         return None
-
-
-def tag_version(
-    name: str, version: str, tags: dict[str, str], tracking_uri: str, settings: OperatorSettings
-) -> None:
-    """Set tags on a registered version (raises what the registry raises)."""
-    client = _client(tracking_uri, settings.registry_timeout_seconds)
-    for key, value in tags.items():
-        client.set_model_version_tag(name, version, key, value)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 from typing import Any
 
@@ -13,7 +12,7 @@ from modelops.operator import metrics
 from modelops.operator.api import kinds
 from modelops.operator.api.v1alpha1.drift_monitor import DriftMonitor, DriftMonitorStatus
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment
-from modelops.operator.clients import kube, registry, webhook
+from modelops.operator.clients import kube
 from modelops.operator.handlers import events, job_results, parsing, scaffold
 from modelops.operator.resources.drift_monitor import (
     COMPONENT,
@@ -136,56 +135,8 @@ async def record_result(
         events.info(body, "NoDrift", summary)
         return
     events.warn(body, "DriftDetected", summary)
-    await _on_drift(dm, body, result)
-
-
-async def _on_drift(dm: DriftMonitor, body: dict[str, Any], result: Any) -> None:
-    """The configured actions; each failure is an Event, never a crash or a lost result."""
-    settings = get_settings()
-    ns = dm.metadata["namespace"]
-    payload = {
-        "namespace": ns,
-        "driftMonitor": dm.metadata["name"],
-        "modelDeployment": dm.spec.model_deployment_ref.name,
-        "modelVersion": dm.status.model_version if dm.status else None,
-        **result.wire(),
-    }
-    if dm.spec.on_drift.tag_model_version:
-        try:
-            await _tag_model_version(dm, result)
-            events.info(body, "ModelVersionTagged", "Tagged modelops.drift=true")
-        except Exception as exc:  # a failed action is an Event, never a lost result
-            events.warn(body, "TagFailed", f"Could not tag the model version: {exc}")
-    ref = dm.spec.on_drift.webhook_secret_ref
-    if ref is not None:
-        try:
-            secret = await asyncio.to_thread(kube.get, kinds.SECRET.kind, ns, ref.name)
-            if secret is None or ref.key not in (secret.get("data") or {}):
-                raise ValueError(f"Secret {ref.name} has no key {ref.key}")
-            url = base64.b64decode(secret["data"][ref.key]).decode().strip()
-            await asyncio.to_thread(webhook.post, url, payload, settings.webhook_timeout_seconds)
-            events.info(body, "WebhookSent", f"Posted the result to {ref.name}")
-        except Exception as exc:  # a failed action is an Event, never a lost result
-            events.warn(body, "WebhookFailed", f"Webhook from {ref.name}: {exc}")
-
-
-async def _tag_model_version(dm: DriftMonitor, result: Any) -> None:
-    settings = get_settings()
-    ns, target = dm.metadata["namespace"], dm.spec.model_deployment_ref.name
-    md = await asyncio.to_thread(kube.get, kinds.MODEL_DEPLOYMENT.kind, ns, target)
-    model = ((md or {}).get("status") or {}).get("model") or {}
-    if not model.get("name") or not model.get("version"):
-        raise ValueError("the target serves no registered model version")
-    tracking = (md or {}).get("spec", {}).get("model", {}).get("trackingUri")
-    tags = {"modelops.drift": "true", "modelops.drift_share": str(result.drift_share)}
-    await asyncio.to_thread(
-        registry.tag_version,
-        model["name"],
-        model["version"],
-        tags,
-        tracking or settings.mlflow_tracking_uri,
-        settings,
-    )
+    for warning, reason, message in policy.action_events(doc, job_name):
+        (events.warn if warning else events.info)(body, reason, message)
 
 
 def _recorded(body: dict[str, Any], job_name: str) -> bool:

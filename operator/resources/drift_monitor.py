@@ -16,6 +16,7 @@ from modelops.operator.settings import OperatorSettings
 
 COMPONENT = "drift-monitor"
 DEFAULT_WINDOW = "1h"
+WEBHOOK_ENV = "ON_DRIFT_WEBHOOK_URL"
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,13 @@ def drift_args(dm: DriftMonitor, target: DriftTarget) -> list[str]:
         args += ["--method", f"{column}={method}"]
     if spec.report is not None:
         args += ["--report-dir", spec.report.uri]
+    ns, name = dm.metadata["namespace"], dm.metadata["name"]
+    args += ["--monitor", f"{ns}/{name}", "--model-deployment", spec.model_deployment_ref.name]
+    if spec.on_drift.tag_model_version:
+        # The job tags with the tenant's own registry credentials, not the operator's.
+        args.append("--tag-model-version")
+        if target.model_uri and "--model" not in args and "--reference-model" not in args:
+            args += ["--model", target.model_uri]
     return args
 
 
@@ -82,6 +90,16 @@ def build_drift_cronjob(
     ]
     if target.redis_env is not None:
         env.append(target.redis_env)
+    ref = dm.spec.on_drift.webhook_secret_ref
+    if ref is not None:
+        # The job posts the webhook from the tenant's namespace, under its network policies;
+        # the URL (which may hold a token) stays in the Secret, out of the args.
+        env.append(
+            {
+                "name": WEBHOOK_ENV,
+                "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
+            }
+        )
     owner = {"apiVersion": dm.api_version, "kind": dm.kind, "metadata": dm.metadata}
     cron = build_cronjob(
         owner, dm.spec, dm.spec.schedule, COMPONENT, drift_args(dm, target), env, settings

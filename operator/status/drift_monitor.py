@@ -53,6 +53,32 @@ def to_drift_result(doc: dict[str, Any], job_name: str, now: datetime) -> DriftR
     )
 
 
+# Each onDrift action the job took: (warning?, reason, message) per outcome.
+_ACTION_EVENTS = {
+    "tag": ("ModelVersionTagged", "TagFailed", "tag the model version"),
+    "webhook": ("WebhookSent", "WebhookFailed", "post the webhook"),
+}
+
+
+def action_events(doc: dict[str, Any], job_name: str) -> list[tuple[bool, str, str]]:
+    """Events for the onDrift actions the run reports having taken (the job takes them, in the
+    tenant's namespace with the tenant's credentials; the operator only relays how they went)."""
+    taken = doc.get("actions")
+    if not isinstance(taken, dict):
+        return []
+    out: list[tuple[bool, str, str]] = []
+    for key, (ok_reason, failed_reason, what) in _ACTION_EVENTS.items():
+        outcome = taken.get(key)
+        if not isinstance(outcome, dict):
+            continue
+        if outcome.get("ok") is True:
+            out.append((False, ok_reason, f"{job_name}: did {what}"))
+        else:
+            error = str(outcome.get("error") or "unknown error")[:300]
+            out.append((True, failed_reason, f"{job_name}: could not {what}: {error}"))
+    return out
+
+
 def already_recorded(status: DriftMonitorStatus | None, job_name: str) -> bool:
     """A job's real result is recorded once; an error recorded for it may still be replaced
     by the result its pod reports later."""

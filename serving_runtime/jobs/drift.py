@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from modelops.serving_runtime.errors import JobError
+from modelops.serving_runtime.jobs import actions
 from modelops.serving_runtime.jobs.common import env_default, load_table, redact, run_job
 
 _DURATION = re.compile(r"^([1-9][0-9]*)(s|m|h|d)$")
@@ -65,6 +66,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=0.2, help="drift share, in (0, 1]")
     parser.add_argument("--min-rows", type=int, default=100)
     parser.add_argument("--report-dir", help="directory or artifact URI for HTML/JSON reports")
+    parser.add_argument(
+        "--tag-model-version",
+        action="store_true",
+        help="on drift, tag the version --model names (modelops.drift=true)",
+    )
+    parser.add_argument(
+        "--monitor", help="NAMESPACE/NAME of the DriftMonitor, for the webhook's payload"
+    )
+    parser.add_argument("--model-deployment", help="the monitored ModelDeployment's name")
 
 
 def reference_from_model(model_uri: str, tracking_uri: str | None) -> Any:
@@ -317,7 +327,7 @@ def run(args: argparse.Namespace, now: float | None = None) -> dict[str, Any]:
     if args.report_dir:
         stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
         report_uri = write_reports(snapshot, args.report_dir, stamp)
-    return {
+    result = {
         **facts,
         "rowsReference": len(reference),
         "rowsCurrent": len(current),
@@ -325,6 +335,35 @@ def run(args: argparse.Namespace, now: float | None = None) -> dict[str, Any]:
         "reportUri": report_uri,
         "error": None,
     }
+    if facts["datasetDrift"]:
+        taken = on_drift(args, model, result)
+        if taken:
+            result["actions"] = taken
+    return result
+
+
+def on_drift(args: argparse.Namespace, model: str | None, result: dict[str, Any]) -> dict[str, Any]:
+    """The onDrift actions the flags and the environment ask for, and how each went."""
+    taken: dict[str, Any] = {}
+    version = model.rsplit("/", 1)[-1] if model else None
+    if args.tag_model_version:
+        if model is None:
+            taken["tag"] = {"ok": False, "error": "no --model: nothing to tag"}
+        else:
+            tags = {"modelops.drift": "true", "modelops.drift_share": str(result["driftShare"])}
+            taken["tag"] = actions.tag_model_version(model, args.tracking_uri, tags)
+    url = env_default(actions.WEBHOOK_ENV)
+    if url:
+        namespace, _, monitor = (args.monitor or "").partition("/")
+        payload = {
+            "namespace": namespace or None,
+            "driftMonitor": monitor or None,
+            "modelDeployment": args.model_deployment,
+            "modelVersion": version,
+            **{k: v for k, v in result.items() if k != "actions"},
+        }
+        taken["webhook"] = actions.post_webhook(url, payload)
+    return taken
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,7 @@ control plane turning a finished run into status."""
 from __future__ import annotations
 
 import http.server
+import ipaddress
 import json
 import os
 import subprocess
@@ -452,8 +453,19 @@ def test_scheduled_runs_reach_the_monitors_status(
     assert tags == "true"
     payload = wait_for(lambda: hook.received, 30, "the webhook call")[0]
     assert payload["driftMonitor"] == "watch" and payload["datasetDrift"] is True
-    assert payload["driftedColumns"] == ["c"]
+    assert payload["driftedColumns"] == ["c"] and payload["namespace"] == namespace
+    assert payload["modelVersion"] == version and payload["modelDeployment"] == name
+    # H-3: posted by the job's pod (an address of the pod network), not by the operator: the
+    # operator reads no Secret and calls no address a tenant chose.
+    assert ipaddress.ip_address(hook.clients[0]) in ipaddress.ip_network("10.245.0.0/24")
+    assert hook.clients[0] != devenv.NODE_IP
     hook.close()
+    reasons = [
+        e.reason
+        for e in core.list_namespaced_event(namespace).items
+        if e.involved_object.kind == "DriftMonitor" and e.involved_object.name == "watch"
+    ]
+    assert {"WebhookSent", "ModelVersionTagged"} <= set(reasons), reasons
     # And the operator's metric.
     port = operator.env["MODELOPS_METRICS_PORT"]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
@@ -472,24 +484,27 @@ def test_scheduled_runs_reach_the_monitors_status(
 
 
 class Webhook:
-    """A local HTTP endpoint that records JSON POSTs (the onDrift webhook's receiver)."""
+    """An HTTP endpoint on the node's address (pods reach it; so does the host) that records
+    JSON POSTs and the address each came from (the onDrift webhook's receiver)."""
 
     def __init__(self) -> None:
         received: list[dict[str, Any]] = []
-        self.received = received
+        clients: list[str] = []
+        self.received, self.clients = received, clients
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # the stdlib's name
                 length = int(self.headers["Content-Length"])
                 received.append(json.loads(self.rfile.read(length)))
+                clients.append(self.client_address[0])
                 self.send_response(204)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.server = http.server.ThreadingHTTPServer((devenv.NODE_IP, 0), Handler)
+        self.url = f"http://{devenv.NODE_IP}:{self.server.server_address[1]}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

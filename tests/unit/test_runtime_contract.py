@@ -60,6 +60,8 @@ EXTERNAL_ENV: dict[str, str] = {
     "PROMETHEUS_MULTIPROC_DIR": "cli.py/metrics.py: prometheus-client's multiprocess mode, "
     "which the CLI sets up itself when WORKERS > 1",
     "PROMETHEUS_MULTIPROCESS_DIR": "features.py: the legacy name, undone after Feast's import",
+    "ON_DRIFT_WEBHOOK_URL": "jobs/actions.py: the onDrift webhook URL, rendered from the "
+    "DriftMonitor's webhookSecretRef (a Secret reference, so never a command-line flag)",
     "TERMINATION_MESSAGE_PATH": "jobs/common.py: where a job writes its result; the CronJob "
     "sets terminationMessagePath to the default instead",
     "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "model.py: MLflow's own, defaulted before import",

@@ -101,9 +101,11 @@ class OnDrift(KubeModel):
     """What happens when dataset drift is found; an Event is always posted."""
 
     tag_model_version: bool = False
-    """Tag the served MLflow model version with modelops.drift=true and the drift share."""
+    """Tag the served MLflow model version with modelops.drift=true and the drift share (the
+    job does it, with the registry credentials of spec.model.credentialsSecretRef)."""
     webhook_secret_ref: SecretKeyRef | None = None
-    """A Secret key holding a URL to POST the result to as JSON."""
+    """A Secret key holding an http(s) URL to POST the result to as JSON. The job's pod posts
+    it, from this namespace and under its network policies; redirects are not followed."""
 
 
 class DriftMonitorSpec(ScheduleFields):

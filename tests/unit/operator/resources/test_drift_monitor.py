@@ -53,6 +53,10 @@ def test_defaults_read_the_prediction_log_against_the_served_versions_training_d
         "1h",
         "--min-rows",
         "100",
+        "--monitor",
+        "risk/fraud-drift",
+        "--model-deployment",
+        "fraud",
     ]
     assert target.stream == "modelops:predictions:risk:fraud"
     assert target.redis_env == {"name": "PREDICTION_LOG_REDIS_URL", "value": "redis://r:1/0"}
@@ -86,6 +90,10 @@ def test_explicit_data_columns_methods_and_report(settings: OperatorSettings) ->
         "b=psi",
         "--report-dir",
         "s3://b/reports",
+        "--monitor",
+        "risk/fraud-drift",
+        "--model-deployment",
+        "fraud",
     ]
 
 
@@ -130,3 +138,28 @@ def test_cronjob_is_owned_forbids_overlap_and_is_hardened(settings: OperatorSett
     labels = job["template"]["metadata"]["labels"]
     assert labels["modelops.dev/drift-monitor"] == "fraud-drift"
     assert labels["app.kubernetes.io/component"] == "drift-monitor"
+
+
+def test_the_job_takes_the_on_drift_actions_with_the_tenants_rights(
+    settings: OperatorSettings,
+) -> None:
+    """The webhook URL reaches the job's pod by Secret reference (never as an argument, never
+    read by the operator); the tag is the job's, naming the served version."""
+    m = monitor(
+        reference={"uri": "s3://b/train.parquet"},
+        columns=["a"],
+        onDrift={"tagModelVersion": True, "webhookSecretRef": {"name": "hook", "key": "url"}},
+    )
+    target = drift_target(served_md(), settings)
+    args = drift_args(m, target)
+    assert "--tag-model-version" in args
+    assert args[args.index("--model") + 1] == "models:/fraud/7"  # what to tag
+    (c,) = build_drift_cronjob(m, target, settings)["spec"]["jobTemplate"]["spec"]["template"][
+        "spec"
+    ]["containers"]
+    env = {e["name"]: e for e in c["env"]}
+    assert env["ON_DRIFT_WEBHOOK_URL"] == {
+        "name": "ON_DRIFT_WEBHOOK_URL",
+        "valueFrom": {"secretKeyRef": {"name": "hook", "key": "url"}},
+    }
+    assert not any("hook" in a for a in c["args"])

@@ -81,3 +81,22 @@ def test_condition_messages_name_the_drifted_columns() -> None:
     (c,) = [x for x in ds.conditions(dm(), drifted, None, NOW) if x.type == "DriftDetected"]
     assert "b, d" in c.message and "0.500" in c.message
     assert json.loads(json.dumps(drifted.wire()))["lastRun"]["driftedColumns"] == ["b", "d"]
+
+
+def test_the_jobs_on_drift_actions_become_events() -> None:
+    doc = {
+        "actions": {
+            "tag": {"ok": True, "version": "fraud/7"},
+            "webhook": {"ok": False, "error": "the webhook answered 500 after 3 attempts"},
+        }
+    }
+    assert ds.action_events(doc, "fraud-drift-1") == [
+        (False, "ModelVersionTagged", "fraud-drift-1: did tag the model version"),
+        (
+            True,
+            "WebhookFailed",
+            "fraud-drift-1: could not post the webhook: the webhook answered 500 after 3 attempts",
+        ),
+    ]
+    assert ds.action_events({}, "j") == []
+    assert ds.action_events({"actions": "forged"}, "j") == []
