@@ -64,6 +64,9 @@ class OperatorSettings(BaseSettings):
     allowed_tolerations: list[dict[TolerationField, str]] = Field(default_factory=list)
     """Tolerations a ModelDeployment may carry (JSON list of patterns: each field a pattern
     names must be equal, one it leaves out matches anything); none by default."""
+    allow_pickle_models: bool = True
+    """Whether a ModelDeployment may opt in to models that run their own code when loaded
+    (spec.model.allowPickle); false refuses every such spec."""
 
 
 @lru_cache

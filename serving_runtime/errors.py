@@ -107,6 +107,16 @@ class FeatureStoreUnavailable(ServingError):
     code = "feature_store_unavailable"
 
 
+class UnsafeModel(Exception):
+    """The model needs what this deployment does not allow: loading it would run code from the
+    artifact (pickle, cloudpickle, a python_function class) or trust types the platform did
+    not list (skops). `reason` is the code /ready shows."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class JobError(Exception):
     """A failure reported by its message alone, without a stack trace: a batch job's result
     (`error`, exit code 1), or why the feature store could not be set up (at /ready)."""
@@ -115,6 +125,8 @@ class JobError(Exception):
 def reason_code(exc: BaseException, unavailable: str, failed: str) -> str:
     """A CamelCase code for a failed load, fit for anyone who can reach /ready. The exception's
     text stays in the logs: it can name hosts, paths or a credentialed URL."""
+    if isinstance(exc, UnsafeModel):
+        return exc.reason
     if getattr(exc, "error_code", None) in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
         return "ModelNotFound"
     if isinstance(exc, ConnectionError | TimeoutError) or any(

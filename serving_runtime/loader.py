@@ -9,16 +9,18 @@ from typing import Any
 
 import numpy as np
 
+from modelops.serving_runtime.errors import UnsafeModel
 from modelops.serving_runtime.flavors import pyfunc_model, sklearn_model
 from modelops.serving_runtime.model import LoadedModel
 from modelops.serving_runtime.settings import REGISTRY_URI, RuntimeSettings
 
 
 def _prepare_mlflow_env(settings: RuntimeSettings) -> None:
-    # The platform chose MODEL_URI (the operator pins it from its registry), so the model is
-    # as trusted as the image; MLflow 3 refuses to deserialize any sklearn model, skops
-    # included, without this flag. An explicit "false" in the environment still wins.
-    os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+    # MLflow's own gate for every sklearn format (skops included, since it trusts the types
+    # the model lists): opened only with the deployment's explicit opt-in, and MLflow's
+    # loaders are only called then (skops models are loaded here, with the platform's types).
+    if settings.allow_pickle:
+        os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"
     # MLflow's HTTP client retries for minutes by default; our loader retries with its own
     # backoff and reports each failure at /ready instead.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
@@ -68,6 +70,35 @@ def import_mlflow() -> Any:
     return mlflow
 
 
+def load_sklearn(local: str, flavor: dict[str, Any], settings: RuntimeSettings, mlflow: Any) -> Any:
+    """The estimator: skops with the platform's trusted types, pickle formats by opt-in only."""
+    fmt = flavor.get("serialization_format", "cloudpickle")
+    if fmt == "skops":
+        import skops.io
+
+        path = os.path.join(local, flavor.get("pickled_model", "model.skops"))
+        untrusted = [
+            t
+            for t in skops.io.get_untrusted_types(file=path)
+            if t not in settings.skops_trusted_types
+        ]
+        if untrusted:
+            raise UnsafeModel(
+                "UntrustedTypes",
+                f"the skops model holds types the platform does not trust: "
+                f"{', '.join(untrusted)} (SKOPS_TRUSTED_TYPES lists those it does)",
+            )
+        return skops.io.load(path, trusted=list(settings.skops_trusted_types))
+    if not settings.allow_pickle:
+        raise UnsafeModel(
+            "PickleNotAllowed",
+            f"the model is serialized with {fmt}, which runs code from the artifact when "
+            "loaded; log it with serialization_format='skops', or set ALLOW_PICKLE "
+            "(spec.model.allowPickle) to serve it",
+        )
+    return mlflow.sklearn.load_model(local)
+
+
 def load_model(settings: RuntimeSettings) -> LoadedModel:
     """Download and load MODEL_URI (blocking). Raises on any failure; the manager retries."""
     _prepare_mlflow_env(settings)
@@ -92,7 +123,7 @@ def load_model(settings: RuntimeSettings) -> LoadedModel:
             "run_id": mlmodel.run_id,
         }
         if "sklearn" in mlmodel.flavors:
-            estimator = mlflow.sklearn.load_model(local)
+            estimator = load_sklearn(local, mlmodel.flavors["sklearn"], settings, mlflow)
             schema, mode, call = sklearn_model(estimator, input_schema)
             classes = getattr(estimator, "classes_", None)
             return LoadedModel(
@@ -103,6 +134,12 @@ def load_model(settings: RuntimeSettings) -> LoadedModel:
                 has_proba=hasattr(estimator, "predict_proba"),
                 classes=np.asarray(classes).tolist() if classes is not None else None,
                 **common,
+            )
+        if not settings.allow_pickle:
+            raise UnsafeModel(
+                "PickleNotAllowed",
+                "a python_function model runs its own code when loaded (a cloudpickled class "
+                "or a code file); set ALLOW_PICKLE (spec.model.allowPickle) to serve it",
             )
         pyfunc = mlflow.pyfunc.load_model(local)
         schema, mode, call = pyfunc_model(pyfunc, input_schema)

@@ -116,6 +116,16 @@ class RuntimeSettings(BaseSettings):
     """Defaults to modelops:predictions:TENANT:MODEL_NAME."""
     prediction_log_redis_url: str | None = None
 
+    allow_pickle: bool = False
+    """Load models that run code of their own when loaded: pickle and cloudpickle
+    scikit-learn models and python_function models (a cloudpickled class or a code file).
+    Off by default: anyone who can register a version and move an alias would run code in
+    the pod. skops models need no opt-in."""
+    skops_trusted_types: list[str] = Field(default_factory=lambda: ["sklearn.tree._tree.Tree"])
+    """Types a skops model may hold beyond skops' own safe set (JSON list). The model's own
+    list in its MLmodel is ignored: whoever logged the model chose it. The default admits
+    the trees of forests and gradient boosting."""
+
     load_retry_initial_seconds: float = Field(default=1.0, gt=0)
     load_retry_max_seconds: float = Field(default=60.0, gt=0)
 

@@ -66,6 +66,7 @@ def runtime_env(
             "value": spec.model.tracking_uri or settings.mlflow_tracking_uri,
         },
         {"name": "TENANT", "value": str(md.metadata["namespace"])},
+        {"name": "ALLOW_PICKLE", "value": str(spec.model.allow_pickle).lower()},
         {"name": "PORT", "value": str(RUNTIME_PORT)},
         {"name": "WORKERS", "value": str(spec.runtime.workers)},
         {"name": "BATCHING_ENABLED", "value": str(spec.batching.enabled).lower()},

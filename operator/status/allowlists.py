@@ -1,6 +1,7 @@
 """Pure: the platform team's allowlists for fields a ModelDeployment passes through to the
-cluster as written (the Service type, pod tolerations). A tenant who may create
-ModelDeployments must not get a cloud load balancer or pods on reserved nodes by asking."""
+cluster as written (the Service type, pod tolerations) and for models that run their own code
+(spec.model.allowPickle). A tenant who may create ModelDeployments must not get a cloud load
+balancer, pods on reserved nodes, or pickle loading where the platform forbids it by asking."""
 
 from __future__ import annotations
 
@@ -54,9 +55,14 @@ def check_model_deployment(spec: ModelDeploymentSpec, settings: OperatorSettings
                 f"spec.runtime.tolerations[{i}] ({describe_toleration(t)}) matches no "
                 "toleration the operator allows"
             )
+    if spec.model.allow_pickle and not settings.allow_pickle_models:
+        refused.append(
+            "spec.model.allowPickle is not allowed here (models that run their own code "
+            "when loaded); log the model with skops"
+        )
     if refused:
         raise PolicyViolation(
             "; ".join(refused) + ". Ask the platform team (the operator's "
-            "MODELOPS_ALLOWED_SERVICE_TYPES / MODELOPS_ALLOWED_TOLERATIONS, the chart's "
-            "policy values) or change the spec."
+            "MODELOPS_ALLOWED_SERVICE_TYPES, MODELOPS_ALLOWED_TOLERATIONS and "
+            "MODELOPS_ALLOW_PICKLE_MODELS, the chart's policy values) or change the spec."
         )

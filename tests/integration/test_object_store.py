@@ -60,9 +60,7 @@ def logged(mlflow_url: str, s3: dict[str, str]) -> dict[str, Any]:
     frame = pd.DataFrame(rng.normal(size=(300, 4)), columns=COLUMNS)
     estimator = LogisticRegression(max_iter=300).fit(frame, frame.a + frame.b > 0)
     name = f"s3-{uuid.uuid4().hex[:8]}"
-    uri = log_sklearn_model(
-        estimator, frame.iloc[:5], name, mlflow_url, serialization_format="cloudpickle"
-    )
+    uri = log_sklearn_model(estimator, frame.iloc[:5], name, mlflow_url)
     version = uri.rsplit("/", 1)[1]
     client = MlflowClient(tracking_uri=mlflow_url, registry_uri=mlflow_url)
     # mlflow-artifacts:/PATH is the server's --artifacts-destination (s3://BUCKET/mlflow)/PATH.
@@ -83,7 +81,7 @@ def test_a_model_logged_through_mlflow_lands_in_the_bucket(
 ) -> None:
     found = keys(s3, logged["prefix"])
     names = {k.removeprefix(logged["prefix"]) for k in found}
-    assert {"MLmodel", "model.pkl", "requirements.txt"} <= names, found
+    assert {"MLmodel", "model.skops", "requirements.txt"} <= names, found
     body = s3_client(s3).get_object(Bucket=s3["bucket"], Key=f"{logged['prefix']}MLmodel")
     assert "sklearn" in body["Body"].read().decode()
 

@@ -172,10 +172,7 @@ def models(mlflow_url: str) -> dict[str, str]:
         "mixed": ["avg_amount_30d", "amount", "txn_count_7d", "account_age_days"],
     }.items():
         estimator, frame = _train(columns, seed=len(out))
-        out[name] = log_sklearn_model(
-            estimator, frame.iloc[:5], f"rt-feat-{name}", mlflow_url,
-            serialization_format="cloudpickle",
-        )  # fmt: skip
+        out[name] = log_sklearn_model(estimator, frame.iloc[:5], f"rt-feat-{name}", mlflow_url)
     return out
 
 

@@ -57,6 +57,7 @@ def serving(
         "PORT": str(port),
         "HOST": "127.0.0.1",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "ALLOW_PICKLE": "true",  # the model is a python_function one
         **extra,
     }
     with log.open("wb") as out:

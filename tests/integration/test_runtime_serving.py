@@ -89,7 +89,11 @@ def models(mlflow_url: str) -> dict[str, Any]:
 
 
 def settings(mlflow_url: str, uri: str, **kw: Any) -> RuntimeSettings:
-    return RuntimeSettings(model_uri=uri, mlflow_tracking_uri=mlflow_url, **kw)
+    # Most of these models are cloudpickle or python_function ones, which need the opt-in
+    # (tests/unit/serving_runtime/test_loader.py shows the default refusing them).
+    return RuntimeSettings(
+        model_uri=uri, mlflow_tracking_uri=mlflow_url, **{"allow_pickle": True, **kw}
+    )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -64,7 +64,8 @@ EXTERNAL_ENV: dict[str, str] = {
     "DriftMonitor's webhookSecretRef (a Secret reference, so never a command-line flag)",
     "TERMINATION_MESSAGE_PATH": "jobs/common.py: where a job writes its result; the CronJob "
     "sets terminationMessagePath to the default instead",
-    "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "model.py: MLflow's own, defaulted before import",
+    "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "loader.py: MLflow's own gate, opened only with "
+    "ALLOW_PICKLE",
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "model.py: MLflow's own, defaulted before import",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "model.py: MLflow's own, defaulted before import",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "model.py: MLflow's own, defaulted before import",

@@ -35,6 +35,11 @@ class ModelSource(KubeModel):
     credentials_secret_ref: ObjectRef | None = None
     """A Secret whose keys (e.g. MLFLOW_TRACKING_TOKEN, AWS_ACCESS_KEY_ID) are passed to the
     runtime as environment variables. Credentials never go inline in the spec."""
+    allow_pickle: bool = False
+    """Serve models that run their own code when loaded: pickle or cloudpickle scikit-learn
+    models and python_function models. Off by default (skops models need nothing): with it,
+    whoever can register a version and move the alias runs code in these pods. The
+    operator's policy may forbid it."""
 
 
 class Autoscaling(KubeModel):
@@ -72,7 +77,8 @@ class Resources(KubeModel):
     """Maximum resources, e.g. {memory: 1Gi}."""
 
 
-# Runtime variables that say whose model and data a pod serves: set by the operator only.
+# Runtime variables that say whose model and data a pod serves, and what it may load: set by
+# the operator only.
 RESERVED_ENV = (
     "TENANT",
     "MODEL_URI",
@@ -80,6 +86,8 @@ RESERVED_ENV = (
     "PREDICTION_LOG_REDIS_URL",
     "PREDICTION_LOG_STREAM",
     "FEATURE_REPO",
+    "ALLOW_PICKLE",
+    "SKOPS_TRUSTED_TYPES",
 )
 
 
@@ -105,8 +113,8 @@ class EnvVar(KubeModel):
 
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=253)
     """The variable's name (not one the operator sets to say whose model and data a pod
-    serves: TENANT, MODEL_URI, REDIS_URL, PREDICTION_LOG_REDIS_URL, PREDICTION_LOG_STREAM,
-    FEATURE_REPO)."""
+    serves and what it may load: TENANT, MODEL_URI, REDIS_URL, PREDICTION_LOG_REDIS_URL,
+    PREDICTION_LOG_STREAM, FEATURE_REPO, ALLOW_PICKLE, SKOPS_TRUSTED_TYPES)."""
     value: str = ""
     """Its value."""
 

@@ -177,6 +177,9 @@ def test_a_user_variable_cannot_say_whose_data_a_pod_serves(
                     {"name": "prediction_log_stream", "value": "modelops:predictions:other:x"},
                     {"name": "TENANT", "value": "other"},
                     {"name": "Redis_Url", "value": "redis://theirs:6379"},
+                    # H-2: a pickle model's opt-in is spec.model.allowPickle, under policy.
+                    {"name": "allow_pickle", "value": "true"},
+                    {"name": "SKOPS_TRUSTED_TYPES", "value": '["builtins.eval"]'},
                 ]
             },
         }
@@ -185,6 +188,8 @@ def test_a_user_variable_cannot_say_whose_data_a_pod_serves(
     assert env["TENANT"] == "risk"
     assert env["PREDICTION_LOG_STREAM"] == "modelops:predictions:risk:fraud"
     assert "prediction_log_stream" not in env and "Redis_Url" not in env
+    assert env["ALLOW_PICKLE"] == "false" and "allow_pickle" not in env
+    assert "SKOPS_TRUSTED_TYPES" not in env
 
 
 def test_service_and_url(settings: OperatorSettings, resolved: ResolvedModel) -> None:

@@ -84,3 +84,11 @@ def test_a_violation_is_reported_with_its_own_reason() -> None:
     f = failures.describe(allowlists.PolicyViolation("spec.service.type LoadBalancer ..."))
     assert f.reason == "PolicyViolation"
     assert f.message.startswith("spec.service.type LoadBalancer")
+
+
+def test_pickle_models_are_an_opt_in_the_policy_can_forbid() -> None:
+    asks = spec(model={**MODEL, "allowPickle": True})
+    allowlists.check_model_deployment(asks, OperatorSettings())
+    with pytest.raises(allowlists.PolicyViolation, match=r"spec.model.allowPickle is not allowed"):
+        allowlists.check_model_deployment(asks, OperatorSettings(allow_pickle_models=False))
+    allowlists.check_model_deployment(spec(), OperatorSettings(allow_pickle_models=False))
