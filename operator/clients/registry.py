@@ -91,7 +91,7 @@ def _latest_in_stage(client: Any, name: str, stage: str) -> list[Any]:
 
 
 def check_compatibility(
-    model: ResolvedModel, tracking_uri: str, settings: OperatorSettings
+    model: ResolvedModel, tracking_uri: str, settings: OperatorSettings, allow_pickle: bool
 ) -> Compatibility:
     """Read the version's MLmodel and requirements.txt and compare them with the runtime."""
     if model.name is None or model.version is None:
@@ -108,7 +108,7 @@ def check_compatibility(
             reqs = Path(reqs_path).read_text() if reqs_path else ""
     except Exception as exc:  # a failed pre-flight is reported, not fatal
         return Compatibility(None, f"Could not read the model's metadata: {str(exc)[:300]}")
-    problems = compatibility_problems(meta, reqs, settings)
+    problems = compatibility_problems(meta, reqs, settings, allow_pickle)
     if problems:
         return Compatibility(False, "; ".join(problems))
     return Compatibility(True, "The runtime ships every flavor and package the model needs")

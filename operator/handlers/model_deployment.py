@@ -31,7 +31,7 @@ CHILD_KINDS = [k.kind for k in (kinds.DEPLOYMENT, kinds.SERVICE, kinds.HPA, kind
 SKIP_PREFLIGHT = "modelops.dev/skip-compatibility-check"
 
 # Pre-flight results per pinned version: a version's files never change once registered.
-_preflight_cache: dict[tuple[str, str], Compatibility] = {}
+_preflight_cache: dict[tuple[str, str, bool], Compatibility] = {}
 
 
 async def _resolve(md: ModelDeployment) -> tuple[Resolution, Compatibility]:
@@ -43,10 +43,13 @@ async def _resolve(md: ModelDeployment) -> tuple[Resolution, Compatibility]:
         return resolution, policy.previous_compatibility(md)
     if md.metadata.get("annotations", {}).get(SKIP_PREFLIGHT) == "true":
         return resolution, Compatibility(None, f"Skipped by the {SKIP_PREFLIGHT} annotation")
-    key = (tracking, model.resolved_uri)
+    allow_pickle = md.spec.model.allow_pickle
+    key = (tracking, model.resolved_uri, allow_pickle)
     compat = _preflight_cache.get(key)
     if compat is None:
-        compat = await asyncio.to_thread(registry.check_compatibility, model, tracking, settings)
+        compat = await asyncio.to_thread(
+            registry.check_compatibility, model, tracking, settings, allow_pickle
+        )
         if compat.compatible is not None:
             _preflight_cache[key] = compat
     return resolution, compat

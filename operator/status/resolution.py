@@ -37,13 +37,41 @@ def _major_minor(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
+def code_loading_problem(flavors: dict[str, Any], allow_pickle: bool) -> str | None:
+    """Why the runtime would refuse to load the model (it runs code of its own when loaded)
+    without spec.model.allowPickle; None when it would load."""
+    if allow_pickle:
+        return None
+    sklearn = flavors.get("sklearn")
+    if isinstance(sklearn, dict):
+        fmt = sklearn.get("serialization_format", "cloudpickle")
+        if fmt == "skops":
+            return None
+        return (
+            f"the model is serialized with {fmt}, which runs code from the artifact when "
+            "loaded: log it with serialization_format='skops', or set spec.model.allowPickle"
+        )
+    if "python_function" in flavors:
+        return (
+            "a python_function model runs its own code when loaded: set spec.model.allowPickle "
+            "to serve it"
+        )
+    return None
+
+
 def compatibility_problems(
-    mlmodel: dict[str, Any], requirements: str, settings: OperatorSettings
+    mlmodel: dict[str, Any],
+    requirements: str,
+    settings: OperatorSettings,
+    allow_pickle: bool = True,
 ) -> list[str]:
     """The mismatches between a model's needs (MLmodel, requirements.txt) and the runtime."""
     problems: list[str] = []
     shipped = {canonicalize_name(k): v for k, v in settings.runtime_packages.items()}
     flavors: dict[str, Any] = mlmodel.get("flavors") or {}
+    refused = code_loading_problem(flavors, allow_pickle)
+    if refused is not None:
+        problems.append(refused)
     for flavor, conf in flavors.items():
         if flavor not in settings.runtime_flavors:
             problems.append(f"flavor {flavor} is not supported by the runtime")

@@ -31,6 +31,7 @@ def register_model(
     pip_requirements: list[str] | None = None,
     seed: int = 0,
     training_data: Path | None = None,
+    serialization_format: str = "skops",
 ) -> str:
     """Train a small logistic regression, register it as a new version of `name`."""
     import mlflow
@@ -64,6 +65,7 @@ def register_model(
                 registered_model_name=name,
                 signature=infer_signature(frame, model.predict(frame)),
                 pip_requirements=pip_requirements,
+                serialization_format=serialization_format,
             )
     version = str(info.registered_model_version)
     if alias:

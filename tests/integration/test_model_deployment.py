@@ -380,6 +380,31 @@ def test_incompatible_model_is_caught_before_any_pod_runs(
     assert k.deployment(model_name) is None
 
 
+def test_a_pickled_model_needs_the_opt_in_before_any_pod_runs(
+    k: Cluster, mlflow_url: str, model_name: str
+) -> None:
+    """H-2 at the operator: a cloudpickle version is caught by the pre-flight (the runtime
+    would refuse it too), and serves once the ModelDeployment opts in."""
+    register_model(mlflow_url, model_name, serialization_format="cloudpickle")
+    k.create(md_body(model_name))
+    cond = wait_for(
+        lambda: (
+            (c := k.condition(model_name, "ModelCompatible")) and c["status"] != "Unknown" and c
+        ),
+        60,
+        "ModelCompatible",
+    )
+    assert (cond["status"], cond["reason"]) == ("False", "Incompatible")
+    assert "serialized with cloudpickle" in cond["message"]
+    assert "spec.model.allowPickle" in cond["message"]
+    assert k.deployment(model_name) is None
+    k.patch_spec(model_name, {"model": {"allowPickle": True}})
+    wait_for(lambda: k.is_ready(model_name), 90, "Ready with the opt-in")
+    assert k.model_uri(model_name) == f"models:/{model_name}/1"
+    env = {e.name: e.value for e in k.deployment(model_name).spec.template.spec.containers[0].env}
+    assert env["ALLOW_PICKLE"] == "true"
+
+
 FEATURES = {"materializationRef": {"name": "fm"}, "entityKey": "customer_id"}
 INVALID_SPECS = [
     ({}, "spec.model"),

@@ -48,3 +48,13 @@ def test_shipped_package_table_matches_the_runtime_environment() -> None:
         assert installed == major_minor, (
             f"{package}: runtime has {installed}, table says {major_minor}"
         )
+
+
+def test_models_that_run_their_own_code_need_the_opt_in() -> None:
+    pickled = {"flavors": {"sklearn": {"sklearn_version": "1.9.1"}}}  # cloudpickle by default
+    pyfunc = {"flavors": {"python_function": {"cloudpickle_version": "3.1.1"}}}
+    for model in (pickled, pyfunc):
+        (problem,) = compatibility_problems(model, "", OperatorSettings(), allow_pickle=False)
+        assert "spec.model.allowPickle" in problem
+        assert compatibility_problems(model, "", OperatorSettings(), allow_pickle=True) == []
+    assert compatibility_problems(SKLEARN_MODEL, "", OperatorSettings(), allow_pickle=False) == []
