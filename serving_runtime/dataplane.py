@@ -27,6 +27,23 @@ SERVER_NAME = "modelops-runtime"
 SERVER_VERSION = "0.1.0"
 
 
+def cached_output(
+    value: dict[str, Any] | None, identity: str, rows: int, want_proba: bool
+) -> ModelOutput | None:
+    """A cached answer, only if it is one this model could have given for these rows: the
+    same model identity, one prediction per row, probabilities when asked for. Anything else
+    (an entry written by another version or by whoever else can write to this Redis) is a
+    miss, never an answer."""
+    if not isinstance(value, dict) or value.get("v") != identity:
+        return None
+    predictions, proba = value.get("p"), value.get("q")
+    if not isinstance(predictions, list) or len(predictions) != rows:
+        return None
+    if want_proba and (not isinstance(proba, list) or len(proba) != rows):
+        return None
+    return ModelOutput(np.asarray(predictions), np.asarray(proba) if proba is not None else None)
+
+
 class DataPlane:
     def __init__(
         self,
@@ -108,11 +125,9 @@ class DataPlane:
             assert self.cache is not None
             key = cache_key(self.settings.tenant, model.identity, x, want_proba)
             cached = await self.cache.get(key)
-            if cached is not None:
-                proba = cached.get("q")
-                return ModelOutput(
-                    np.asarray(cached["p"]), np.asarray(proba) if proba is not None else None
-                )
+            hit = cached_output(cached, model.identity, len(x), want_proba)
+            if hit is not None:
+                return hit
         if self.settings.batching_enabled:
             out = await self._batcher_for(model).submit(x, want_proba)
         else:
@@ -124,6 +139,7 @@ class DataPlane:
             self.cache.put(
                 key,
                 {
+                    "v": model.identity,
                     "p": out.predictions.tolist(),
                     "q": None if out.probabilities is None else out.probabilities.tolist(),
                 },

@@ -123,6 +123,9 @@ def prediction_log_redis_env(
     name = "PREDICTION_LOG_REDIS_URL"
     if log.redis_url:
         return {"name": name, "value": log.redis_url}
+    if log.redis_secret_ref is not None:
+        ref = log.redis_secret_ref
+        return {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
     if cache is not None and cache.redis_url:
         return {"name": name, "value": cache.redis_url}
     if cache is not None and cache.redis_secret_ref is not None:

@@ -416,6 +416,14 @@ INVALID_SPECS = [
         {"model": {"uri": "models:/m/1", "credentialsSecretRef": {}}},
         "spec.model.credentialsSecretRef.name",
     ),
+    (
+        {"model": {"uri": "models:/m/1"}, "cache": {"redisUrl": "redis://app:s3cret@r:6379/0"}},
+        'spec.cache.redisUrl: Invalid value: "string": must not hold credentials',
+    ),
+    (
+        {"model": {"uri": "models:/m/1"}, "predictionLog": {"redisUrl": "redis://:pw@r:6379"}},
+        'spec.predictionLog.redisUrl: Invalid value: "string": must not hold credentials',
+    ),
     ({"replicas": -1}, "spec.replicas"),
     ({"replicas": 1001}, "spec.replicas"),
     ({"replicas": 2, "autoscaling": {"maxReplicas": 3}}, "set replicas or autoscaling, not both"),

@@ -234,3 +234,61 @@ async def test_the_cache_recovers_when_redis_comes_back(
             await asyncio.sleep(0.2)
     assert all(d.status_code == 200 for d in down)
     assert hits >= 1  # the breaker closed again and the cache filled and hit
+
+
+def tenant_acl(namespace: str, password: str) -> list[str]:
+    """The per-namespace Redis user of docs/security.md: its own cache keys and prediction
+    stream, and the commands the runtime and the drift job send, nothing else."""
+    return [
+        "ACL", "SETUSER", namespace, "on", f">{password}", "resetkeys",
+        f"~modelops:cache:{namespace}:*", f"~modelops:predictions:{namespace}:*",
+        "resetchannels", "-@all",
+        "+get", "+set", "+xadd", "+xrange", "+xrevrange", "+xlen", "+ping", "+hello",
+        "+client|setinfo",
+    ]  # fmt: skip
+
+
+async def test_a_namespaces_redis_user_serves_its_own_keys_and_reads_no_other(
+    model_uri: str, mlflow_url: str, redis_url: str
+) -> None:
+    """H-6 with a shared Redis: the ACL users of docs/security.md. A runtime of namespace
+    `team-a` caches and logs with its own user; that user can neither read `team-b`'s cached
+    answers nor write into its stream."""
+    admin = redis.Redis.from_url(redis_url)
+    password = uuid.uuid4().hex
+    for team in ("team-a", "team-b"):
+        admin.execute_command(*tenant_acl(team, password))
+    host_port = redis_url.removeprefix("redis://").split("/")[0]
+    team_a_url = f"redis://team-a:{password}@{host_port}/0"
+    admin.set("modelops:cache:team-b:rt-redis:1:x:n:abc", b'{"v": "secret"}')
+    app = app_for(
+        model_uri,
+        mlflow_url,
+        tenant="team-a",
+        cache_enabled=True,
+        redis_url=team_a_url,
+        prediction_log_enabled=True,
+        prediction_log_sample_rate=1.0,
+    )
+    features = rows(3)
+    try:
+        async with serve_in_process(app) as client:
+            first = await client.post("/predict", json={"features": features})
+            assert first.status_code == 200
+            await _until(lambda: bool(admin.keys("modelops:cache:team-a:*")))
+            await _until(lambda: admin.xlen("modelops:predictions:team-a:rt-redis") >= 1)
+            again = await client.post("/predict", json={"features": features})
+            text = (await client.get("/metrics")).text
+        assert again.json()["predictions"] == first.json()["predictions"]
+        assert metric(text, "modelops_runtime_cache_hits_total") >= 1
+        assert metric(text, "modelops_runtime_redis_errors_total") == 0
+        team_a = redis.Redis.from_url(team_a_url)
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            team_a.get("modelops:cache:team-b:rt-redis:1:x:n:abc")
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            team_a.xadd("modelops:predictions:team-b:rt-redis", {"data": b"{}"})
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            team_a.keys("*")
+    finally:
+        for team in ("team-a", "team-b"):
+            admin.execute_command("ACL", "DELUSER", team)

@@ -162,6 +162,25 @@ class Batching(KubeModel):
     """The longest a request waits for others to join its batch."""
 
 
+PlainRedisUrl = Annotated[
+    str,
+    Field(
+        pattern=r"^rediss?://\S+$",
+        max_length=1024,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    # A password in a spec is readable by everyone who can read the spec.
+                    "rule": "!self.contains('@')",
+                    "message": "must not hold credentials: put the URL in a Secret and use "
+                    "redisSecretRef",
+                }
+            ]
+        },
+    ),
+]
+
+
 class Cache(KubeModel):
     """A Redis response cache keyed by model version and input."""
 
@@ -180,10 +199,11 @@ class Cache(KubeModel):
         }
     }
 
-    redis_url: str | None = Field(default=None, pattern=r"^rediss?://\S+$")
+    redis_url: PlainRedisUrl | None = None
     """redis://host:port/db, for a Redis without a password."""
     redis_secret_ref: SecretKeyRef | None = None
-    """A Secret key holding the Redis URL (with its password)."""
+    """A Secret key holding the Redis URL (with its user and password: see docs/security.md
+    for a per-namespace Redis ACL user)."""
     ttl_seconds: int = Field(default=300, ge=1, le=604800)
     """How long a cached prediction lives."""
 
@@ -191,14 +211,28 @@ class Cache(KubeModel):
 class PredictionLog(KubeModel):
     """A sampled log of inputs and predictions in a capped Redis stream, for drift checks."""
 
+    model_config = KubeModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!(has(self.redisUrl) && has(self.redisSecretRef))",
+                    "message": "predictionLog: set redisUrl or redisSecretRef, not both",
+                },
+            ]
+        }
+    }
+
     enabled: bool = False
     """Log a sample of requests."""
     sample_rate: float = Field(default=1.0, gt=0, le=1)
     """The fraction of requests logged."""
     max_len: int = Field(default=100000, ge=100, le=10000000)
     """The stream's approximate cap in entries."""
-    redis_url: str | None = Field(default=None, pattern=r"^rediss?://\S+$")
-    """The Redis to log to; defaults to the cache's Redis, then MODELOPS_REDIS_URL."""
+    redis_url: PlainRedisUrl | None = None
+    """The Redis to log to, without a password; defaults to the cache's Redis, then
+    MODELOPS_REDIS_URL."""
+    redis_secret_ref: SecretKeyRef | None = None
+    """A Secret key holding the Redis URL to log to (with its user and password)."""
 
 
 class ServiceSpec(KubeModel):
