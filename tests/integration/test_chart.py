@@ -292,6 +292,55 @@ def test_rbac_allows_what_the_operator_needs_and_nothing_more(
         assert can_i(cluster, release["sa"], verb, resource, scope) == "no", (verb, resource)
 
 
+def test_namespace_users_get_the_kinds_through_the_built_in_roles(
+    cluster: dict[str, str], release: dict[str, str], api_client: Any
+) -> None:
+    """A namespace's `edit` user creates ModelDeployments, its `view` user only reads them,
+    with no binding but the usual ones (the chart's aggregated ClusterRoles)."""
+    ns = release["namespace"]
+    rbac = client.RbacAuthorizationV1Api(api_client)
+    for user, role in (("alice", "edit"), ("bob", "view")):
+        rbac.create_namespaced_role_binding(
+            ns,
+            client.V1RoleBinding(
+                metadata=client.V1ObjectMeta(name=f"{user}-{role}"),
+                role_ref=client.V1RoleRef(
+                    api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role
+                ),
+                subjects=[
+                    client.RbacV1Subject(
+                        kind="User", name=user, api_group="rbac.authorization.k8s.io"
+                    )
+                ],
+            ),
+        )
+
+    def can(user: str, verb: str, resource: str) -> str:
+        return kubectl(
+            cluster, "auth", "can-i", verb, resource, "--as", user, "-n", ns
+        ).stdout.strip()
+
+    # The aggregation controller folds the chart's rules into edit and view asynchronously.
+    wait_for(
+        lambda: can("alice", "create", "modeldeployments.modelops.dev") == "yes",
+        60,
+        "edit to aggregate the chart's rules",
+    )
+    for resource in ("driftmonitors.modelops.dev", "featurematerializations.modelops.dev"):
+        assert can("alice", "delete", resource) == "yes"
+    assert can("alice", "patch", "modeldeployments.modelops.dev/scale") == "yes"
+    wait_for(lambda: can("bob", "list", "modeldeployments.modelops.dev") == "yes", 60, "view")
+    assert can("bob", "create", "modeldeployments.modelops.dev") == "no"
+    assert can("bob", "patch", "driftmonitors.modelops.dev") == "no"
+    # Nobody gets to write status: that is the operator's.
+    assert can("alice", "patch", "modeldeployments.modelops.dev/status") == "no"
+    other = kubectl(
+        cluster, "auth", "can-i", "create", "modeldeployments.modelops.dev", "--as", "alice",
+        "-n", "default",
+    ).stdout.strip()  # fmt: skip
+    assert other == "no"  # the binding is the namespace's, the rules are everyone's
+
+
 def test_namespace_scope_needs_no_cluster_role(
     cluster: dict[str, str], crds: None, api_client: Any
 ) -> None:
