@@ -20,7 +20,7 @@ from modelops.serving_runtime.loader import load_model
 from modelops.serving_runtime.metrics import Metrics, MetricsMiddleware, multiprocess_dir
 from modelops.serving_runtime.model import LoadedModel
 from modelops.serving_runtime.model_manager import LoadState, ModelManager
-from modelops.serving_runtime.predlog import PredictionLogger
+from modelops.serving_runtime.predlog import LogPolicy, PredictionLogger
 from modelops.serving_runtime.redisconn import CircuitBreaker, make_client
 from modelops.serving_runtime.settings import RuntimeSettings
 
@@ -80,6 +80,18 @@ def _optional_redis(
                 breaker,
                 on_drop=lambda n: metrics.predlog_rows(dropped=n),
                 on_written=lambda n: metrics.predlog_rows(written=n),
+                policy=LogPolicy(
+                    include=(
+                        frozenset(settings.prediction_log_include_columns)
+                        if settings.prediction_log_include_columns is not None
+                        else None
+                    ),
+                    exclude=frozenset(settings.prediction_log_exclude_columns),
+                    hashed=frozenset(settings.prediction_log_hash_columns),
+                    hash_key=settings.prediction_log_hash_key.encode(),
+                    max_age_seconds=settings.prediction_log_max_age_seconds,
+                    max_rows_per_second=settings.prediction_log_max_rows_per_second,
+                ),
             )
         else:
             log.warning(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 import time
@@ -23,6 +24,57 @@ log = logging.getLogger("modelops.serving_runtime.predlog")
 FIELD = "data"
 MAX_QUEUED_ROWS = 50_000
 WRITE_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class LogPolicy:
+    """What of a request may be kept, and for how long (docs/security.md, privacy)."""
+
+    include: frozenset[str] | None = None
+    """Only these feature columns are logged (None: every column not excluded)."""
+    exclude: frozenset[str] = frozenset()
+    """Never logged."""
+    hashed: frozenset[str] = frozenset()
+    """Logged as a keyed hash: equal values stay equal (drift on categories still works),
+    the value itself is not kept."""
+    hash_key: bytes = b""
+    max_age_seconds: float | None = None
+    """Entries older than this are trimmed (as well as beyond the count cap)."""
+    max_rows_per_second: float | None = None
+    """At most this many rows a second are logged, whatever the sample rate: a busy model
+    keeps a bounded write load and a bounded store of its inputs."""
+
+    def apply(self, features: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for column, value in features.items():
+            name = str(column)
+            if name in self.exclude or (self.include is not None and name not in self.include):
+                continue
+            out[column] = self.digest(value) if name in self.hashed else value
+        return out
+
+    def digest(self, value: Any) -> str:
+        raw = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
+        return hashlib.blake2b(raw, key=self.hash_key[:64], digest_size=12).hexdigest()
+
+
+class RateCap:
+    """A token bucket of rows per second (burst: one second's worth)."""
+
+    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_second = per_second
+        self.clock = clock
+        self.tokens = per_second
+        self.last = clock()
+
+    def take(self, rows: int) -> bool:
+        now = self.clock()
+        self.tokens = min(self.per_second, self.tokens + (now - self.last) * self.per_second)
+        self.last = now
+        if rows > self.tokens:
+            return False
+        self.tokens -= rows
+        return True
 
 
 @dataclass
@@ -48,13 +100,15 @@ def _rows(values: Any) -> list[Any]:
     return rows
 
 
-def entries(p: _Pending) -> list[bytes]:
+def entries(p: _Pending, policy: LogPolicy | None = None) -> list[bytes]:
     """The stream entries for one logged request: one JSON document per row."""
     feature_rows = _rows(p.features)
     predictions = _rows(p.predictions)
     out = []
     for i, row in enumerate(feature_rows):
         features = row if isinstance(row, dict) else dict(zip(p.names, row, strict=False))
+        if policy is not None:
+            features = policy.apply(features)
         prediction = predictions[i] if i < len(predictions) else None
         out.append(
             orjson.dumps(
@@ -84,6 +138,7 @@ class PredictionLogger:
         on_drop: Callable[[int], None] | None = None,
         on_written: Callable[[int], None] | None = None,
         sample: Callable[[], float] = random.random,
+        policy: LogPolicy | None = None,
     ) -> None:
         self.client = client
         self.stream = stream
@@ -93,6 +148,9 @@ class PredictionLogger:
         self._on_drop = on_drop
         self._on_written = on_written
         self._sample = sample
+        self.policy = policy or LogPolicy()
+        per_second = self.policy.max_rows_per_second
+        self._cap = RateCap(per_second) if per_second else None
         self._queue: deque[_Pending] = deque()
         self._queued_rows = 0
         self._wakeup = asyncio.Event()
@@ -106,6 +164,8 @@ class PredictionLogger:
     ) -> None:
         if self.sample_rate < 1.0 and self._sample() >= self.sample_rate:
             return
+        if self._cap is not None and not self._cap.take(rows):
+            return  # sampled out by the rate cap, like the sample rate: not a failure
         if self._queued_rows + rows > MAX_QUEUED_ROWS or not self.breaker.allow():
             self._drop(rows)
             return
@@ -130,7 +190,7 @@ class PredictionLogger:
             pending = self._queue.popleft()
             self._queued_rows -= pending.rows
             try:
-                docs.extend(entries(pending))
+                docs.extend(entries(pending, self.policy))
             except (TypeError, ValueError) as e:
                 log.warning("Could not encode a prediction log entry", extra={"error": repr(e)})
                 self._drop(pending.rows)
@@ -143,6 +203,10 @@ class PredictionLogger:
             pipe = self.client.pipeline(transaction=False)
             for doc in docs:
                 pipe.xadd(self.stream, {FIELD: doc}, maxlen=self.max_len, approximate=True)
+            if self.policy.max_age_seconds:
+                # Stream ids begin with the arrival time in milliseconds.
+                oldest = int((time.time() - self.policy.max_age_seconds) * 1000)
+                pipe.xtrim(self.stream, minid=f"{oldest}-0", approximate=False)
             await pipe.execute()
         except Exception as e:
             self.breaker.failure(e)

@@ -115,6 +115,20 @@ class RuntimeSettings(BaseSettings):
     prediction_log_stream: str = ""
     """Defaults to modelops:predictions:TENANT:MODEL_NAME."""
     prediction_log_redis_url: str | None = None
+    prediction_log_include_columns: list[str] | None = None
+    """Only these feature columns are logged (JSON list; unset: every column not excluded)."""
+    prediction_log_exclude_columns: list[str] = Field(default_factory=list)
+    """Feature columns never logged (JSON list)."""
+    prediction_log_hash_columns: list[str] = Field(default_factory=list)
+    """Feature columns logged as a keyed hash, not as their value (JSON list)."""
+    prediction_log_hash_key: str = ""
+    """The hash's key (from a Secret): without one, a low-cardinality value can be found by
+    hashing candidates."""
+    prediction_log_max_age_seconds: float | None = Field(default=7 * 86400, gt=0)
+    """Entries older than this are trimmed, besides PREDICTION_LOG_MAX_LEN."""
+    prediction_log_max_rows_per_second: float | None = Field(default=1000.0, gt=0)
+    """At most this many rows a second are logged (after the sample rate): a busy model logs a
+    bounded sample, enough for drift checks, and keeps a bounded store of its inputs."""
 
     allow_pickle: bool = False
     """Load models that run code of their own when loaded: pickle and cloudpickle

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from modelops.operator.api.v1alpha1.feature_materialization import FeatureStoreRef
@@ -101,6 +102,25 @@ def runtime_env(
         ]
         if log_redis is not None:
             env.append(log_redis)
+        env += [
+            {"name": "PREDICTION_LOG_MAX_AGE_SECONDS", "value": str(log.max_age_seconds)},
+            {"name": "PREDICTION_LOG_MAX_ROWS_PER_SECOND", "value": str(log.max_rows_per_second)},
+        ]
+        if log.columns is not None:
+            lists = {
+                "PREDICTION_LOG_INCLUDE_COLUMNS": log.columns.include,
+                "PREDICTION_LOG_EXCLUDE_COLUMNS": log.columns.exclude or None,
+                "PREDICTION_LOG_HASH_COLUMNS": log.columns.hash or None,
+            }
+            env += [{"name": n, "value": json.dumps(v)} for n, v in lists.items() if v is not None]
+        if log.hash_key_secret_ref is not None:
+            ref = log.hash_key_secret_ref
+            env.append(
+                {
+                    "name": "PREDICTION_LOG_HASH_KEY",
+                    "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
+                }
+            )
     # User variables last, so they can override a default deliberately; never one that says
     # whose data this is (admission refuses them too: this is the second line).
     seen = {e["name"] for e in env}

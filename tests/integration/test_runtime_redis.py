@@ -292,3 +292,34 @@ async def test_a_namespaces_redis_user_serves_its_own_keys_and_reads_no_other(
     finally:
         for team in ("team-a", "team-b"):
             admin.execute_command("ACL", "DELUSER", team)
+
+
+async def test_the_log_keeps_what_the_policy_allows_for_as_long_as_it_allows(
+    model_uri: str, mlflow_url: str, redis_url: str
+) -> None:
+    """Privacy: an excluded column is never written, a hashed one is written as a digest, and
+    entries past the age limit are trimmed (not only beyond the count cap)."""
+    admin = redis.Redis.from_url(redis_url)
+    stream = f"modelops:predictions:privacy:{uuid.uuid4().hex[:6]}"
+    week_ago = int((time.time() - 8 * 86400) * 1000)
+    admin.xadd(stream, {"data": b'{"ts": 0, "features": {"a": 1}}'}, id=f"{week_ago}-0")
+    app = app_for(
+        model_uri,
+        mlflow_url,
+        prediction_log_enabled=True,
+        prediction_log_redis_url=redis_url,
+        prediction_log_stream=stream,
+        prediction_log_exclude_columns=["b"],
+        prediction_log_hash_columns=["c"],
+        prediction_log_hash_key="k",
+        prediction_log_max_age_seconds=7 * 86400,
+    )
+    row = [0.25, 0.5, 0.75]
+    async with serve_in_process(app) as client:
+        assert (await client.post("/predict", json={"features": [row]})).status_code == 200
+        await _until(lambda: any(i != f"{week_ago}-0".encode() for i, _ in admin.xrange(stream)))
+        await _until(lambda: admin.xlen(stream) == 1)  # the week-old entry trimmed
+    ((_, fields),) = admin.xrange(stream)
+    features = orjson.loads(fields[b"data"])["features"]
+    assert set(features) == {"a", "c"} and features["a"] == 0.25
+    assert features["c"] != 0.75 and isinstance(features["c"], str)

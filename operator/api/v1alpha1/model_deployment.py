@@ -208,6 +208,18 @@ class Cache(KubeModel):
     """How long a cached prediction lives."""
 
 
+class LogColumns(KubeModel):
+    """Which feature columns the prediction log keeps, and how."""
+
+    include: list[str] | None = Field(default=None, max_length=1000)
+    """Only these columns are logged (unset: every column not excluded)."""
+    exclude: list[str] = Field(default_factory=list, max_length=1000)
+    """Columns never logged (e.g. identifiers a drift check does not need)."""
+    hash: list[str] = Field(default_factory=list, max_length=1000)
+    """Columns logged as a keyed hash: equal values stay equal, so drift in their categories
+    is still found, but the value is not kept."""
+
+
 class PredictionLog(KubeModel):
     """A sampled log of inputs and predictions in a capped Redis stream, for drift checks."""
 
@@ -233,6 +245,16 @@ class PredictionLog(KubeModel):
     MODELOPS_REDIS_URL."""
     redis_secret_ref: SecretKeyRef | None = None
     """A Secret key holding the Redis URL to log to (with its user and password)."""
+    columns: LogColumns | None = None
+    """Which feature columns are kept; a column a DriftMonitor compares must be logged."""
+    hash_key_secret_ref: SecretKeyRef | None = None
+    """A Secret key holding the key of columns.hash (without one, a value of few possible
+    values can be found by hashing candidates)."""
+    max_age_seconds: int = Field(default=604800, ge=60, le=31536000)
+    """Entries older than this are trimmed (besides maxLen); a week by default."""
+    max_rows_per_second: int = Field(default=1000, ge=1, le=1000000)
+    """At most this many rows a second are logged, after sampleRate: a busy model logs a
+    bounded sample (plenty for drift checks) instead of every request."""
 
 
 class ServiceSpec(KubeModel):

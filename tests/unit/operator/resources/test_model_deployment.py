@@ -253,3 +253,34 @@ def test_online_features_mount_the_repo_and_pass_the_secret(
     # Without a resolved feature store (materialization missing) nothing is mounted.
     bare = b.build_deployment(md, resolved, settings, None)
     assert "FEATURE_REPO" not in env_of(bare)
+
+
+def test_the_prediction_log_policy_reaches_the_runtime(
+    settings: OperatorSettings, resolved: ResolvedModel
+) -> None:
+    md = make_md(
+        {
+            "model": {"uri": "models:/fraud@champion"},
+            "predictionLog": {
+                "enabled": True,
+                "redisUrl": "redis://r:6379/1",
+                "columns": {"exclude": ["ssn"], "hash": ["zip"]},
+                "hashKeySecretRef": {"name": "log-key", "key": "k"},
+                "maxAgeSeconds": 86400,
+            },
+        }
+    )
+    env = {
+        e["name"]: e
+        for e in b.build_deployment(md, resolved, settings)["spec"]["template"]["spec"][
+            "containers"
+        ][0]["env"]
+    }
+    assert env["PREDICTION_LOG_EXCLUDE_COLUMNS"]["value"] == '["ssn"]'
+    assert env["PREDICTION_LOG_HASH_COLUMNS"]["value"] == '["zip"]'
+    assert "PREDICTION_LOG_INCLUDE_COLUMNS" not in env
+    assert env["PREDICTION_LOG_HASH_KEY"]["valueFrom"] == {
+        "secretKeyRef": {"name": "log-key", "key": "k"}
+    }
+    assert env["PREDICTION_LOG_MAX_AGE_SECONDS"]["value"] == "86400"
+    assert env["PREDICTION_LOG_MAX_ROWS_PER_SECOND"]["value"] == "1000"
