@@ -64,6 +64,13 @@ class OperatorSettings(BaseSettings):
     allowed_tolerations: list[dict[TolerationField, str]] = Field(default_factory=list)
     """Tolerations a ModelDeployment may carry (JSON list of patterns: each field a pattern
     names must be equal, one it leaves out matches anything); none by default."""
+    allowed_tracking_uris: list[str] = Field(default_factory=list)
+    """Tracking URIs a ModelDeployment may name besides mlflow_tracking_uri (JSON list): the
+    operator calls them with its own network position. An entry matches a URI with the same
+    scheme and port, a host matching the entry's host (shell-style, `*.svc.cluster.local`)
+    and a path under the entry's path. None by default."""
+    preflight_max_bytes: int = Field(default=1_048_576, gt=0)
+    """The largest MLmodel or requirements.txt the pre-flight check downloads."""
     allow_pickle_models: bool = True
     """Whether a ModelDeployment may opt in to models that run their own code when loaded
     (spec.model.allowPickle); false refuses every such spec."""

@@ -86,6 +86,12 @@ class CrdInfo:
     columns: tuple[PrinterColumn, ...]
     scale: dict[str, str] | None = None
     categories: tuple[str, ...] = (CATEGORY,)
+    max_name_length: int = 63
+    """The longest metadata.name whose children's names are all valid."""
+    name_rule: str = ""
+    """Why names are limited, for the admission message."""
+    dns_label: bool = False
+    """Whether metadata.name must be a DNS-1035 label (it names a Service)."""
 
     @property
     def name(self) -> str:

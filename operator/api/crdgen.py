@@ -133,6 +133,23 @@ def build_crd(model: type[BaseModel], info: CrdInfo) -> dict[str, Any]:
     props["kind"] = {"type": "string", "description": "The kind."}
     props["metadata"] = {"type": "object"}
     schema["required"] = ["spec"]
+    # Children are named after the resource: refused at admission, not when a child fails.
+    n = info.max_name_length
+    rules = [
+        {
+            "rule": f"self.metadata.name.size() <= {n}",
+            "message": f"metadata.name must be at most {n} characters ({info.name_rule})",
+        }
+    ]
+    if info.dns_label:
+        rules.append(
+            {
+                "rule": "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+                "message": "metadata.name must be a DNS label (lower-case letters, digits and "
+                "'-', starting with a letter): it names the Service",
+            }
+        )
+    schema["x-kubernetes-validations"] = rules
     subresources: dict[str, Any] = {"status": {}}
     if info.scale:
         subresources["scale"] = dict(info.scale)

@@ -128,6 +128,7 @@ def render_kind(crd: dict[str, Any], version: dict[str, Any]) -> list[str]:
         ["categories", ", ".join(code(n) for n in names.get("categories", [])) or "-"],
         ["scope", spec["scope"]],
         ["subresources", "; ".join(subresources) or "-"],
+        ["names", "<br>".join(r["message"] for r in schema.get("x-kubernetes-validations", []))],
     ]
     lines = [f"## {title}", "", cell(schema.get("description", "")), ""]
     lines += [*table("what,value", facts), ""]

@@ -99,12 +99,29 @@ def check_compatibility(
     try:
         client = _client(tracking_uri, settings.registry_timeout_seconds)
         root = client.get_model_version_download_uri(model.name, model.version)
+        sizes = _sizes(root, tracking_uri)
+        too_big = [
+            f"{f} is {sizes[f]} bytes"
+            for f in ("MLmodel", "requirements.txt")
+            if (sizes.get(f) or 0) > settings.preflight_max_bytes
+        ]
+        if too_big:
+            # A registry the tenant controls must not fill the operator's disk or memory.
+            return Compatibility(
+                None,
+                f"Not checked: {', '.join(too_big)}, over the "
+                f"{settings.preflight_max_bytes}-byte pre-flight limit",
+            )
+        if "MLmodel" not in sizes:
+            return Compatibility(None, f"{model.resolved_uri} has no MLmodel file")
         with tempfile.TemporaryDirectory(prefix="modelops-preflight-") as tmp:
             mlmodel = _download(f"{root}/MLmodel", tracking_uri, tmp)
             if mlmodel is None:
                 return Compatibility(None, f"{model.resolved_uri} has no MLmodel file")
             meta = yaml.safe_load(Path(mlmodel).read_text()) or {}
-            reqs_path = _download(f"{root}/requirements.txt", tracking_uri, tmp)
+            reqs_path = None
+            if "requirements.txt" in sizes:
+                reqs_path = _download(f"{root}/requirements.txt", tracking_uri, tmp)
             reqs = Path(reqs_path).read_text() if reqs_path else ""
     except Exception as exc:  # a failed pre-flight is reported, not fatal
         return Compatibility(None, f"Could not read the model's metadata: {str(exc)[:300]}")
@@ -112,6 +129,14 @@ def check_compatibility(
     if problems:
         return Compatibility(False, "; ".join(problems))
     return Compatibility(True, "The runtime ships every flavor and package the model needs")
+
+
+def _sizes(root: str, tracking_uri: str) -> dict[str, int | None]:
+    """The files at the top of a model version, with their sizes where the store tells."""
+    import mlflow
+
+    listed = mlflow.artifacts.list_artifacts(artifact_uri=root, tracking_uri=tracking_uri)
+    return {Path(f.path).name: f.file_size for f in listed if not f.is_dir}
 
 
 def _download(uri: str, tracking_uri: str, dst: str) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from modelops.operator.api.v1alpha1.drift_monitor import DriftMonitor
+from modelops.operator.api.v1alpha1.drift_monitor import CRONJOB_SUFFIX, DriftMonitor
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment
 from modelops.operator.resources.jobs import build_cronjob
 from modelops.operator.resources.model_deployment import (
@@ -102,7 +102,14 @@ def build_drift_cronjob(
         )
     owner = {"apiVersion": dm.api_version, "kind": dm.kind, "metadata": dm.metadata}
     cron = build_cronjob(
-        owner, dm.spec, dm.spec.schedule, COMPONENT, drift_args(dm, target), env, settings
+        owner,
+        dm.spec,
+        dm.spec.schedule,
+        COMPONENT,
+        CRONJOB_SUFFIX,
+        drift_args(dm, target),
+        env,
+        settings,
     )
     if target.credentials_secret:
         container = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelops.operator.api.v1alpha1.feature_materialization import FeatureMaterialization
+from modelops.operator.api.v1alpha1.feature_materialization import (
+    CRONJOB_SUFFIX,
+    FeatureMaterialization,
+)
 from modelops.operator.resources.jobs import build_cronjob
 from modelops.operator.settings import OperatorSettings
 
@@ -48,6 +51,7 @@ def build_materialize_cronjob(
         fm.spec,
         fm.spec.schedule,
         COMPONENT,
+        CRONJOB_SUFFIX,
         materialize_args(fm),
         env,
         settings,

@@ -29,6 +29,7 @@ def build_cronjob(
     spec: ScheduleFields,
     schedule: str,
     component: str,
+    suffix: str,
     args: list[str],
     env: list[dict[str, Any]],
     settings: OperatorSettings,
@@ -36,6 +37,9 @@ def build_cronjob(
 ) -> dict[str, Any]:
     name = owner["metadata"]["name"]
     labels = common_labels(name, component)
+    # Per kind, so that a DriftMonitor and a FeatureMaterialization of one name do not claim
+    # one CronJob; the kinds' CEL name limits keep it short enough (schedule.MAX_CRONJOB_NAME).
+    cron_name = f"{name}-{suffix}"
     pod_labels = {**labels, owner_label(component): name}
     tmp, tmp_mount = tmp_volume()
     volumes, mounts = [tmp], [tmp_mount]
@@ -86,6 +90,6 @@ def build_cronjob(
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": child_metadata(owner, name, labels),
+        "metadata": child_metadata(owner, cron_name, labels),
         "spec": cron_spec,
     }

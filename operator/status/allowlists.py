@@ -1,11 +1,15 @@
 """Pure: the platform team's allowlists for fields a ModelDeployment passes through to the
-cluster as written (the Service type, pod tolerations) and for models that run their own code
-(spec.model.allowPickle). A tenant who may create ModelDeployments must not get a cloud load
-balancer, pods on reserved nodes, or pickle loading where the platform forbids it by asking."""
+cluster as written (the Service type, pod tolerations), for models that run their own code
+(spec.model.allowPickle) and for the registries the operator itself calls (trackingUri). A
+tenant who may create ModelDeployments must not get a cloud load balancer, pods on reserved
+nodes, pickle loading or the operator's network position where the platform forbids it by
+asking."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from fnmatch import fnmatchcase
+from urllib.parse import SplitResult, urlsplit
 
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeploymentSpec, Toleration
 from modelops.operator.settings import OperatorSettings, TolerationField
@@ -40,6 +44,37 @@ def describe_toleration(t: Toleration) -> str:
     return ", ".join(f"{f}={w[f]!r}" for f in TOLERATION_FIELDS)
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _port(u: SplitResult) -> int | None:
+    try:
+        return u.port or _DEFAULT_PORTS.get(u.scheme)
+    except ValueError:  # a port that is not a number matches nothing
+        return -1
+
+
+def tracking_uri_allowed(uri: str, default: str, entries: Iterable[str]) -> bool:
+    """The operator's own tracking URI, or one an entry covers: same scheme and port, host
+    matching the entry's (shell-style, no user info), path under the entry's path."""
+    if uri == default:
+        return True
+    u = urlsplit(uri)
+    if u.username is not None or u.password is not None:
+        return False
+    for entry in entries:
+        e = urlsplit(entry)
+        prefix = e.path.rstrip("/")
+        if (
+            u.scheme == e.scheme
+            and _port(u) == _port(e)
+            and fnmatchcase((u.hostname or ""), (e.hostname or ""))
+            and (u.path == prefix or u.path.startswith(prefix + "/") or not prefix)
+        ):
+            return True
+    return False
+
+
 def check_model_deployment(spec: ModelDeploymentSpec, settings: OperatorSettings) -> None:
     """Raises PolicyViolation naming every field the allowlists refuse."""
     refused: list[str] = []
@@ -55,6 +90,15 @@ def check_model_deployment(spec: ModelDeploymentSpec, settings: OperatorSettings
                 f"spec.runtime.tolerations[{i}] ({describe_toleration(t)}) matches no "
                 "toleration the operator allows"
             )
+    uri = spec.model.tracking_uri
+    if uri and not tracking_uri_allowed(
+        uri, settings.mlflow_tracking_uri, settings.allowed_tracking_uris
+    ):
+        refused.append(
+            f"spec.model.trackingUri {uri} is not allowed here (the operator's registry "
+            f"{settings.mlflow_tracking_uri} and {len(settings.allowed_tracking_uris)} "
+            "allowed pattern(s))"
+        )
     if spec.model.allow_pickle and not settings.allow_pickle_models:
         refused.append(
             "spec.model.allowPickle is not allowed here (models that run their own code "
@@ -63,6 +107,7 @@ def check_model_deployment(spec: ModelDeploymentSpec, settings: OperatorSettings
     if refused:
         raise PolicyViolation(
             "; ".join(refused) + ". Ask the platform team (the operator's "
-            "MODELOPS_ALLOWED_SERVICE_TYPES, MODELOPS_ALLOWED_TOLERATIONS and "
-            "MODELOPS_ALLOW_PICKLE_MODELS, the chart's policy values) or change the spec."
+            "MODELOPS_ALLOWED_SERVICE_TYPES, MODELOPS_ALLOWED_TOLERATIONS, "
+            "MODELOPS_ALLOWED_TRACKING_URIS and MODELOPS_ALLOW_PICKLE_MODELS, the chart's "
+            "policy values) or change the spec."
         )

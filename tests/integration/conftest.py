@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -194,6 +196,12 @@ def operator(
         # FeatureMaterialization) run it.
         "MODELOPS_RUNTIME_IMAGE": "ghcr.io/modelops/runtime:0.1.0",
         "MODELOPS_METRICS_PORT": str(devenv.free_port()),
+        # Registries a spec may name: the discard port (registry-down tests) and MLflow as pods
+        # reach it (any host, MLflow's port); anything else is refused by policy.
+        "MODELOPS_ALLOWED_TRACKING_URIS": json.dumps(
+            ["http://127.0.0.1:9", f"http://*:{urlsplit(mlflow_url).port}"]
+        ),
+        "MODELOPS_PREFLIGHT_MAX_BYTES": "16384",
     }
     op = OperatorProcess(env, tmp_path_factory.mktemp("operator"))
     op.start()

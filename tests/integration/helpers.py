@@ -85,7 +85,9 @@ def read_or_none(reader: Callable[..., Any], name: str, namespace: str) -> Any:
         raise
 
 
-def admission_error(api_client: Any, kind: str, plural: str, spec: dict[str, Any]) -> str:
+def admission_error(
+    api_client: Any, kind: str, plural: str, spec: dict[str, Any], name: str = "invalid"
+) -> str:
     """The apiserver's message when it refuses a custom object at admission (a server dry run,
     strict field validation); fails the test when the object is accepted."""
     import json
@@ -97,7 +99,7 @@ def admission_error(api_client: Any, kind: str, plural: str, spec: dict[str, Any
     body = {
         "apiVersion": "modelops.dev/v1alpha1",
         "kind": kind,
-        "metadata": {"name": "invalid"},
+        "metadata": {"name": name},
         "spec": spec,
     }
     with pytest.raises(ApiException) as err:

@@ -559,53 +559,73 @@ def test_a_cronjob_the_apiserver_refuses_is_reported_and_clears(
     assert cleared["reason"] == "Scheduled"
 
 
-def test_a_monitor_does_not_take_over_another_kinds_cronjob_of_its_name(
+def test_a_monitor_and_a_materialization_of_one_name_keep_their_own_cronjobs(
     api_client: Any, namespace: str, operator: OperatorProcess
 ) -> None:
-    """H-1: a FeatureMaterialization and a DriftMonitor of one name would share a CronJob name;
-    the second is refused instead of rewriting the first one's CronJob in turn."""
+    """H-1: a FeatureMaterialization and a DriftMonitor of one name each get a CronJob of their
+    own (per-kind suffixes), and a CronJob made by hand under a monitor's child name is left
+    alone: the monitor reports ResourceNotOwned instead of taking it over."""
     custom = client.CustomObjectsApi(api_client)
     batch = client.BatchV1Api(api_client)
     target = {"model": {"uri": "models:/absent@champion", "trackingUri": "http://127.0.0.1:9"}}
     fm = {"featureStore": {"configMapRef": {"name": "repo"}}, "featureViews": ["v"]}
     dm = {"modelDeploymentRef": {"name": "target"}, "reference": {"uri": "s3://b/r.parquet"}}
+    batch.create_namespaced_cron_job(
+        namespace,
+        client.V1CronJob(
+            metadata=client.V1ObjectMeta(name="taken-drift"),
+            spec=client.V1CronJobSpec(
+                schedule="0 0 1 1 *",
+                suspend=True,
+                job_template=client.V1JobTemplateSpec(
+                    spec=client.V1JobSpec(template=client.V1PodTemplateSpec(spec=forger("{}")))
+                ),
+            ),
+        ),
+    )
     for plural, kind, name, spec in (
-        ("featurematerializations", "FeatureMaterialization", "shared", fm),
         ("modeldeployments", "ModelDeployment", "target", target),
+        ("featurematerializations", "FeatureMaterialization", "shared", fm),
+        ("driftmonitors", "DriftMonitor", "shared", dm),
+        ("driftmonitors", "DriftMonitor", "taken", dm),
     ):
         body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "metadata": {"name": name}}
         custom.create_namespaced_custom_object(
             GROUP, VERSION, namespace, plural, {**body, "spec": spec}
         )
-    cron = wait_for(
-        lambda: read_or_none(batch.read_namespaced_cron_job, "shared", namespace), 60, "CronJob"
-    )
-    assert cron.metadata.owner_references[0].kind == "FeatureMaterialization"
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "DriftMonitor",
-        "metadata": {"name": "shared"},
-    }
-    custom.create_namespaced_custom_object(
-        GROUP, VERSION, namespace, "driftmonitors", {**body, "spec": dm}
-    )
-
-    def ready() -> dict[str, Any] | None:
-        obj = custom.get_namespaced_custom_object(
-            GROUP, VERSION, namespace, "driftmonitors", "shared"
+    for name, kind, command in (
+        ("shared-features", "FeatureMaterialization", "materialize"),
+        ("shared-drift", "DriftMonitor", "drift"),
+    ):
+        cron = wait_for(
+            lambda n=name: read_or_none(batch.read_namespaced_cron_job, n, namespace),
+            60,
+            f"CronJob {name}",
         )
+        assert (cron.metadata.owner_references[0].kind, cron.metadata.owner_references[0].name) == (
+            kind,
+            "shared",
+        )
+        assert cron.spec.job_template.spec.template.spec.containers[0].args[0] == command
+
+    def ready(name: str) -> dict[str, Any] | None:
+        obj = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "driftmonitors", name)
         conds = (obj.get("status") or {}).get("conditions") or []
         return next((c for c in conds if c["type"] == "Ready"), None)
 
     refused = wait_for(
-        lambda: (r := ready()) is not None and r["reason"] == "ResourceNotOwned" and r,
+        lambda: (r := ready("taken")) is not None and r["reason"] == "ResourceNotOwned" and r,
         60,
         "refused",
     )
-    assert "controlled by FeatureMaterialization shared" in refused["message"]
-    after = batch.read_namespaced_cron_job("shared", namespace)
-    assert after.metadata.owner_references[0].kind == "FeatureMaterialization"
-    assert after.spec.job_template.spec.template.spec.containers[0].args[0] == "materialize"
+    assert "CronJob taken-drift" in refused["message"]
+    after = batch.read_namespaced_cron_job("taken-drift", namespace)
+    assert after.metadata.owner_references is None
+    assert after.spec.job_template.spec.template.spec.containers[0].command[0] == "sh"
+    status = custom.get_namespaced_custom_object(
+        GROUP, VERSION, namespace, "driftmonitors", "shared"
+    )["status"]
+    assert status["cronJobName"] == "shared-drift"
 
 
 def forger(forged: str) -> client.V1PodSpec:
@@ -650,7 +670,9 @@ def test_only_runs_of_the_monitors_own_cronjob_reach_status(
             GROUP, VERSION, namespace, plural, {**body, "spec": spec}
         )
     cron = wait_for(
-        lambda: read_or_none(batch.read_namespaced_cron_job, "watch", namespace), 60, "CronJob"
+        lambda: read_or_none(batch.read_namespaced_cron_job, "watch-drift", namespace),
+        60,
+        "CronJob",
     )
     labels = dict(cron.spec.job_template.spec.template.metadata.labels)
     forged = json.dumps(

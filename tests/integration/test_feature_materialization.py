@@ -242,7 +242,7 @@ def test_a_cronjob_the_apiserver_refuses_is_reported_once_and_clears(
         lambda: (r := ready()) is not None and r["reason"] == "ApplyFailed" and r, 60, "ApplyFailed"
     )
     assert failed["status"] == "False"
-    assert "Could not apply CronJob refused" in failed["message"]
+    assert "Could not apply CronJob refused-features" in failed["message"]
     assert "exceeded quota" in failed["message"]
     events = [
         e
@@ -256,7 +256,7 @@ def test_a_cronjob_the_apiserver_refuses_is_reported_once_and_clears(
     wait_for(
         lambda: (r := ready()) is not None and r["reason"] != "ApplyFailed", 60, "failure cleared"
     )
-    assert client.BatchV1Api(api_client).read_namespaced_cron_job("refused", namespace)
+    assert client.BatchV1Api(api_client).read_namespaced_cron_job("refused-features", namespace)
 
 
 @pytest.mark.parametrize(("spec", "text"), FM_INVALID, ids=[t for _, t in FM_INVALID])

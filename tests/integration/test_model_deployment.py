@@ -484,6 +484,39 @@ def test_invalid_specs_are_rejected_at_admission_naming_the_field(
     assert names in message, message
 
 
+NAME_LIMITS = [
+    ("ModelDeployment", PLURAL, {"model": {"uri": "models:/m/1"}}, "a" * 64, "at most 63"),
+    ("ModelDeployment", PLURAL, {"model": {"uri": "models:/m/1"}}, "9lives", "DNS label"),
+    ("ModelDeployment", PLURAL, {"model": {"uri": "models:/m/1"}}, "a.b", "DNS label"),
+    (
+        "DriftMonitor",
+        "driftmonitors",
+        {"modelDeploymentRef": {"name": "m"}, "reference": {"uri": "s3://b/r.parquet"}},
+        "d" * 46 + "x",
+        "at most 46",
+    ),
+    (
+        "FeatureMaterialization",
+        "featurematerializations",
+        {"featureStore": {"configMapRef": {"name": "repo"}}, "featureViews": ["v"]},
+        "f" * 43 + "x",
+        "at most 43",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "plural", "spec", "name", "text"), NAME_LIMITS, ids=[n[4] for n in NAME_LIMITS]
+)
+def test_a_name_its_children_could_not_carry_is_rejected_at_admission(
+    api_client: Any, crds: None, kind: str, plural: str, spec: dict[str, Any], name: str, text: str
+) -> None:
+    """A name too long (or not a DNS label) for a child's name would fail only when the child
+    is applied: the apiserver refuses the resource itself, naming the limit."""
+    message = admission_error(api_client, kind, plural, spec, name=name)
+    assert "metadata.name must be" in message and text in message, message
+
+
 def test_a_child_the_apiserver_refuses_is_reported_once_and_clears(
     k: Cluster, mlflow_url: str, model_name: str
 ) -> None:
@@ -580,3 +613,60 @@ def test_pass_through_fields_outside_the_allowlists_are_refused(
     k.patch_spec(model_name, {"service": {"type": "ClusterIP"}, "runtime": {"tolerations": None}})
     wait_for(lambda: k.is_ready(model_name), 90, "Ready once the spec is within the policy")
     assert k.core.read_namespaced_service(model_name, k.ns).spec.type == "ClusterIP"
+
+
+def test_the_operator_calls_no_registry_outside_its_allowlist(k: Cluster, model_name: str) -> None:
+    """H-3: a tenant points spec.model.trackingUri at an address of their choosing (here a
+    listener on the operator's own host, as an internal service would be): the operator
+    refuses the spec by name and never connects."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Record(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Record)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        target = f"http://127.0.0.1:{server.server_address[1]}"
+        k.create(md_body(model_name, model={"uri": "models:/x@champion", "trackingUri": target}))
+        ready = wait_for(
+            lambda: (
+                (c := k.condition(model_name, "Ready")) and c["reason"] == "PolicyViolation" and c
+            ),
+            60,
+            "Ready=False PolicyViolation",
+        )
+        assert f"spec.model.trackingUri {target} is not allowed" in ready["message"]
+        time.sleep(POLL_SECONDS + 1)  # nor does a resync pass call it
+        assert hits == []
+        assert k.children_versions(model_name) == {}
+    finally:
+        server.shutdown()
+
+
+def test_the_pre_flight_downloads_nothing_over_its_size_limit(
+    k: Cluster, mlflow_url: str, model_name: str
+) -> None:
+    """A tenant's model version with a requirements.txt over the operator's pre-flight limit
+    (the test operator's: 16 KiB) is not downloaded: ModelCompatible stays Unknown and says
+    why; the runtime, in the tenant's pod, still decides whether it loads."""
+    padding = [f"modelops-padding-{i:05d}==1.0" for i in range(800)]
+    register_model(mlflow_url, model_name, pip_requirements=padding)
+    k.create(md_body(model_name))
+    cond = wait_for(
+        lambda: (c := k.condition(model_name, "ModelCompatible")) and "limit" in c["message"] and c,
+        60,
+        "ModelCompatible naming the size limit",
+    )
+    assert cond["status"] == "Unknown"
+    assert "requirements.txt is" in cond["message"]
+    assert "over the 16384-byte pre-flight limit" in cond["message"]

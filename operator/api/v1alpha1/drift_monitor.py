@@ -16,7 +16,12 @@ from modelops.operator.api.base import (
     PrinterColumn,
     SecretKeyRef,
 )
-from modelops.operator.api.v1alpha1.schedule import DURATION_PATTERN, ScheduleFields, cron_field
+from modelops.operator.api.v1alpha1.schedule import (
+    DURATION_PATTERN,
+    MAX_CRONJOB_NAME,
+    ScheduleFields,
+    cron_field,
+)
 
 # Evidently 0.7's registered drift methods (stattests), by the names its presets accept.
 DriftMethod = Literal[
@@ -203,6 +208,10 @@ class DriftMonitor(KubeModel):
     status: DriftMonitorStatus | None = None
 
 
+# The CronJob is <name>-drift: a DriftMonitor and a FeatureMaterialization of one name
+# must not claim the same one.
+CRONJOB_SUFFIX = "drift"
+
 CRD_INFO = CrdInfo(
     kind="DriftMonitor",
     plural="driftmonitors",
@@ -217,4 +226,6 @@ CRD_INFO = CrdInfo(
         PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status', priority=1),
         PrinterColumn("Age", ".metadata.creationTimestamp", "date"),
     ),
+    max_name_length=MAX_CRONJOB_NAME - len(CRONJOB_SUFFIX) - 1,
+    name_rule="its CronJob is NAME-drift and each run's Job name must fit a label",
 )

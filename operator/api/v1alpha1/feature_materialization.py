@@ -15,7 +15,12 @@ from modelops.operator.api.base import (
     ObjectRef,
     PrinterColumn,
 )
-from modelops.operator.api.v1alpha1.schedule import DURATION_PATTERN, ScheduleFields, cron_field
+from modelops.operator.api.v1alpha1.schedule import (
+    DURATION_PATTERN,
+    MAX_CRONJOB_NAME,
+    ScheduleFields,
+    cron_field,
+)
 
 
 class FeatureStoreRef(KubeModel):
@@ -157,6 +162,10 @@ class FeatureMaterialization(KubeModel):
     status: FeatureMaterializationStatus | None = None
 
 
+# The CronJob is <name>-features: a DriftMonitor and a FeatureMaterialization of one name
+# must not claim the same one.
+CRONJOB_SUFFIX = "features"
+
 CRD_INFO = CrdInfo(
     kind="FeatureMaterialization",
     plural="featurematerializations",
@@ -171,4 +180,6 @@ CRD_INFO = CrdInfo(
         PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status', priority=1),
         PrinterColumn("Age", ".metadata.creationTimestamp", "date"),
     ),
+    max_name_length=MAX_CRONJOB_NAME - len(CRONJOB_SUFFIX) - 1,
+    name_rule="its CronJob is NAME-features and each run's Job name must fit a label",
 )

@@ -430,4 +430,7 @@ CRD_INFO = CrdInfo(
         "statusReplicasPath": ".status.replicas",
         "labelSelectorPath": ".status.selector",
     },
+    max_name_length=63,
+    name_rule="it names the Service, Deployment, HPA and PodDisruptionBudget",
+    dns_label=True,
 )

@@ -14,6 +14,9 @@ CRON_CEL = (
     r"|[0-9*/,?A-Za-z-]+([ \t]+[0-9*/,?A-Za-z-]+){4})$')"
 )
 DURATION_PATTERN = r"^[1-9][0-9]*(s|m|h|d)$"
+# The CronJob controller names each run `<cronjob>-<minutes since the epoch>` (11 characters),
+# and a Job's name must fit a 63-character label value.
+MAX_CRONJOB_NAME = 52
 
 
 def cron_field(description_default: str) -> Any:

@@ -92,3 +92,42 @@ def test_pickle_models_are_an_opt_in_the_policy_can_forbid() -> None:
     with pytest.raises(allowlists.PolicyViolation, match=r"spec.model.allowPickle is not allowed"):
         allowlists.check_model_deployment(asks, OperatorSettings(allow_pickle_models=False))
     allowlists.check_model_deployment(spec(), OperatorSettings(allow_pickle_models=False))
+
+
+OWN = "http://mlflow.mlflow.svc.cluster.local:5000"
+SVC = "http://*.svc.cluster.local:5000"
+
+
+@pytest.mark.parametrize(
+    ("uri", "entries", "allowed"),
+    [
+        (OWN, [], True),
+        ("http://mlflow.mlflow.svc.cluster.local:5001", [], False),
+        ("http://169.254.169.254/latest/meta-data", [], False),
+        ("file:///var/run/secrets", [], False),
+        ("http://mlflow.team-a.svc.cluster.local:5000", [SVC], True),
+        # The port and scheme are the entry's, not any.
+        ("http://mlflow.team-a.svc.cluster.local:6379", [SVC], False),
+        ("https://mlflow.team-a.svc.cluster.local:5000", [SVC], False),
+        ("https://reg.example.com", ["https://reg.example.com:443"], True),
+        # A host glob does not stretch past the host, whatever the URI hides in user info.
+        ("http://x.svc.cluster.local:5000@10.0.0.1:5000", [SVC], False),
+        ("http://user:pw@mlflow.svc.cluster.local:5000", [SVC], False),
+        ("https://reg.example.com/team-a/x", ["https://reg.example.com/team-a"], True),
+        ("https://reg.example.com/team-ab", ["https://reg.example.com/team-a"], False),
+        ("https://reg.example.com:notaport", ["https://reg.example.com"], False),
+    ],
+)
+def test_a_tracking_uri_needs_the_operators_own_or_an_allowed_pattern(
+    uri: str, entries: list[str], allowed: bool
+) -> None:
+    assert allowlists.tracking_uri_allowed(uri, OWN, entries) is allowed
+
+
+def test_a_tracking_uri_outside_the_allowlist_is_refused_by_name() -> None:
+    settings = OperatorSettings(mlflow_tracking_uri=OWN)
+    allowlists.check_model_deployment(spec(model={**MODEL, "trackingUri": OWN}), settings)
+    with pytest.raises(allowlists.PolicyViolation, match=r"spec.model.trackingUri http://10.0.0.9"):
+        allowlists.check_model_deployment(
+            spec(model={**MODEL, "trackingUri": "http://10.0.0.9:5000"}), settings
+        )
