@@ -10,14 +10,29 @@ import secrets
 import sys
 
 
-def kopf_args(argv: list[str]) -> list[str]:
+def namespaces_in(argv: list[str]) -> list[str]:
+    """The values of `-n`/`--namespace` arguments, in order."""
+    found = []
+    for i, a in enumerate(argv):
+        if a in ("-n", "--namespace") and i + 1 < len(argv):
+            found.append(argv[i + 1])
+        elif a.startswith("--namespace="):
+            found.append(a.split("=", 1)[1])
+    return found
+
+
+def kopf_args(argv: list[str], namespaces: list[str] | None = None) -> list[str]:
+    """kopf's arguments; `namespaces` (MODELOPS_NAMESPACES) scopes it unless argv does."""
     args = ["run", "-m", "modelops.operator.handlers"]
     scoped = any(
         a in ("-n", "--namespace", "-A", "--all-namespaces") or a.startswith("--namespace=")
         for a in argv
     )
     if not scoped:
-        args.append("--all-namespaces")
+        for ns in namespaces or []:
+            args += ["--namespace", ns]
+        if not namespaces:
+            args.append("--all-namespaces")
     peering = any(a == "--peering" or a.startswith("--peering=") for a in argv)
     if peering and not any(a == "--priority" or a.startswith("--priority=") for a in argv):
         # kopf pauses every replica but the highest-priority one; equal priorities would all
@@ -27,9 +42,28 @@ def kopf_args(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import json
+    import os
+
     from kopf.cli import main as kopf_main
 
-    kopf_main(args=kopf_args(sys.argv[1:] if argv is None else argv), prog_name="modelops-operator")
+    from modelops.operator.settings import get_settings
+
+    argv = sys.argv[1:] if argv is None else argv
+    given = namespaces_in(argv)
+    if patterns := [ns for ns in given if any(c in ns for c in "*?![,")]:
+        # The resync loop lists named namespaces or all of them; a pattern it cannot follow
+        # would leave some resources without their periodic pass, or act where it must not.
+        print(
+            f"modelops-operator: namespace patterns are not supported: {patterns}", file=sys.stderr
+        )
+        return 2
+    if given:
+        # The resync loop lists what kopf watches: the same namespaces, from the settings.
+        os.environ["MODELOPS_NAMESPACES"] = json.dumps(given)
+        get_settings.cache_clear()
+    args = kopf_args(argv, get_settings().namespaces)
+    kopf_main(args=args, prog_name="modelops-operator")
     return 0
 
 

@@ -51,6 +51,9 @@ class OperatorSettings(BaseSettings):
     """Default Redis for prediction logs."""
     cluster_domain: str = "cluster.local"
     """The cluster's DNS domain, for status.url."""
+    namespaces: list[str] = Field(default_factory=list)
+    """The namespaces the operator serves (JSON list); empty: all. `modelops-operator` passes
+    them to kopf, and sets them from its own `--namespace` arguments."""
     runtime_packages: dict[str, str] = Field(default_factory=lambda: dict(RUNTIME_PACKAGES))
     """Package major.minor versions the runtime image ships (JSON)."""
     runtime_flavors: dict[str, str | None] = Field(default_factory=lambda: dict(RUNTIME_FLAVORS))

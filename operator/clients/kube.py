@@ -30,9 +30,10 @@ def api() -> client.ApiClient:
     return _api_client
 
 
-def _path(kind: str, namespace: str, name: str | None = None, sub: str | None = None) -> str:
+def _path(kind: str, namespace: str | None, name: str | None = None, sub: str | None = None) -> str:
     k = kinds.BY_NAME[kind]
-    path = f"{k.prefix}/namespaces/{namespace}/{k.plural}"
+    scope = f"/namespaces/{namespace}" if namespace else ""
+    path = f"{k.prefix}{scope}/{k.plural}"
     if name:
         path += f"/{name}"
     if sub:
@@ -152,6 +153,22 @@ def patch_status(kind: str, namespace: str, name: str, status: dict[str, Any]) -
             "Accept": "application/json",
         },
     )
+
+
+def names(kind: str, namespace: str | None) -> list[tuple[str, str]]:
+    """(namespace, name) of every object of a kind, in one namespace or (None) all of them."""
+    items = _call("GET", _path(kind, namespace), header_params={"Accept": "application/json"})
+    return [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in items["items"]]
+
+
+def get_raw(path: str) -> dict[str, Any] | None:
+    try:
+        found: dict[str, Any] = _call("GET", path)
+        return found
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise
 
 
 def create_raw(path: str, body: dict[str, Any]) -> dict[str, Any]:

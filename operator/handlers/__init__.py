@@ -4,7 +4,8 @@ from modelops.operator.handlers import (
     drift_monitor,
     feature_materialization,
     model_deployment,
+    resync,
     startup,
 )
 
-__all__ = ["drift_monitor", "feature_materialization", "model_deployment", "startup"]
+__all__ = ["drift_monitor", "feature_materialization", "model_deployment", "resync", "startup"]

@@ -13,7 +13,7 @@ from modelops.operator.api import kinds
 from modelops.operator.api.v1alpha1.drift_monitor import DriftMonitor, DriftMonitorStatus
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment
 from modelops.operator.clients import kube
-from modelops.operator.handlers import events, job_results, parsing, scaffold
+from modelops.operator.handlers import events, job_results, parsing, resync, scaffold
 from modelops.operator.resources.drift_monitor import (
     COMPONENT,
     build_drift_cronjob,
@@ -90,16 +90,10 @@ async def on_drift_monitor_change(meta: kopf.Meta, logger: kopf.Logger, **_: Any
     await reconcile(meta["namespace"], meta["name"], logger)
 
 
-@kopf.timer(
-    KIND.group,
-    KIND.version,
-    KIND.plural,
-    interval=get_settings().model_poll_seconds,
-    initial_delay=5,
-)
-async def resync_drift_monitor(meta: kopf.Meta, logger: kopf.Logger, **_: Any) -> None:
+@resync.every(KIND.kind, get_settings().model_poll_seconds)
+async def resync_drift_monitor(namespace: str, name: str, logger: logging.Logger) -> None:
     """Follow the target's rollouts (the reference is the served version's training data)."""
-    await reconcile(meta["namespace"], meta["name"], logger)
+    await reconcile(namespace, name, logger)
 
 
 async def record_result(

@@ -16,7 +16,7 @@ from modelops.operator.api.v1alpha1.feature_materialization import (
     FeatureMaterializationStatus,
 )
 from modelops.operator.clients import kube
-from modelops.operator.handlers import events, job_results, parsing, scaffold
+from modelops.operator.handlers import events, job_results, parsing, resync, scaffold
 from modelops.operator.resources.feature_materialization import (
     COMPONENT,
     build_materialize_cronjob,
@@ -70,10 +70,10 @@ async def on_feature_materialization_change(meta: kopf.Meta, logger: kopf.Logger
     await reconcile(meta["namespace"], meta["name"], logger, apply=True)
 
 
-@kopf.timer(*KIND.resource, interval=STALENESS_INTERVAL, initial_delay=5)
-async def resync_feature_materialization(meta: kopf.Meta, logger: kopf.Logger, **_: Any) -> None:
+@resync.every(KIND.kind, STALENESS_INTERVAL)
+async def resync_feature_materialization(namespace: str, name: str, logger: logging.Logger) -> None:
     """Re-evaluate Stale and restore a drifted CronJob."""
-    await reconcile(meta["namespace"], meta["name"], logger, apply=True)
+    await reconcile(namespace, name, logger, apply=True)
 
 
 async def record_result(

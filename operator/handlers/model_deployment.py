@@ -12,7 +12,7 @@ from modelops.operator.api import kinds
 from modelops.operator.api.v1alpha1.feature_materialization import FeatureStoreRef
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment
 from modelops.operator.clients import kube, registry
-from modelops.operator.handlers import events, parsing, scaffold
+from modelops.operator.handlers import events, parsing, resync, scaffold
 from modelops.operator.planning import key as child_key
 from modelops.operator.planning import plan
 from modelops.operator.resources.common import managed_labels, managed_selector, selector_labels
@@ -149,17 +149,11 @@ async def on_model_deployment_change(
         raise kopf.TemporaryError(str(e), delay=min(300, 5 * 2**retry)) from None
 
 
-@kopf.timer(
-    KIND.group,
-    KIND.version,
-    KIND.plural,
-    interval=get_settings().model_poll_seconds,
-    initial_delay=5,
-)
-async def resync_model_deployment(meta: kopf.Meta, logger: kopf.Logger, **_: Any) -> None:
+@resync.every(KIND.kind, get_settings().model_poll_seconds)
+async def resync_model_deployment(namespace: str, name: str, logger: logging.Logger) -> None:
     """Re-resolve the alias (a moved alias rolls out) and restore drifted children."""
     try:
-        await reconcile(meta["namespace"], meta["name"], logger, resolve=True)
+        await reconcile(namespace, name, logger, resolve=True)
     except kopf.TemporaryError:
         pass  # status already says why; the next tick retries
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import kopf
@@ -11,6 +10,7 @@ from kubernetes.client.exceptions import ApiException
 
 from modelops.operator import metrics
 from modelops.operator.clients import kube
+from modelops.operator.handlers import resync
 from modelops.operator.settings import get_settings
 
 
@@ -41,14 +41,9 @@ def ensure_peering(name: str, clusterwide: bool, logger: kopf.Logger | logging.L
     """Create the peering object replicas exchange keep-alives through, if missing: a chart
     cannot create it in the same release as its CRD (the kind is unknown until installed)."""
     body = {"apiVersion": "kopf.dev/v1", "metadata": {"name": name}}
-    if clusterwide:
-        path = "/apis/kopf.dev/v1/clusterkopfpeerings"
-        body["kind"] = "ClusterKopfPeering"
-    else:
-        ns_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-        namespace = ns_file.read_text().strip() if ns_file.exists() else "default"
-        path = f"/apis/kopf.dev/v1/namespaces/{namespace}/kopfpeerings"
-        body["kind"] = "KopfPeering"
+    # The collection the object lives in: its own path without the name.
+    path = resync.peering_path(name, clusterwide).rsplit("/", 1)[0]
+    body["kind"] = "ClusterKopfPeering" if clusterwide else "KopfPeering"
     try:
         kube.create_raw(path, body)
         logger.info(f"Created {body['kind']} {name}")

@@ -1,0 +1,122 @@
+"""The periodic pass over every resource of a kind: re-resolve aliases, restore drifted children,
+re-evaluate staleness. Our own loop, not kopf timers: a kopf timer puts a finalizer on each
+object, and a finalizer outlives the operator (deleting a resource or its namespace would hang
+while the operator is down). The loop holds nothing on the objects, and pauses like kopf's own
+handlers while a peer of higher priority works."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import kopf
+
+from modelops.operator.clients import kube
+from modelops.operator.settings import get_settings
+
+# pass(namespace, name, logger)
+Pass = Callable[[str, str, logging.Logger], Awaitable[None]]
+log = logging.getLogger(__name__)
+# At most this many passes of one kind at once: a thousand resources do not take a thousand
+# registry calls in the same second, nor one after another for minutes.
+CONCURRENCY = 8
+SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+@dataclass(frozen=True)
+class Resync:
+    kind: str
+    interval: float
+    run: Pass
+
+
+_registered: list[Resync] = []
+
+
+def every(kind: str, interval: float) -> Callable[[Pass], Pass]:
+    """Register `run` to be called for every object of `kind` each `interval` seconds."""
+
+    def register(run: Pass) -> Pass:
+        _registered.append(Resync(kind, interval, run))
+        return run
+
+    return register
+
+
+def peering_path(name: str, clusterwide: bool) -> str:
+    if clusterwide:
+        return f"/apis/kopf.dev/v1/clusterkopfpeerings/{name}"
+    namespace = SA_NAMESPACE.read_text().strip() if SA_NAMESPACE.exists() else "default"
+    return f"/apis/kopf.dev/v1/namespaces/{namespace}/kopfpeerings/{name}"
+
+
+def outranked(peering: dict[str, Any] | None, priority: int, now: datetime) -> bool:
+    """Whether a live peer has a higher priority: kopf pauses this replica's handlers then, and
+    the loop pauses with them."""
+    for peer in ((peering or {}).get("status") or {}).values():
+        if not isinstance(peer, dict) or "lastseen" not in peer:
+            continue
+        try:
+            seen = datetime.fromisoformat(str(peer["lastseen"]))
+            alive = (now - seen).total_seconds() < float(peer.get("lifetime", 60))
+            if alive and int(peer.get("priority", 0)) > priority:
+                return True
+        except (ValueError, TypeError):
+            continue
+    return False
+
+
+async def _tick(job: Resync, namespaces: list[str]) -> None:
+    found: list[tuple[str, str]] = []
+    targets: list[str | None] = [*namespaces] or [None]
+    for ns in targets:
+        found += await asyncio.to_thread(kube.names, job.kind, ns)
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(namespace: str, name: str) -> None:
+        async with gate:
+            try:
+                await job.run(namespace, name, log)
+            except Exception:  # one object's failure must not stop the others' passes
+                log.exception(f"Resync of {job.kind} {namespace}/{name} failed")
+
+    await asyncio.gather(*(one(ns, name) for ns, name in found))
+
+
+async def _loop(job: Resync, settings: kopf.OperatorSettings) -> None:
+    peering = None
+    if not settings.peering.standalone:
+        peering = peering_path(settings.peering.name, settings.peering.clusterwide)
+    await asyncio.sleep(min(5.0, job.interval))
+    while True:
+        try:
+            body = await asyncio.to_thread(kube.get_raw, peering) if peering else None
+            if not outranked(body, settings.peering.priority, datetime.now(UTC)):
+                await _tick(job, get_settings().namespaces)
+        except Exception:  # the API is down: the next tick tries again
+            log.exception(f"Resync of {job.kind} failed")
+        await asyncio.sleep(job.interval)
+
+
+_tasks: list[asyncio.Task[None]] = []
+
+
+@kopf.on.startup()
+async def start_resync(settings: kopf.OperatorSettings, **_: Any) -> None:
+    _tasks.extend(asyncio.create_task(_loop(job, settings)) for job in _registered)
+
+
+@kopf.on.cleanup()
+async def stop_resync(**_: Any) -> None:
+    for task in _tasks:
+        task.cancel()
+    for task in _tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    _tasks.clear()

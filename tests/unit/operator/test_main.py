@@ -1,0 +1,38 @@
+"""`modelops-operator`'s arguments to kopf: scope, peering priority, namespaces."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelops.operator.__main__ import kopf_args, main, namespaces_in
+
+
+def test_all_namespaces_unless_told_otherwise() -> None:
+    assert kopf_args([])[-1] == "--all-namespaces"
+    assert kopf_args([], ["team-a", "team-b"])[3:] == [
+        "--namespace",
+        "team-a",
+        "--namespace",
+        "team-b",
+    ]
+    args = kopf_args(["-n", "x"], ["team-a"])  # arguments win over the settings
+    assert "--all-namespaces" not in args and "team-a" not in args and args[-2:] == ["-n", "x"]
+
+
+def test_the_namespaces_kopf_serves_are_read_back_for_the_resync_loop() -> None:
+    assert namespaces_in(["--standalone", "-n", "a", "--namespace=b", "--namespace", "c"]) == [
+        "a",
+        "b",
+        "c",
+    ]
+    assert namespaces_in(["-A"]) == []
+
+
+def test_peers_draw_distinct_priorities() -> None:
+    drawn = {a for _ in range(20) for a in kopf_args(["--peering", "p"]) if "priority" in a}
+    assert len(drawn) > 1
+
+
+def test_namespace_patterns_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-n", "!kube-system"]) == 2
+    assert "patterns are not supported: ['!kube-system']" in capsys.readouterr().err

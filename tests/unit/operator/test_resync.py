@@ -1,0 +1,29 @@
+"""The resync loop pauses while a live peer of higher priority works, as kopf's handlers do."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from modelops.operator.handlers.resync import outranked
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def peer(priority: int, seconds_ago: float, lifetime: int = 60) -> dict[str, object]:
+    seen = (NOW - timedelta(seconds=seconds_ago)).isoformat()
+    return {"priority": priority, "lifetime": lifetime, "lastseen": seen}
+
+
+def test_a_live_peer_of_higher_priority_pauses_the_loop() -> None:
+    assert outranked({"status": {"a": peer(10, 5), "b": peer(50, 5)}}, 10, NOW)
+    assert not outranked({"status": {"a": peer(10, 5), "b": peer(5, 5)}}, 10, NOW)
+
+
+def test_a_dead_peer_does_not() -> None:
+    assert not outranked({"status": {"b": peer(50, 61)}}, 10, NOW)
+    assert not outranked({"status": {"b": peer(50, 1, lifetime=0)}}, 10, NOW)
+
+
+def test_no_peering_or_garbage_in_it_does_not_pause() -> None:
+    assert not outranked(None, 10, NOW)
+    assert not outranked({"status": {"x": "nonsense", "y": {"lastseen": "yesterday"}}}, 10, NOW)
