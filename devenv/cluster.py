@@ -139,9 +139,32 @@ def _start_etcd(state: Path, bins: Path, port: int, peer_port: int) -> None:
     wait_http(f"http://127.0.0.1:{port}/health", 30, proc=etcd)
 
 
+# What the tests read back from the apiserver's audit log: every list and watch of the kinds
+# the operator follows, with its query (label and field selectors) and user agent. Nothing else
+# is logged. A watch is logged when its response starts, not when it ends minutes later.
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    verbs: [list, watch]
+    resources:
+      - {group: "", resources: [pods, services]}
+      - {group: apps, resources: [deployments]}
+      - {group: batch, resources: [jobs, cronjobs]}
+      - {group: autoscaling, resources: [horizontalpodautoscalers]}
+      - {group: policy, resources: [poddisruptionbudgets]}
+      - {group: modelops.dev}
+  - level: None
+"""
+
+
 def _start_apiserver(state: Path, bins: Path, etcd_port: int, port: int, token: str) -> Path:
     """Start kube-apiserver and wait until it is ready; returns its self-signed CA."""
     pki = state / "pki"
+    policy = state / "audit-policy.yaml"
+    policy.write_text(AUDIT_POLICY)
     server = f"https://127.0.0.1:{port}"
     apiserver = Proc(state, "kube-apiserver")
     apiserver.start(
@@ -167,6 +190,10 @@ def _start_apiserver(state: Path, bins: Path, etcd_port: int, port: int, token: 
             "--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction",
             # The real node's name resolves nowhere: logs/exec/metrics go to its InternalIP.
             "--kubelet-preferred-address-types=InternalIP",
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={state / 'audit.log'}",
+            "--audit-log-maxsize=50",
+            "--audit-log-maxbackup=1",
             "--v=1",
         ]
     )
@@ -304,6 +331,7 @@ def cluster_up(state: Path = STATE) -> dict[str, str]:
         "ca": str(ca),
         "kubeconfig": str(kubeconfig),
         "bin": str(bins),
+        "audit_log": str(state / "audit.log"),
     }
     write_private(state / "cluster.json", json.dumps(meta, indent=2))
     _register_nodes(state)

@@ -54,6 +54,9 @@ class OperatorSettings(BaseSettings):
     namespaces: list[str] = Field(default_factory=list)
     """The namespaces the operator serves (JSON list); empty: all. `modelops-operator` passes
     them to kopf, and sets them from its own `--namespace` arguments."""
+    excluded_namespaces: list[str] = Field(default_factory=lambda: ["kube-system"])
+    """Namespaces the operator never acts in, whoever creates resources there (JSON list): its
+    watches and periodic passes leave them out on the server side."""
     runtime_packages: dict[str, str] = Field(default_factory=lambda: dict(RUNTIME_PACKAGES))
     """Package major.minor versions the runtime image ships (JSON)."""
     runtime_flavors: dict[str, str | None] = Field(default_factory=lambda: dict(RUNTIME_FLAVORS))

@@ -155,9 +155,16 @@ def patch_status(kind: str, namespace: str, name: str, status: dict[str, Any]) -
     )
 
 
-def names(kind: str, namespace: str | None) -> list[tuple[str, str]]:
-    """(namespace, name) of every object of a kind, in one namespace or (None) all of them."""
-    items = _call("GET", _path(kind, namespace), header_params={"Accept": "application/json"})
+def names(kind: str, namespace: str | None, fields: str = "") -> list[tuple[str, str]]:
+    """(namespace, name) of every object of a kind, in one namespace or (None) all of them,
+    optionally filtered by a field selector."""
+    query = [("fieldSelector", fields)] if fields else None
+    items = _call(
+        "GET",
+        _path(kind, namespace),
+        query_params=query,
+        header_params={"Accept": "application/json"},
+    )
     return [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in items["items"]]
 
 

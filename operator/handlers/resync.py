@@ -18,6 +18,7 @@ from typing import Any
 import kopf
 
 from modelops.operator.clients import kube
+from modelops.operator.resources.common import outside
 from modelops.operator.settings import get_settings
 
 # pass(namespace, name, logger)
@@ -72,11 +73,13 @@ def outranked(peering: dict[str, Any] | None, priority: int, now: datetime) -> b
     return False
 
 
-async def _tick(job: Resync, namespaces: list[str]) -> None:
+async def _tick(job: Resync, namespaces: list[str], excluded: list[str]) -> None:
     found: list[tuple[str, str]] = []
-    targets: list[str | None] = [*namespaces] or [None]
+    targets: list[str | None] = [ns for ns in namespaces if ns not in excluded] or [None]
+    if namespaces and targets == [None]:
+        return  # every served namespace is excluded
     for ns in targets:
-        found += await asyncio.to_thread(kube.names, job.kind, ns)
+        found += await asyncio.to_thread(kube.names, job.kind, ns, outside(excluded))
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(namespace: str, name: str) -> None:
@@ -98,7 +101,8 @@ async def _loop(job: Resync, settings: kopf.OperatorSettings) -> None:
         try:
             body = await asyncio.to_thread(kube.get_raw, peering) if peering else None
             if not outranked(body, settings.peering.priority, datetime.now(UTC)):
-                await _tick(job, get_settings().namespaces)
+                ours = get_settings()
+                await _tick(job, ours.namespaces, ours.excluded_namespaces)
         except Exception:  # the API is down: the next tick tries again
             log.exception(f"Resync of {job.kind} failed")
         await asyncio.sleep(job.interval)

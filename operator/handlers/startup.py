@@ -9,9 +9,16 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 
 from modelops.operator import metrics
+from modelops.operator.api import kinds
 from modelops.operator.clients import kube
 from modelops.operator.handlers import resync
+from modelops.operator.resources import drift_monitor, feature_materialization, model_deployment
+from modelops.operator.resources.common import managed_selector, outside
 from modelops.operator.settings import get_settings
+
+OWN_KINDS = (kinds.MODEL_DEPLOYMENT, kinds.DRIFT_MONITOR, kinds.FEATURE_MATERIALIZATION)
+SERVING_CHILDREN = (kinds.DEPLOYMENT, kinds.SERVICE, kinds.HPA, kinds.PDB)
+RUN_KINDS = (kinds.JOB, kinds.POD)
 
 
 @kopf.on.startup()
@@ -27,6 +34,20 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.execution.max_workers = 20
+    # The apiserver filters: the operator lists and watches only its own kinds and the
+    # children it labels, never every Pod and Service in the cluster, and nothing at all in
+    # the excluded namespaces.
+    for kind in SERVING_CHILDREN:
+        settings.watching.label_selectors[kind.resource] = managed_selector(
+            model_deployment.COMPONENT
+        )
+    for kind in RUN_KINDS:
+        settings.watching.label_selectors[kind.resource] = managed_selector(
+            drift_monitor.COMPONENT, feature_materialization.COMPONENT
+        )
+    if excluded := outside(get_settings().excluded_namespaces):
+        for kind in (*OWN_KINDS, *SERVING_CHILDREN, *RUN_KINDS):
+            settings.watching.field_selectors[kind.resource] = excluded
     settings.networking.request_timeout = 30
     kube.api()  # fail fast on a missing kubeconfig
     if not settings.peering.standalone and settings.peering.mandatory:

@@ -24,8 +24,18 @@ def managed_labels(component: str) -> dict[str, str]:
     return {"app.kubernetes.io/managed-by": MANAGED_BY, "app.kubernetes.io/component": component}
 
 
-def managed_selector(component: str) -> str:
-    return ",".join(f"{k}={v}" for k, v in managed_labels(component).items())
+def managed_selector(*components: str) -> str:
+    """A label selector for the children of the given components (server-side watches)."""
+    labels = managed_labels(components[0])
+    if len(components) == 1:
+        return ",".join(f"{k}={v}" for k, v in labels.items())
+    component = "app.kubernetes.io/component"
+    return f"app.kubernetes.io/managed-by={MANAGED_BY},{component} in ({','.join(components)})"
+
+
+def outside(namespaces: list[str]) -> str:
+    """A field selector for every namespace but these ('' for all)."""
+    return ",".join(f"metadata.namespace!={ns}" for ns in namespaces)
 
 
 def owner_label(component: str) -> str:
