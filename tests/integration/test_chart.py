@@ -403,3 +403,48 @@ def test_checkov_passes_on_the_rendered_chart(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Failed checks: 0" in done.stdout, done.stdout
+
+
+def rendered_kind(cluster: dict[str, str], kind: str, *sets: str) -> dict[str, Any]:
+    args = [a for s in sets for a in ("--set", s)]
+    rendered = helm(cluster, "template", "t", str(CHART), "--kube-version", KUBE_VERSION, *args)
+    return next(d for d in yaml.safe_load_all(rendered) if d and d["kind"] == kind)
+
+
+def test_the_operator_reaches_only_dns_the_api_and_its_registry(cluster: dict[str, str]) -> None:
+    """An egress policy: a tenant-chosen address (a metadata endpoint, another tenant's pod) is
+    outside it whatever a spec says. Enforced by the cluster's network plugin (the local node's
+    bridge plugin does not enforce NetworkPolicy: this checks what the chart asks for)."""
+    policy = rendered_kind(cluster, "NetworkPolicy")["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    ports = [sorted((p["protocol"], p["port"]) for p in rule["ports"]) for rule in policy["egress"]]
+    assert ports == [
+        [("TCP", 53), ("UDP", 53)],
+        [("TCP", 443), ("TCP", 6443)],
+        [("TCP", 5000)],  # operator.mlflowTrackingUri's port
+    ]
+    assert all(rule.get("ports") for rule in policy["egress"])  # no rule opens every port
+
+    pinned = rendered_kind(
+        cluster,
+        "NetworkPolicy",
+        "networkPolicy.egress.apiServerCIDRs={10.0.0.1/32}",
+        "operator.mlflowTrackingUri=https://mlflow.example.com",
+    )["spec"]["egress"]
+    assert pinned[1]["to"] == [{"ipBlock": {"cidr": "10.0.0.1/32"}}]
+    assert pinned[2]["ports"] == [{"port": 443, "protocol": "TCP"}]
+
+
+def test_excluded_namespaces_reach_the_operator(cluster: dict[str, str]) -> None:
+    deployment = rendered_kind(cluster, "Deployment", "excludedNamespaces={kube-system,ops}")
+    env = {
+        e["name"]: e.get("value")
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["MODELOPS_EXCLUDED_NAMESPACES"] == '["kube-system","ops"]'
+    default = rendered_kind(cluster, "Deployment")
+    env = {
+        e["name"]: e.get("value")
+        for e in default["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["MODELOPS_EXCLUDED_NAMESPACES"] == '["kube-system"]'
