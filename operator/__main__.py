@@ -51,13 +51,6 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else argv
     given = namespaces_in(argv)
-    if patterns := [ns for ns in given if any(c in ns for c in "*?![,")]:
-        # The resync loop lists named namespaces or all of them; a pattern it cannot follow
-        # would leave some resources without their periodic pass, or act where it must not.
-        print(
-            f"modelops-operator: namespace patterns are not supported: {patterns}", file=sys.stderr
-        )
-        return 2
     if given:
         # The resync loop lists what kopf watches: the same namespaces, from the settings.
         os.environ["MODELOPS_NAMESPACES"] = json.dumps(given)

@@ -73,13 +73,31 @@ def outranked(peering: dict[str, Any] | None, priority: int, now: datetime) -> b
     return False
 
 
+def is_pattern(namespace: str) -> bool:
+    return any(c in namespace for c in "*?!,")
+
+
+def lists(namespaces: list[str], excluded: list[str]) -> list[str | None]:
+    """The namespaces to list (None: all of them) for what kopf serves: the named ones, or all
+    when kopf serves all or a pattern."""
+    if not namespaces or any(is_pattern(ns) for ns in namespaces):
+        return [None]
+    return [ns for ns in namespaces if ns not in excluded]
+
+
+def served(namespace: str, namespaces: list[str]) -> bool:
+    """Whether kopf serves the namespace, by kopf's own reading of its `--namespace` globs."""
+    # kopf's matcher, so that the periodic pass covers exactly what its watches do.
+    from kopf._cogs.structs.references import NamespaceName, match_namespace
+
+    return not namespaces or any(match_namespace(NamespaceName(namespace), p) for p in namespaces)
+
+
 async def _tick(job: Resync, namespaces: list[str], excluded: list[str]) -> None:
     found: list[tuple[str, str]] = []
-    targets: list[str | None] = [ns for ns in namespaces if ns not in excluded] or [None]
-    if namespaces and targets == [None]:
-        return  # every served namespace is excluded
-    for ns in targets:
-        found += await asyncio.to_thread(kube.names, job.kind, ns, outside(excluded))
+    for ns in lists(namespaces, excluded):
+        listed = await asyncio.to_thread(kube.names, job.kind, ns, outside(excluded))
+        found += [(n, name) for n, name in listed if served(n, namespaces)]
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(namespace: str, name: str) -> None:

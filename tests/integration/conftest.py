@@ -18,6 +18,7 @@ import devenv
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_NAMESPACE_PREFIX = "t-"
+EXCLUDED_NAMESPACE = f"{TEST_NAMESPACE_PREFIX}excluded"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -202,6 +203,8 @@ def operator(
             ["http://127.0.0.1:9", f"http://*:{urlsplit(mlflow_url).port}"]
         ),
         "MODELOPS_PREFLIGHT_MAX_BYTES": "16384",
+        # A namespace the operator's pattern (t-*) matches and its policy keeps it out of.
+        "MODELOPS_EXCLUDED_NAMESPACES": json.dumps(["kube-system", EXCLUDED_NAMESPACE]),
     }
     op = OperatorProcess(env, tmp_path_factory.mktemp("operator"))
     op.start()

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from kubernetes import client
 
-from .conftest import POLL_SECONDS, OperatorProcess
+from .conftest import EXCLUDED_NAMESPACE, POLL_SECONDS, OperatorProcess
 from .helpers import read_or_none, wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -70,9 +70,9 @@ def test_the_operator_lists_and_watches_only_what_it_labels(
 def test_a_resource_in_an_excluded_namespace_is_left_alone(
     api_client: Any, namespace: str, operator: OperatorProcess
 ) -> None:
-    """A ModelDeployment created in kube-system (by whoever may) gets no status and no child,
-    while its twin in a tenant namespace does: the operator's watches and periodic passes
-    leave the namespace out."""
+    """A ModelDeployment in an excluded namespace (one the operator's --namespace pattern
+    matches) gets no status and no child, while its twin in a tenant namespace does: the
+    operator's watches and periodic passes leave the namespace out."""
     custom = client.CustomObjectsApi(api_client)
     core = client.CoreV1Api(api_client)
     name = f"x{uuid.uuid4().hex[:8]}"
@@ -82,8 +82,11 @@ def test_a_resource_in_an_excluded_namespace_is_left_alone(
         "metadata": {"name": name},
         "spec": {"model": {"uri": "models:/absent@champion", "trackingUri": "http://127.0.0.1:9"}},
     }
+    excluded = EXCLUDED_NAMESPACE
+    if read_or_none(lambda n, _: core.read_namespace(n), excluded, "") is None:
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=excluded)))
     custom.create_namespaced_custom_object(
-        "modelops.dev", "v1alpha1", "kube-system", "modeldeployments", body
+        "modelops.dev", "v1alpha1", excluded, "modeldeployments", body
     )
     custom.create_namespaced_custom_object(
         "modelops.dev", "v1alpha1", namespace, "modeldeployments", body
@@ -101,15 +104,13 @@ def test_a_resource_in_an_excluded_namespace_is_left_alone(
         )
         time.sleep(POLL_SECONDS * 2 + 6)  # several periodic passes
         obj = custom.get_namespaced_custom_object(
-            "modelops.dev", "v1alpha1", "kube-system", "modeldeployments", name
+            "modelops.dev", "v1alpha1", excluded, "modeldeployments", name
         )
         assert "status" not in obj
         assert not any(
             k.startswith("modelops.dev/") for k in obj["metadata"].get("annotations") or {}
         )
-        assert read_or_none(core.read_namespaced_service, name, "kube-system") is None
-        assert f"kube-system/{name}" not in operator.log()
+        assert read_or_none(core.read_namespaced_service, name, excluded) is None
+        assert f"{excluded}/{name}" not in operator.log()
     finally:
-        custom.delete_namespaced_custom_object(
-            "modelops.dev", "v1alpha1", "kube-system", "modeldeployments", name
-        )
+        core.delete_namespace(excluded)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from modelops.operator.__main__ import kopf_args, main, namespaces_in
+from modelops.operator.__main__ import kopf_args, namespaces_in
 
 
 def test_all_namespaces_unless_told_otherwise() -> None:
@@ -31,8 +29,3 @@ def test_the_namespaces_kopf_serves_are_read_back_for_the_resync_loop() -> None:
 def test_peers_draw_distinct_priorities() -> None:
     drawn = {a for _ in range(20) for a in kopf_args(["--peering", "p"]) if "priority" in a}
     assert len(drawn) > 1
-
-
-def test_namespace_patterns_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["-n", "!kube-system"]) == 2
-    assert "patterns are not supported: ['!kube-system']" in capsys.readouterr().err

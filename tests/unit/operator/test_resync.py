@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from modelops.operator.handlers.resync import outranked
+from modelops.operator.handlers.resync import lists, outranked, served
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -27,3 +27,12 @@ def test_a_dead_peer_does_not() -> None:
 def test_no_peering_or_garbage_in_it_does_not_pause() -> None:
     assert not outranked(None, 10, NOW)
     assert not outranked({"status": {"x": "nonsense", "y": {"lastseen": "yesterday"}}}, 10, NOW)
+
+
+def test_the_pass_covers_what_kopf_serves_minus_the_excluded() -> None:
+    assert lists([], ["kube-system"]) == [None]
+    assert lists(["a", "kube-system", "b"], ["kube-system"]) == ["a", "b"]
+    assert lists(["t-*"], ["kube-system"]) == [None]  # a pattern: all, then filtered
+    assert served("t-1", ["t-*"]) and not served("default", ["t-*"])
+    assert served("x", []) and served("a", ["b", "a"])
+    assert served("app-live", ["app-*,!*-pr-*"]) and not served("app-pr-1", ["app-*,!*-pr-*"])
