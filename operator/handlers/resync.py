@@ -50,11 +50,14 @@ def every(kind: str, interval: float) -> Callable[[Pass], Pass]:
     return register
 
 
-def peering_path(name: str, clusterwide: bool) -> str:
+def peering_paths(name: str, clusterwide: bool, namespaces: list[str]) -> list[str]:
+    """Where kopf's peering objects live: one cluster-wide, or one in each served namespace
+    (the pod's own when none is named)."""
     if clusterwide:
-        return f"/apis/kopf.dev/v1/clusterkopfpeerings/{name}"
-    namespace = SA_NAMESPACE.read_text().strip() if SA_NAMESPACE.exists() else "default"
-    return f"/apis/kopf.dev/v1/namespaces/{namespace}/kopfpeerings/{name}"
+        return [f"/apis/kopf.dev/v1/clusterkopfpeerings/{name}"]
+    if not namespaces or any(is_pattern(ns) for ns in namespaces):
+        namespaces = [SA_NAMESPACE.read_text().strip() if SA_NAMESPACE.exists() else "default"]
+    return [f"/apis/kopf.dev/v1/namespaces/{ns}/kopfpeerings/{name}" for ns in namespaces]
 
 
 def outranked(peering: dict[str, Any] | None, priority: int, now: datetime) -> bool:
@@ -113,7 +116,11 @@ async def _tick(job: Resync, namespaces: list[str], excluded: list[str]) -> None
 async def _loop(job: Resync, settings: kopf.OperatorSettings) -> None:
     peering = None
     if not settings.peering.standalone:
-        peering = peering_path(settings.peering.name, settings.peering.clusterwide)
+        # Every replica runs with one priority in every namespace: the first tells.
+        paths = peering_paths(
+            settings.peering.name, settings.peering.clusterwide, get_settings().namespaces
+        )
+        peering = paths[0]
     await asyncio.sleep(min(5.0, job.interval))
     while True:
         try:

@@ -59,15 +59,15 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
 
 
 def ensure_peering(name: str, clusterwide: bool, logger: kopf.Logger | logging.Logger) -> None:
-    """Create the peering object replicas exchange keep-alives through, if missing: a chart
-    cannot create it in the same release as its CRD (the kind is unknown until installed)."""
-    body = {"apiVersion": "kopf.dev/v1", "metadata": {"name": name}}
-    # The collection the object lives in: its own path without the name.
-    path = resync.peering_path(name, clusterwide).rsplit("/", 1)[0]
-    body["kind"] = "ClusterKopfPeering" if clusterwide else "KopfPeering"
-    try:
-        kube.create_raw(path, body)
-        logger.info(f"Created {body['kind']} {name}")
-    except ApiException as e:
-        if e.status != 409:  # already there
-            raise
+    """Create the peering objects replicas exchange keep-alives through, if missing: a chart
+    cannot create them in the same release as their CRD (the kind is unknown until installed)."""
+    kind = "ClusterKopfPeering" if clusterwide else "KopfPeering"
+    for path in resync.peering_paths(name, clusterwide, get_settings().namespaces):
+        body = {"apiVersion": "kopf.dev/v1", "kind": kind, "metadata": {"name": name}}
+        try:
+            # The collection the object lives in: its own path without the name.
+            kube.create_raw(path.rsplit("/", 1)[0], body)
+            logger.info(f"Created {kind} {path.rsplit('/', 1)[0]}/{name}")
+        except ApiException as e:
+            if e.status != 409:  # already there
+                raise

@@ -68,7 +68,7 @@ def test_values_schema_rejects_bad_values(cluster: dict[str, str]) -> None:
         assert "values don't meet the specifications of the schema" in err.value.stderr
 
 
-@pytest.mark.parametrize("scope", ["cluster", "namespace"])
+@pytest.mark.parametrize("scope", ["cluster", "namespace", "namespaces"])
 def test_rendered_chart_is_accepted_by_the_apiserver(
     cluster: dict[str, str], namespace: str, scope: str
 ) -> None:
@@ -84,13 +84,15 @@ def test_rendered_chart_is_accepted_by_the_apiserver(
         "--set",
         f"scope={scope}",
         "--set",
+        f"watchNamespaces={{{namespace}}}",
+        "--set",
         "metrics.serviceMonitor.enabled=false",
     )
     kinds = [d["kind"] for d in yaml.safe_load_all(rendered) if d]
     assert kinds.count("CustomResourceDefinition") == 5
     role = "ClusterRole" if scope == "cluster" else "Role"
     assert role in kinds and f"{role}Binding" in kinds
-    if scope == "namespace":
+    if scope != "cluster":
         assert "ClusterRole" not in kinds, "namespace scope needs no cluster-wide rights"
     done = kubectl(cluster, "apply", "--dry-run=server", "-f", "-", input=rendered)
     assert done.returncode == 0, done.stderr
@@ -448,3 +450,76 @@ def test_excluded_namespaces_reach_the_operator(cluster: dict[str, str]) -> None
         for e in default["spec"]["template"]["spec"]["containers"][0]["env"]
     }
     assert env["MODELOPS_EXCLUDED_NAMESPACES"] == '["kube-system"]'
+
+
+@pytest.mark.timeout(300)
+def test_a_list_of_namespaces_is_served_with_rights_in_those_alone(
+    cluster: dict[str, str],
+    crds: None,
+    api_client: Any,
+    real_node: dict[str, str],
+    pod_services: dict[str, str],
+    mlflow_url: str,
+) -> None:
+    """scope: namespaces: a Role, RoleBinding and kopf peering object in each listed namespace
+    and nothing cluster-wide; the chart's operator (its real image) reconciles a
+    ModelDeployment in the second namespace and is refused everywhere else."""
+    tag = uuid.uuid4().hex[:6]
+    ns, team_a, team_b = f"modelops-w-{tag}", f"team-a-{tag}", f"team-b-{tag}"
+    core = client.CoreV1Api(api_client)
+    custom = client.CustomObjectsApi(api_client)
+    for n in (team_a, team_b):
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=n)))
+    peering = helm(
+        cluster, "template", "t", str(CHART), "--kube-version", KUBE_VERSION,
+        "--show-only", "templates/kopf-peering-crds.yaml",
+    )  # fmt: skip
+    assert kubectl(cluster, "apply", "-f", "-", input=peering).returncode == 0
+    helm(
+        cluster, "install", "multi", str(CHART), "-n", ns, "--create-namespace",
+        "--set", "crds.enabled=false", "--set", "replicaCount=1",
+        "--set", "scope=namespaces", "--set", f"watchNamespaces={{{team_a},{team_b}}}",
+        "--set", f"operator.mlflowTrackingUri={pod_services['mlflow']}",
+    )  # fmt: skip
+    try:
+        sa = f"system:serviceaccount:{ns}:multi-modelops"
+        for n in (team_a, team_b):
+            assert can_i(cluster, sa, "create", "deployments.apps", f"-n={n}") == "yes"
+        for n in (ns, "default", "kube-system"):
+            assert can_i(cluster, sa, "create", "deployments.apps", f"-n={n}") == "no", n
+        assert can_i(cluster, sa, "list", "pods", "-A") == "no"
+        roles = client.RbacAuthorizationV1Api(api_client).list_cluster_role(
+            label_selector="app.kubernetes.io/instance=multi"
+        )
+        assert roles.items == []
+        d = client.AppsV1Api(api_client).read_namespaced_deployment("multi-modelops", ns)
+        args = d.spec.template.spec.containers[0].args
+        assert f"--namespace={team_a}" in args and f"--namespace={team_b}" in args
+
+        name = f"c{tag}"
+        register_model(mlflow_url, name)
+        custom.create_namespaced_custom_object(
+            "modelops.dev", "v1alpha1", team_b, "modeldeployments",
+            {
+                "apiVersion": "modelops.dev/v1alpha1",
+                "kind": "ModelDeployment",
+                "metadata": {"name": name},
+                "spec": {"model": {"uri": f"models:/{name}@champion"}, "replicas": 0},
+            },
+        )  # fmt: skip
+
+        def reconciled() -> bool:
+            md = custom.get_namespaced_custom_object(
+                "modelops.dev", "v1alpha1", team_b, "modeldeployments", name
+            )
+            return ((md.get("status") or {}).get("model") or {}).get("version") == "1"
+
+        wait_for(reconciled, 150, "the chart's operator to reconcile in a listed namespace")
+        for n in (team_a, team_b):
+            assert custom.get_namespaced_custom_object(
+                "kopf.dev", "v1", n, "kopfpeerings", "modelops"
+            )
+    finally:
+        helm(cluster, "uninstall", "multi", "-n", ns)
+        for n in (ns, team_a, team_b):
+            core.delete_namespace(n)

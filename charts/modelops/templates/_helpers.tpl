@@ -28,9 +28,64 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 {{- end -}}
 
-{{/* ClusterRole in cluster scope, Role in namespace scope. */}}
+{{/* ClusterRole in cluster scope, Role in namespace and namespaces scope. */}}
 {{- define "modelops.roleKind" -}}
 {{- if eq .Values.scope "cluster" -}}ClusterRole{{- else -}}Role{{- end -}}
+{{- end -}}
+
+{{/* The namespaces a Role and RoleBinding go to: none in cluster scope (one ClusterRole). */}}
+{{- define "modelops.servedNamespaces" -}}
+{{- if eq .Values.scope "namespace" -}}
+{{- list .Release.Namespace | toJson -}}
+{{- else if eq .Values.scope "namespaces" -}}
+{{- .Values.watchNamespaces | toJson -}}
+{{- else -}}
+{{- list "" | toJson -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Least privilege: exactly what the operator's handlers call, nothing broader. No Secrets at all
+(the jobs' pods read theirs by reference), no pods/exec, no wildcard verbs.
+*/}}
+{{- define "modelops.rules" -}}
+  # The custom resources: watched, annotated by kopf, status written.
+  - apiGroups: ["modelops.dev"]
+    resources: ["modeldeployments", "driftmonitors", "featurematerializations"]
+    verbs: ["get", "list", "watch", "patch"]
+  - apiGroups: ["modelops.dev"]
+    resources: ["modeldeployments/status", "driftmonitors/status", "featurematerializations/status"]
+    verbs: ["get", "patch"]
+  # Children, made by server-side apply and pruned when no longer desired.
+  - apiGroups: ["apps"]
+    resources: ["deployments"]
+    verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  - apiGroups: [""]
+    resources: ["services"]
+    verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  - apiGroups: ["autoscaling"]
+    resources: ["horizontalpodautoscalers"]
+    verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  - apiGroups: ["policy"]
+    resources: ["poddisruptionbudgets"]
+    verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  - apiGroups: ["batch"]
+    resources: ["cronjobs"]
+    verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  # Finished runs: results are read from the Job pods' termination messages.
+  - apiGroups: ["batch"]
+    resources: ["jobs"]
+    verbs: ["get", "list", "watch"]
+  - apiGroups: [""]
+    resources: ["pods"]
+    verbs: ["get", "list", "watch"]
+  - apiGroups: ["", "events.k8s.io"]
+    resources: ["events"]
+    verbs: ["create", "patch"]
+  # kopf peering: the keep-alives of the replicas.
+  - apiGroups: ["kopf.dev"]
+    resources: ["kopfpeerings", "clusterkopfpeerings"]
+    verbs: ["get", "list", "watch", "create", "patch"]
 {{- end -}}
 
 {{/*

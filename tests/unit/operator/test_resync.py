@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from modelops.operator.handlers.resync import lists, outranked, served
+from modelops.operator.handlers.resync import lists, outranked, peering_paths, served
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -36,3 +36,13 @@ def test_the_pass_covers_what_kopf_serves_minus_the_excluded() -> None:
     assert served("t-1", ["t-*"]) and not served("default", ["t-*"])
     assert served("x", []) and served("a", ["b", "a"])
     assert served("app-live", ["app-*,!*-pr-*"]) and not served("app-pr-1", ["app-*,!*-pr-*"])
+
+
+def test_peering_lives_cluster_wide_or_in_each_served_namespace() -> None:
+    assert peering_paths("p", True, ["a"]) == ["/apis/kopf.dev/v1/clusterkopfpeerings/p"]
+    assert peering_paths("p", False, ["a", "b"]) == [
+        "/apis/kopf.dev/v1/namespaces/a/kopfpeerings/p",
+        "/apis/kopf.dev/v1/namespaces/b/kopfpeerings/p",
+    ]
+    # Outside a pod, with no namespace named: the default namespace's.
+    assert peering_paths("p", False, []) == ["/apis/kopf.dev/v1/namespaces/default/kopfpeerings/p"]
