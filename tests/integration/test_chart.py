@@ -151,6 +151,21 @@ def release(cluster: dict[str, str], crds: None, api_client: Any) -> Iterator[di
     client.CoreV1Api(api_client).delete_namespace(ns)
 
 
+def deploy_registered(custom: Any, mlflow_url: str, namespace: str, name: str) -> None:
+    """Version 1 of a new model `name` behind its champion alias, and a ModelDeployment of it
+    with no replicas: enough to see an operator reconcile."""
+    register_model(mlflow_url, name)
+    custom.create_namespaced_custom_object(
+        "modelops.dev", "v1alpha1", namespace, "modeldeployments",
+        {
+            "apiVersion": "modelops.dev/v1alpha1",
+            "kind": "ModelDeployment",
+            "metadata": {"name": name},
+            "spec": {"model": {"uri": f"models:/{name}@champion"}, "replicas": 0},
+        },
+    )  # fmt: skip
+
+
 @pytest.mark.timeout(420)
 def test_the_chart_operator_reconciles_and_a_standby_takes_over(
     cluster: dict[str, str],
@@ -197,16 +212,7 @@ def test_the_chart_operator_reconciles_and_a_standby_takes_over(
         assert {p.spec.node_name for p in pods} == {"modelops-node"}
 
         name = f"c{uuid.uuid4().hex[:6]}"
-        register_model(mlflow_url, name)
-        custom.create_namespaced_custom_object(
-            "modelops.dev", "v1alpha1", ns, "modeldeployments",
-            {
-                "apiVersion": "modelops.dev/v1alpha1",
-                "kind": "ModelDeployment",
-                "metadata": {"name": name},
-                "spec": {"model": {"uri": f"models:/{name}@champion"}, "replicas": 0},
-            },
-        )  # fmt: skip
+        deploy_registered(custom, mlflow_url, ns, name)
 
         def reconciled() -> bool:
             md = custom.get_namespaced_custom_object(
@@ -497,16 +503,7 @@ def test_a_list_of_namespaces_is_served_with_rights_in_those_alone(
         assert f"--namespace={team_a}" in args and f"--namespace={team_b}" in args
 
         name = f"c{tag}"
-        register_model(mlflow_url, name)
-        custom.create_namespaced_custom_object(
-            "modelops.dev", "v1alpha1", team_b, "modeldeployments",
-            {
-                "apiVersion": "modelops.dev/v1alpha1",
-                "kind": "ModelDeployment",
-                "metadata": {"name": name},
-                "spec": {"model": {"uri": f"models:/{name}@champion"}, "replicas": 0},
-            },
-        )  # fmt: skip
+        deploy_registered(custom, mlflow_url, team_b, name)
 
         def reconciled() -> bool:
             md = custom.get_namespaced_custom_object(
