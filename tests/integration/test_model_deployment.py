@@ -418,11 +418,11 @@ INVALID_SPECS = [
     ),
     (
         {"model": {"uri": "models:/m/1"}, "cache": {"redisUrl": "redis://app:s3cret@r:6379/0"}},
-        'spec.cache.redisUrl: Invalid value: "string": must not hold credentials',
+        'spec.cache.redisUrl: Invalid value: "redis://app:s3cret@r:6379/0": must not hold',
     ),
     (
         {"model": {"uri": "models:/m/1"}, "predictionLog": {"redisUrl": "redis://:pw@r:6379"}},
-        'spec.predictionLog.redisUrl: Invalid value: "string": must not hold credentials',
+        'spec.predictionLog.redisUrl: Invalid value: "redis://:pw@r:6379": must not hold',
     ),
     ({"replicas": -1}, "spec.replicas"),
     ({"replicas": 1001}, "spec.replicas"),
