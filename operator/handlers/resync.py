@@ -111,6 +111,7 @@ async def _tick(job: Resync, namespaces: list[str], excluded: list[str]) -> None
                 log.exception(f"Resync of {job.kind} {namespace}/{name} failed")
 
     await asyncio.gather(*(one(ns, name) for ns, name in found))
+    log.debug(f"Resynced {len(found)} {job.kind}(s)")
 
 
 async def _loop(job: Resync, settings: kopf.OperatorSettings) -> None:
