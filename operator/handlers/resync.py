@@ -96,22 +96,40 @@ def served(namespace: str, namespaces: list[str]) -> bool:
     return not namespaces or any(match_namespace(NamespaceName(namespace), p) for p in namespaces)
 
 
-async def _tick(job: Resync, namespaces: list[str], excluded: list[str]) -> None:
+@dataclass
+class _Passes:
+    """One kind's passes in flight: an object whose pass outlasts the interval (a registry
+    timing out) is skipped at the next tick and holds back no other object's pass."""
+
+    gate: asyncio.Semaphore
+    running: dict[tuple[str, str], asyncio.Task[None]]
+
+
+async def _tick(job: Resync, passes: _Passes, namespaces: list[str], excluded: list[str]) -> None:
     found: list[tuple[str, str]] = []
     for ns in lists(namespaces, excluded):
         listed = await asyncio.to_thread(kube.names, job.kind, ns, outside(excluded))
         found += [(n, name) for n, name in listed if served(n, namespaces)]
-    gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(namespace: str, name: str) -> None:
-        async with gate:
+        async with passes.gate:
             try:
                 await job.run(namespace, name, log)
             except Exception:  # one object's failure must not stop the others' passes
                 log.exception(f"Resync of {job.kind} {namespace}/{name} failed")
 
-    await asyncio.gather(*(one(ns, name) for ns, name in found))
-    log.debug(f"Resynced {len(found)} {job.kind}(s)")
+    def done(key: tuple[str, str]) -> Callable[[asyncio.Task[None]], None]:
+        def forget(_: asyncio.Task[None]) -> None:
+            passes.running.pop(key, None)
+
+        return forget
+
+    for key in found:
+        if key not in passes.running:
+            task = asyncio.create_task(one(*key))
+            passes.running[key] = task
+            task.add_done_callback(done(key))
+    log.debug(f"Resync of {len(found)} {job.kind}(s), {len(passes.running)} in flight")
 
 
 async def _loop(job: Resync, settings: kopf.OperatorSettings) -> None:
@@ -122,16 +140,21 @@ async def _loop(job: Resync, settings: kopf.OperatorSettings) -> None:
             settings.peering.name, settings.peering.clusterwide, get_settings().namespaces
         )
         peering = paths[0]
+    passes = _Passes(asyncio.Semaphore(CONCURRENCY), {})
     await asyncio.sleep(min(5.0, job.interval))
-    while True:
-        try:
-            body = await asyncio.to_thread(kube.get_raw, peering) if peering else None
-            if not outranked(body, settings.peering.priority, datetime.now(UTC)):
-                ours = get_settings()
-                await _tick(job, ours.namespaces, ours.excluded_namespaces)
-        except Exception:  # the API is down: the next tick tries again
-            log.exception(f"Resync of {job.kind} failed")
-        await asyncio.sleep(job.interval)
+    try:
+        while True:
+            try:
+                body = await asyncio.to_thread(kube.get_raw, peering) if peering else None
+                if not outranked(body, settings.peering.priority, datetime.now(UTC)):
+                    ours = get_settings()
+                    await _tick(job, passes, ours.namespaces, ours.excluded_namespaces)
+            except Exception:  # the API is down: the next tick tries again
+                log.exception(f"Resync of {job.kind} failed")
+            await asyncio.sleep(job.interval)
+    finally:
+        for task in list(passes.running.values()):
+            task.cancel()
 
 
 _tasks: list[asyncio.Task[None]] = []

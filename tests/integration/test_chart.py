@@ -255,9 +255,9 @@ def test_the_chart_operator_reconciles_and_a_standby_takes_over(
 
 CAN = [
     ("patch", "modeldeployments.modelops.dev", "-A"),
-    ("patch", "modeldeployments.modelops.dev/status", "-A"),
+    ("patch", "modeldeployments.modelops.dev", "-A --subresource=status"),
     ("watch", "driftmonitors.modelops.dev", "-A"),
-    ("patch", "featurematerializations.modelops.dev/status", "-A"),
+    ("patch", "featurematerializations.modelops.dev", "-A --subresource=status"),
     ("create", "deployments.apps", "-A"),
     ("delete", "horizontalpodautoscalers.autoscaling", "-A"),
     ("patch", "cronjobs.batch", "-A"),
@@ -285,9 +285,9 @@ CANNOT = [
 
 
 def can_i(cluster: dict[str, str], sa: str, verb: str, resource: str, scope: str) -> str:
-    args = ["auth", "can-i", verb, resource, "--as", sa]
-    if scope:
-        args.append(scope)
+    """`kubectl auth can-i`; a subresource goes in scope as --subresource=NAME (RESOURCE/NAME
+    would name an object, not a subresource)."""
+    args = ["auth", "can-i", verb, resource, "--as", sa, *scope.split()]
     return kubectl(cluster, *args).stdout.strip()
 
 
@@ -323,9 +323,9 @@ def test_namespace_users_get_the_kinds_through_the_built_in_roles(
             ),
         )
 
-    def can(user: str, verb: str, resource: str) -> str:
+    def can(user: str, verb: str, resource: str, *sub: str) -> str:
         return kubectl(
-            cluster, "auth", "can-i", verb, resource, "--as", user, "-n", ns
+            cluster, "auth", "can-i", verb, resource, "--as", user, "-n", ns, *sub
         ).stdout.strip()
 
     # The aggregation controller folds the chart's rules into edit and view asynchronously.
@@ -336,12 +336,13 @@ def test_namespace_users_get_the_kinds_through_the_built_in_roles(
     )
     for resource in ("driftmonitors.modelops.dev", "featurematerializations.modelops.dev"):
         assert can("alice", "delete", resource) == "yes"
-    assert can("alice", "patch", "modeldeployments.modelops.dev/scale") == "yes"
+    assert can("alice", "patch", "modeldeployments.modelops.dev", "--subresource=scale") == "yes"
     wait_for(lambda: can("bob", "list", "modeldeployments.modelops.dev") == "yes", 60, "view")
     assert can("bob", "create", "modeldeployments.modelops.dev") == "no"
     assert can("bob", "patch", "driftmonitors.modelops.dev") == "no"
     # Nobody gets to write status: that is the operator's.
-    assert can("alice", "patch", "modeldeployments.modelops.dev/status") == "no"
+    assert can("alice", "patch", "modeldeployments.modelops.dev", "--subresource=status") == "no"
+    assert can("bob", "get", "modeldeployments.modelops.dev", "--subresource=status") == "yes"
     other = kubectl(
         cluster, "auth", "can-i", "create", "modeldeployments.modelops.dev", "--as", "alice",
         "-n", "default",

@@ -651,6 +651,7 @@ def test_the_operator_calls_no_registry_outside_its_allowlist(k: Cluster, model_
         assert k.children_versions(model_name) == {}
     finally:
         server.shutdown()
+        server.server_close()
 
 
 def test_the_pre_flight_downloads_nothing_over_its_size_limit(

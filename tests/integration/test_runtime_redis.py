@@ -243,8 +243,7 @@ def tenant_acl(namespace: str, password: str) -> list[str]:
         "ACL", "SETUSER", namespace, "on", f">{password}", "resetkeys",
         f"~modelops:cache:{namespace}:*", f"~modelops:predictions:{namespace}:*",
         "resetchannels", "-@all",
-        "+get", "+set", "+xadd", "+xrange", "+xrevrange", "+xlen", "+ping", "+hello",
-        "+client|setinfo",
+        "+get", "+set", "+xadd", "+xtrim", "+xrange", "+xrevrange", "+xlen", "+ping", "+hello",
     ]  # fmt: skip
 
 
