@@ -227,10 +227,18 @@ def test_the_chart_operator_reconciles_and_a_standby_takes_over(
         wait_for(reconciled, 60, "the chart's operator to reconcile", interval=1)
         assert apps.read_namespaced_deployment(name, ns).spec.replicas == 0
 
-        # The active replica: kopf resumes only the highest priority among the peers.
-        peers = custom.get_namespaced_custom_object(
-            "kopf.dev", "v1", ns, "kopfpeerings", "modelops"
-        )["status"]
+        # The active replica: kopf resumes only the highest priority among the peers. Each
+        # replica's first keep-alive may land after the first reconcile.
+        def keepalives() -> dict[str, Any] | None:
+            status = (
+                custom.get_namespaced_custom_object(
+                    "kopf.dev", "v1", ns, "kopfpeerings", "modelops"
+                ).get("status")
+                or {}
+            )
+            return status if len(status) == 2 else None
+
+        peers = wait_for(keepalives, 60, "both replicas' keep-alives", interval=1)
         leader = max(peers.items(), key=lambda peer: peer[1]["priority"])[0]
         pod = next(p.metadata.name for p in pods if p.metadata.name in leader)
         t0 = time.monotonic()
