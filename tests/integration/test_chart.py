@@ -236,7 +236,7 @@ def test_the_chart_operator_reconciles_and_a_standby_takes_over(
                 ).get("status")
                 or {}
             )
-            return status if len(status) == 2 else None
+            return status if len(status) >= 2 else None
 
         peers = wait_for(keepalives, 60, "both replicas' keep-alives", interval=1)
         leader = max(peers.items(), key=lambda peer: peer[1]["priority"])[0]
