@@ -10,7 +10,7 @@ from typing import Any, TypedDict
 
 from fastapi import FastAPI
 
-from modelops.serving_runtime.api import health, invocations, predict, v2
+from modelops.serving_runtime.api import admin, health, invocations, predict, v2
 from modelops.serving_runtime.api.admission import AdmissionMiddleware
 from modelops.serving_runtime.api.document import build_openapi
 from modelops.serving_runtime.api.errors import install_error_handlers
@@ -116,6 +116,17 @@ def create_app(
         metrics.load_state(state)
 
     manager = ModelManager(settings, loader, on_change=on_load_state)
+    candidate = None
+    if settings.candidate_model_uri:
+        candidate = ModelManager(
+            settings.model_copy(
+                update={
+                    "model_uri": settings.candidate_model_uri,
+                    "model_version": settings.candidate_model_version,
+                }
+            ),
+            loader,
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
@@ -129,15 +140,19 @@ def create_app(
             # After the model: Feast's set-up changes process-wide state (the working folder,
             # warning filters, stdout) that the model loader's thread must not see change.
             manager.on_ready(features.start)
-        dataplane = DataPlane(settings, manager, metrics, cache, predlog, features)
+        dataplane = DataPlane(settings, manager, metrics, cache, predlog, features, candidate)
         metrics.load_state("loading")
         if predlog is not None:
             predlog.start()
         manager.start()
+        if candidate is not None:
+            candidate.start()
+        dataplane.start()
         log.info(
             "Started serving runtime",
             extra={
                 "model_uri": settings.model_uri,
+                "candidate_model_uri": settings.candidate_model_uri or None,
                 "model_name": settings.model_name,
                 "batching": settings.batching_enabled,
                 "cache": cache is not None,
@@ -150,6 +165,8 @@ def create_app(
             yield {"dataplane": dataplane}
         finally:
             manager.stop()
+            if candidate is not None:
+                candidate.stop()
             await dataplane.stop()
             if features is not None:
                 features.stop()
@@ -178,7 +195,7 @@ def create_app(
         on_error=metrics.error,
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for router in (predict.router, invocations.router, v2.router, health.router):
+    for router in (predict.router, invocations.router, v2.router, health.router, admin.router):
         app.include_router(router)
     app.state.metrics = metrics
     app.state.manager = manager

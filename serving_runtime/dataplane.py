@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -14,17 +16,23 @@ from modelops.serving_runtime import codecs, v2_codec
 from modelops.serving_runtime.batching import MicroBatcher, run_call
 from modelops.serving_runtime.cache import ResponseCache, cache_key
 from modelops.serving_runtime.errors import InvalidInput, ModelNotFound, ModelNotReady
-from modelops.serving_runtime.metrics import Metrics
+from modelops.serving_runtime.metrics import Metrics, answered_by
 from modelops.serving_runtime.model import LoadedModel, ModelInput, ModelOutput
 from modelops.serving_runtime.model_manager import ModelManager
 from modelops.serving_runtime.predlog import PredictionLogger
 from modelops.serving_runtime.settings import RuntimeSettings
+from modelops.serving_runtime.traffic import Splitter, TrafficConfig, TrafficFiles, agreement
 
 if TYPE_CHECKING:
     from modelops.serving_runtime.features.lookup import OnlineFeatures
 
 SERVER_NAME = "modelops-runtime"
 SERVER_VERSION = "0.1.0"
+# Shadow calls waiting for the candidate beyond this are skipped (and counted): a slow
+# candidate must not hold memory or time on the stable version's path.
+MAX_PENDING_SHADOW = 64
+TRAFFIC_POLL_SECONDS = 1.0
+log = logging.getLogger("modelops.serving_runtime.traffic")
 
 
 def cached_output(
@@ -53,6 +61,7 @@ class DataPlane:
         cache: ResponseCache | None = None,
         predlog: PredictionLogger | None = None,
         features: OnlineFeatures | None = None,
+        candidate: ModelManager | None = None,
     ) -> None:
         self.settings = settings
         self.manager = manager
@@ -60,10 +69,20 @@ class DataPlane:
         self.cache = cache
         self.predlog = predlog
         self.features = features
-        # One model thread: the GIL would serialize concurrent calls anyway, and one call at a
-        # time is what lets requests pile up into the next micro-batch.
+        self.candidate = candidate
+        # One model thread per version: the GIL would serialize concurrent calls anyway, and
+        # one call at a time is what lets requests pile up into the next micro-batch.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
-        self._batcher: MicroBatcher | None = None
+        self._candidate_executor = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="candidate")
+            if candidate is not None
+            else None
+        )
+        self._batchers: dict[str, MicroBatcher] = {}
+        self.splitter = Splitter()
+        self._traffic_files = TrafficFiles([settings.traffic_file, settings.traffic_push_file])
+        self._traffic_task: asyncio.Task[None] | None = None
+        self._shadow_tasks: set[asyncio.Task[None]] = set()
 
     # --- health ----------------------------------------------------------------------------
 
@@ -77,6 +96,16 @@ class DataPlane:
 
     def ready(self) -> tuple[bool, dict[str, Any]]:
         status = self.manager.status()
+        if self.candidate is not None:
+            # A pod that joins a rollout takes traffic only once both versions are loaded:
+            # the split it is told to apply must never fall back to one of them.
+            candidate = self.candidate.status()
+            status["candidate"] = candidate
+            status["traffic"] = self.splitter.config.model_dump()
+            if not candidate["ready"]:
+                status["ready"] = False
+                if status["state"] == "ready":
+                    status["reason"] = f"Candidate{candidate.get('reason') or 'Loading'}"
         if self.features is not None:
             store = self.features.status()
             status["feature_store"] = store
@@ -98,24 +127,113 @@ class DataPlane:
 
     # --- the shared path ----------------------------------------------------------------------
 
+    def start(self) -> None:
+        if self.candidate is not None or self.settings.traffic_file:
+            self.follow_traffic()
+            self._traffic_task = asyncio.get_running_loop().create_task(
+                self._poll_traffic(), name="traffic"
+            )
+
     async def stop(self) -> None:
-        if self._batcher is not None:
-            await self._batcher.stop()
+        if self._traffic_task is not None:
+            self._traffic_task.cancel()
+        for task in list(self._shadow_tasks):
+            task.cancel()
+        for batcher in self._batchers.values():
+            await batcher.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        if self._candidate_executor is not None:
+            self._candidate_executor.shutdown(wait=False, cancel_futures=True)
+
+    # --- the rollout's split ---------------------------------------------------------------
+
+    def set_traffic(self, config: TrafficConfig) -> bool:
+        changed = self.splitter.update(config)
+        if changed:
+            c = self.splitter.config
+            self.metrics.traffic(c.revision, c.mode, c.weight)
+            log.info("Traffic configuration", extra=c.model_dump())
+        return changed
+
+    def follow_traffic(self) -> None:
+        config = self._traffic_files.poll()
+        if config is not None:
+            self.set_traffic(config)
+
+    async def _poll_traffic(self) -> None:
+        while True:
+            await asyncio.sleep(TRAFFIC_POLL_SECONDS)
+            self.follow_traffic()
+
+    def choose(self, key: str | None = None) -> LoadedModel:
+        """The version that answers this request."""
+        stable = self.model()
+        candidate = self.candidate.model if self.candidate is not None else None
+        model = candidate if candidate is not None and self.splitter.to_candidate(key) else stable
+        answered_by(model.version)
+        return model
+
+    def request_key(self, headers: Mapping[str, str] | None, doc: Any = None) -> str | None:
+        """The A/B key of a request: a header, or the first entity's id."""
+        source = self.splitter.config.key
+        if source is None or self.splitter.config.mode != "abtest":
+            return None
+        kind, _, name = source.partition(":")
+        if kind == "header":
+            return headers.get(name) if headers is not None else None
+        entities = doc.get("entities") if isinstance(doc, dict) else None
+        if isinstance(entities, list) and entities and isinstance(entities[0], dict):
+            value = entities[0].get(name)
+            return None if value is None else str(value)
+        return None
+
+    def _shadow(self, model: LoadedModel, x: ModelInput, out: ModelOutput) -> None:
+        candidate = self.candidate.model if self.candidate is not None else None
+        if candidate is None or candidate is model or not self.splitter.shadow:
+            return
+        if len(self._shadow_tasks) >= MAX_PENDING_SHADOW:
+            self.metrics.shadow_skipped.labels(self.metrics.model, candidate.version).inc()
+            return
+        task = asyncio.get_running_loop().create_task(self._compare(candidate, x, out))
+        self._shadow_tasks.add(task)
+        task.add_done_callback(self._shadow_tasks.discard)
+
+    async def _compare(self, candidate: LoadedModel, x: ModelInput, out: ModelOutput) -> None:
+        try:
+            theirs = await self._batcher_for(candidate).submit(x, False)
+            rows, equal, sums = agreement(
+                out.predictions, theirs.predictions, candidate.classes is not None
+            )
+        except Exception:  # the candidate's failure is a figure, never the client's problem
+            self.metrics.shadow_errors.labels(self.metrics.model, candidate.version).inc()
+            return
+        self.metrics.shadow(candidate.version, rows, equal, sums)
 
     def _batcher_for(self, model: LoadedModel) -> MicroBatcher:
-        if self._batcher is None:
+        batcher = self._batchers.get(model.identity)
+        if batcher is None:
             s = self.settings
-            self._batcher = MicroBatcher(
+            is_candidate = self.candidate is not None and model is self.candidate.model
+            version = model.version
+
+            def observe(rows: int, seconds: float) -> None:
+                self.metrics.model_call(rows, seconds, version)
+
+            batcher = MicroBatcher(
                 model.predict,
                 max_batch_size=s.max_batch_size,
                 max_latency_s=s.max_latency_ms / 1000.0,
-                executor=self.executor,
-                observe=self.metrics.model_call,
+                executor=(
+                    self._candidate_executor
+                    if is_candidate and self._candidate_executor is not None
+                    else self.executor
+                ),
+                observe=observe,
                 max_queued_rows=s.max_queued_rows,
             )
-            self._batcher.start()
-        return self._batcher
+            batcher.start()
+            self._batchers[model.identity] = batcher
+        return batcher
 
     async def predict(self, model: LoadedModel, x: ModelInput, want_proba: bool) -> ModelOutput:
         """Cache, then micro-batch (or call directly), then log: for every protocol alike."""
@@ -135,6 +253,7 @@ class DataPlane:
             out = await loop.run_in_executor(
                 self.executor, run_call, model.predict, x, want_proba, self.metrics.model_call
             )
+        self._shadow(model, x, out)
         if key is not None and self.cache is not None and isinstance(out.predictions, np.ndarray):
             self.cache.put(
                 key,
@@ -151,11 +270,14 @@ class DataPlane:
 
     # --- protocols ------------------------------------------------------------------------
 
-    async def predict_features(self, body: bytes) -> dict[str, Any]:
+    async def predict_features(
+        self, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
         """POST /predict: features in; predictions, probabilities, model and latency out."""
         started = time.perf_counter()
-        model = self.model()
+        self.model()
         doc, want_proba = codecs.predict_document(body)
+        model = self.choose(self.request_key(headers, doc))
         if "entities" in doc:
             x = await self.online_input(model, doc)
         else:
@@ -187,16 +309,21 @@ class DataPlane:
             model.schema, doc["entities"], doc.get("features"), self.settings.max_rows
         )
 
-    async def invocations(self, body: bytes, content_type: str | None) -> dict[str, Any]:
+    async def invocations(
+        self, body: bytes, content_type: str | None, headers: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
         """POST /invocations: MLflow's scoring protocol, response `{"predictions": [...]}`."""
-        model = self.model()
+        model = self.choose(self.request_key(headers))
         x = codecs.parse_invocations(body, content_type, model.schema, self.settings.max_rows)
         out = await self.predict(model, x, False)
         return {"predictions": codecs.predictions_json(out.predictions)}
 
-    async def infer_v2(self, name: str, body: bytes) -> dict[str, Any]:
+    async def infer_v2(
+        self, name: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
         """POST /v2/models/{name}/infer."""
-        model = self.v2_model(name)
+        self.v2_model(name)
+        model = self.choose(self.request_key(headers))
         doc = codecs.load_json(body)
         x, outputs, request_id = v2_codec.parse_v2(doc, model.schema, self.settings.max_rows)
         want_proba = "predict_proba" in outputs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextvars import ContextVar
 from typing import Any
 
 from prometheus_client import (
@@ -25,6 +26,17 @@ LATENCY_BUCKETS = (
 )  # fmt: skip
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 10_000)
 LOAD_STATES = ("loading", "ready", "failed")
+VERSION_HEADER = b"x-model-version"
+
+# The version that answered the current request, set by the data plane. A holder, not the
+# value: the admission middleware runs the route in a task of its own, whose context is a copy.
+ANSWERED: ContextVar[dict[str, str] | None] = ContextVar("answered", default=None)
+
+
+def answered_by(version: str) -> None:
+    holder = ANSWERED.get()
+    if holder is not None:
+        holder["version"] = version
 
 # The routes, so a path never becomes a label value by itself (unbounded cardinality).
 _FIXED = {
@@ -137,6 +149,64 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemax",
         )
+        # Shadow traffic: the candidate's answers on copies of requests, compared with the
+        # stable version's. Agreement = equal / rows (classifiers), or 1 - mean |diff| /
+        # stable std (regressors, from the sums).
+        self.shadow_rows = Counter(
+            f"{PREFIX}_shadow_rows", "Rows the candidate scored in shadow.", labels, registry=r
+        )
+        self.shadow_equal_rows = Counter(
+            f"{PREFIX}_shadow_equal_rows",
+            "Shadow rows where the candidate's prediction equals the stable version's.",
+            labels,
+            registry=r,
+        )
+        self.shadow_abs_diff = Counter(
+            f"{PREFIX}_shadow_abs_diff",
+            "Sum over shadow rows of |candidate - stable| (numeric predictions).",
+            labels,
+            registry=r,
+        )
+        # A Gauge: predictions may be negative, and a Counter only goes up.
+        self.shadow_stable_sum = Gauge(
+            f"{PREFIX}_shadow_stable_sum",
+            "Sum of the stable version's numeric predictions on shadow rows.",
+            labels,
+            registry=r,
+            multiprocess_mode="sum",
+        )
+        self.shadow_stable_sq_sum = Counter(
+            f"{PREFIX}_shadow_stable_sq_sum",
+            "Sum of squares of the stable version's numeric predictions on shadow rows.",
+            labels,
+            registry=r,
+        )
+        self.shadow_errors = Counter(
+            f"{PREFIX}_shadow_errors",
+            "Shadow calls where the candidate failed.",
+            labels,
+            registry=r,
+        )
+        self.shadow_skipped = Counter(
+            f"{PREFIX}_shadow_skipped",
+            "Requests not copied to the candidate because too many shadow calls were pending.",
+            labels,
+            registry=r,
+        )
+        self.traffic_revision = Gauge(
+            f"{PREFIX}_traffic_revision",
+            "The traffic configuration in force (the lowest of the pod's workers).",
+            ["model"],
+            registry=r,
+            multiprocess_mode="livemin",
+        )
+        self.traffic_weight = Gauge(
+            f"{PREFIX}_traffic_weight",
+            "The candidate's share in percent, by mode (canary, abtest, shadow, none).",
+            ["model", "mode"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         self._bind()
 
     def set_version(self, version: str) -> None:
@@ -157,23 +227,42 @@ class Metrics:
         self._cache_misses = self.cache_misses.labels(*base)
         self._predlog_written = self.predlog_written.labels(*base)
         self._predlog_dropped = self.predlog_dropped.labels(*base)
-        self._request_children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._request_children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
 
-    def request(self, endpoint: str, code: int, seconds: float) -> None:
-        children = self._request_children.get((endpoint, code))
+    def request(self, endpoint: str, code: int, seconds: float, version: str | None = None) -> None:
+        version = version or self.version
+        children = self._request_children.get((endpoint, code, version))
         if children is None:
             children = (
-                self.requests.labels(self.model, self.version, endpoint, str(code)),
-                self.request_seconds.labels(self.model, self.version, endpoint),
+                self.requests.labels(self.model, version, endpoint, str(code)),
+                self.request_seconds.labels(self.model, version, endpoint),
             )
-            self._request_children[(endpoint, code)] = children
+            self._request_children[(endpoint, code, version)] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def shadow(self, version: str, rows: int, equal: int, diff: tuple[float, float, float]) -> None:
+        base = (self.model, version)
+        self.shadow_rows.labels(*base).inc(rows)
+        self.shadow_equal_rows.labels(*base).inc(equal)
+        abs_diff, total, squares = diff
+        self.shadow_abs_diff.labels(*base).inc(abs_diff)
+        self.shadow_stable_sum.labels(*base).inc(total)
+        self.shadow_stable_sq_sum.labels(*base).inc(squares)
+
+    def traffic(self, revision: int, mode: str, weight: int) -> None:
+        self.traffic_revision.labels(self.model).set(revision)
+        for m in ("none", "canary", "shadow", "abtest"):
+            self.traffic_weight.labels(self.model, m).set(weight if m == mode else 0)
 
     def error(self, code: str) -> None:
         self.errors.labels(self.model, self.version, code).inc()
 
-    def model_call(self, rows: int, seconds: float) -> None:
+    def model_call(self, rows: int, seconds: float, version: str | None = None) -> None:
+        if version is not None and version != self.version:
+            self.model_seconds.labels(self.model, version).observe(seconds)
+            self.batch_rows.labels(self.model, version).observe(rows)
+            return
         self._model_seconds.observe(seconds)
         self._batch_rows.observe(rows)
 
@@ -215,16 +304,29 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        holder: dict[str, str] = {}
+        token = ANSWERED.set(holder)
 
         async def send_and_watch(message: Any) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                version = holder.get("version")
+                if version is not None:
+                    # Which version answered, errors included: clients and load tests can
+                    # tell a candidate's answers from the stable version's.
+                    headers = list(message.get("headers", []))
+                    headers.append((VERSION_HEADER, version.encode()))
+                    message = {**message, "headers": headers}
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_watch)
         finally:
+            ANSWERED.reset(token)
             self.metrics.request(
-                endpoint_label(scope["path"]), status, time.perf_counter() - started
+                endpoint_label(scope["path"]),
+                status,
+                time.perf_counter() - started,
+                holder.get("version"),
             )

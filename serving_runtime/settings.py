@@ -140,6 +140,18 @@ class RuntimeSettings(BaseSettings):
     list in its MLmodel is ignored: whoever logged the model chose it. The default admits
     the trees of forests and gradient boosting."""
 
+    candidate_model_uri: str = ""
+    """During a rollout: the candidate version, loaded beside MODEL_URI; TRAFFIC_FILE and pushes
+    to /admin/traffic say which requests it answers (none until told)."""
+    candidate_model_version: str = ""
+    """The candidate's version in responses, metrics and cache keys."""
+    traffic_file: str = ""
+    """The operator's traffic configuration (a mounted ConfigMap), followed while running."""
+    traffic_push_file: str = "/tmp/modelops-traffic.json"
+    """Where a push to /admin/traffic is written, for the pod's other workers to follow."""
+    rollout_token: str = Field(default="", repr=False)
+    """The bearer token /admin/traffic requires (from a Secret); unset, the route is absent."""
+
     load_retry_initial_seconds: float = Field(default=1.0, gt=0)
     load_retry_max_seconds: float = Field(default=60.0, gt=0)
 

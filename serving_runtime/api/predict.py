@@ -48,7 +48,7 @@ async def predict(request: Request, dataplane: DataPlaneDep) -> Response:
     the other columns in `features`."""
     require_json(request)
     body = await read_body(request, dataplane.settings.max_body_bytes)
-    return json_response(await dataplane.predict_features(body))
+    return json_response(await dataplane.predict_features(body, request.headers))
 
 
 @router.post("/predict/batch", summary="Predict many rows", **_DOC)
@@ -56,4 +56,4 @@ async def predict_batch(request: Request, dataplane: DataPlaneDep) -> Response:
     """The same as /predict (kept for clients of the seed service); MAX_ROWS applies."""
     require_json(request)
     body = await read_body(request, dataplane.settings.max_body_bytes)
-    return json_response(await dataplane.predict_features(body))
+    return json_response(await dataplane.predict_features(body, request.headers))

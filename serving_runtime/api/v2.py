@@ -83,4 +83,4 @@ async def infer(name: str, request: Request, dataplane: DataPlaneDep) -> Respons
     `predict_proba` in `outputs` to get class probabilities."""
     require_json(request)
     body = await read_body(request, dataplane.settings.max_body_bytes)
-    return json_response(await dataplane.infer_v2(name, body))
+    return json_response(await dataplane.infer_v2(name, body, request.headers))
