@@ -38,6 +38,7 @@ def answered_by(version: str) -> None:
     if holder is not None:
         holder["version"] = version
 
+
 # The routes, so a path never becomes a label value by itself (unbounded cardinality).
 _FIXED = {
     "/predict",

@@ -149,8 +149,12 @@ class RuntimeSettings(BaseSettings):
     """The operator's traffic configuration (a mounted ConfigMap), followed while running."""
     traffic_push_file: str = "/tmp/modelops-traffic.json"
     """Where a push to /admin/traffic is written, for the pod's other workers to follow."""
-    rollout_token: str = Field(default="", repr=False)
-    """The bearer token /admin/traffic requires (from a Secret); unset, the route is absent."""
+    rollout_public_key: str = ""
+    """The operator's Ed25519 public key (base64 of its 32 bytes): /admin/traffic takes only
+    configurations it signed. Unset, the route is absent."""
+    rollout_target: str = ""
+    """NAMESPACE/NAME of the ModelDeployment: a signed configuration names its target, so one
+    meant for another deployment is refused."""
 
     load_retry_initial_seconds: float = Field(default=1.0, gt=0)
     load_retry_max_seconds: float = Field(default=60.0, gt=0)

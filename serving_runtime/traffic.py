@@ -3,6 +3,8 @@ in-process so that its weight is exact at any replica count and changes without 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import logging
@@ -35,6 +37,32 @@ class TrafficConfig(BaseModel):
     """The candidate's share, in percent."""
     key: str | None = Field(default=None, pattern=r"^(header:[A-Za-z0-9-]+|entity:[A-Za-z_]\w*)$")
     """abtest: where a request's key is read, `header:NAME` or `entity:JOIN_KEY`."""
+
+
+def signed_message(config: dict[str, Any], target: str) -> bytes:
+    """What the operator signs: the configuration and the deployment it is for, canonically."""
+    return json.dumps(
+        {"config": config, "target": target}, sort_keys=True, separators=(",", ":")
+    ).encode()
+
+
+def verify_push(doc: Any, public_key: str, target: str) -> TrafficConfig:
+    """The configuration of a push, if the operator signed it for this deployment; else a
+    ValueError saying why."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    if not isinstance(doc, dict) or set(doc) != {"config", "target", "signature"}:
+        raise ValueError("expected {config, target, signature}")
+    if doc["target"] != target:
+        raise ValueError(f"signed for {doc['target']!r}, not for this deployment")
+    config = TrafficConfig.model_validate(doc["config"])
+    try:
+        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key))
+        key.verify(base64.b64decode(str(doc["signature"])), signed_message(doc["config"], target))
+    except (InvalidSignature, binascii.Error, ValueError) as e:
+        raise PermissionError("the signature does not verify") from e
+    return config
 
 
 def bucket(key: str) -> int:

@@ -47,7 +47,5 @@ async def invocations(request: Request, dataplane: DataPlaneDep) -> Response:
     """`dataframe_split`, `dataframe_records`, `instances` or `inputs` as JSON, or CSV with a
     header row. The response is `{"predictions": [...]}`, as MLflow's server writes it."""
     body = await read_body(request, dataplane.settings.max_body_bytes)
-    result = await dataplane.invocations(
-        body, request.headers.get("content-type"), request.headers
-    )
+    result = await dataplane.invocations(body, request.headers.get("content-type"), request.headers)
     return json_response(result)

@@ -16,6 +16,7 @@ from modelops.operator.api.base import (
     PrinterColumn,
     SecretKeyRef,
 )
+from modelops.operator.api.v1alpha1.schedule import DURATION_PATTERN
 
 # models:/NAME@ALIAS, models:/NAME/VERSION, models:/NAME/STAGE, runs:/RUN/PATH, s3://..., /abs
 MODEL_URI_PATTERN = (
@@ -312,6 +313,118 @@ class OnlineFeatures(KubeModel):
     feature names."""
 
 
+Duration = Annotated[
+    str,
+    Field(
+        pattern=DURATION_PATTERN,
+        max_length=16,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"self.matches('{DURATION_PATTERN}')",
+                    "message": "must be a duration like 30s, 2m, 1h or 1d",
+                }
+            ]
+        },
+    ),
+]
+
+
+class CanaryStep(KubeModel):
+    """One canary step: the candidate's share for at least `duration`, then the analysis."""
+
+    weight: int = Field(ge=1, le=100)
+    """The candidate's share of requests, in percent."""
+    duration: Duration
+    """How long the step lasts before its analysis decides (e.g. 2m)."""
+
+
+class Analysis(KubeModel):
+    """What a candidate must show, read from the pods' per-version metrics (cumulative since
+    the rollout began); a failed check rolls back at once, a passed one advances at the end of
+    the step."""
+
+    max_error_rate: float = Field(default=0.01, ge=0, le=1)
+    """The most server errors (5xx) per request the candidate may return."""
+    max_p99_latency_ms: float | None = Field(default=None, gt=0)
+    """The candidate's p99 request latency ceiling."""
+    min_requests: int = Field(default=100, ge=1, le=10_000_000)
+    """Requests the candidate must have answered (or, Shadow, rows compared) before a step can
+    pass: a quiet step waits instead of passing on no evidence."""
+    min_agreement: float | None = Field(default=None, ge=0, le=1)
+    """Shadow: the share of rows where the candidate agrees with the stable version
+    (classifiers: equal labels; regressors: 1 - mean |difference| / the stable's std)."""
+
+
+class Shadow(KubeModel):
+    """Shadow: the candidate scores a copy of every request off the response path."""
+
+    duration: Duration = "5m"
+    """How long the shadow runs before the analysis decides."""
+
+
+class ABTest(KubeModel):
+    """A/B: each request key always reaches the same variant."""
+
+    key: str = Field(pattern=r"^(header:[A-Za-z0-9-]+|entity:[A-Za-z_][A-Za-z0-9_]*)$")
+    """Where the key is read: header:NAME (e.g. header:X-User-Id) or entity:JOIN_KEY (the
+    first entity id of a /predict request). Requests without a key go to the stable version."""
+    weight: int = Field(default=50, ge=1, le=99)
+    """The share of keys assigned to the candidate, in percent."""
+    duration: Duration = "1h"
+    """How long the test runs before the analysis."""
+    promotion: Literal["Manual", "Auto"] = "Manual"
+    """Auto: promote when the analysis passes at the end; Manual: wait (phase Paused) for the
+    modelops.dev/rollout: promote annotation."""
+
+
+CANDIDATE_URI_PATTERN = r"^models:/[^/@\s]+@[A-Za-z0-9_-]+$"
+
+
+class Rollout(KubeModel):
+    """How a new model version reaches traffic."""
+
+    model_config = KubeModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.strategy != 'Canary' || size(self.steps) > 0",
+                    "message": "strategy Canary needs steps",
+                    "fieldPath": ".steps",
+                },
+                {
+                    "rule": "self.strategy != 'ABTest' || has(self.abTest)",
+                    "message": "strategy ABTest needs abTest",
+                    "fieldPath": ".abTest",
+                },
+                {
+                    "rule": "self.steps.all(s, self.steps.exists_one(t, t == s))",
+                    "message": "steps must not repeat",
+                    "fieldPath": ".steps",
+                },
+            ]
+        }
+    }
+
+    strategy: Literal["Direct", "Canary", "Shadow", "ABTest"] = "Direct"
+    """Direct: every replica moves to the new version at once (a rolling update); Canary:
+    traffic moves in steps, each analysed; Shadow: the candidate scores copies of live requests
+    and is gated on agreement; ABTest: sticky assignment by request key."""
+    candidate: str | None = Field(default=None, pattern=CANDIDATE_URI_PATTERN, max_length=1024)
+    """models:/NAME@ALIAS of the same registered model as model.uri (e.g. @challenger): a
+    version under it that differs from the one served starts a rollout, and promotion moves
+    model.uri's alias to it. Without it, a move of model.uri's own alias starts the
+    rollout."""
+    steps: list[CanaryStep] = Field(default_factory=list, max_length=20)
+    """Canary steps, in order; after the last, the candidate is promoted."""
+    analysis: Analysis = Field(default_factory=Analysis)
+    """The checks a candidate must pass."""
+    shadow: Shadow = Field(default_factory=Shadow)
+    """Shadow settings."""
+    ab_test: ABTest | None = None
+    """A/B settings (strategy ABTest)."""
+
+
 class ModelDeploymentSpec(KubeModel):
     """The desired state of a ModelDeployment."""
 
@@ -322,6 +435,16 @@ class ModelDeploymentSpec(KubeModel):
                     "rule": "!(has(self.replicas) && has(self.autoscaling))",
                     "message": "set replicas or autoscaling, not both",
                     "fieldPath": ".replicas",
+                },
+                {
+                    # Promotion moves model.uri's alias: both must name one registered model.
+                    "rule": "!has(self.rollout) || !has(self.rollout.candidate) || "
+                    "(self.model.uri.matches('^models:/[^/@]+@') && "
+                    "self.model.uri.substring(0, self.model.uri.indexOf('@')) == "
+                    "self.rollout.candidate.substring(0, self.rollout.candidate.indexOf('@')))",
+                    "message": "rollout.candidate must be an alias of the registered model that "
+                    "model.uri names by alias (models:/NAME@champion, models:/NAME@challenger)",
+                    "fieldPath": ".rollout.candidate",
                 },
             ]
         }
@@ -345,6 +468,9 @@ class ModelDeploymentSpec(KubeModel):
     """The Service."""
     features: OnlineFeatures | None = None
     """Online features from Feast, looked up per request by entity id."""
+    rollout: Rollout = Field(default_factory=Rollout)
+    """How new versions reach traffic: at once (Direct), or as a canary, a shadow or an A/B
+    test with analysis, promotion and rollback."""
     suspend: bool = False
     """Scale to zero and keep everything else."""
 
@@ -375,6 +501,60 @@ class Failure(KubeModel):
     """When it happened."""
 
 
+class AnalysisResult(KubeModel):
+    """One check of the analysis."""
+
+    metric: str
+    """errorRate, p99LatencyMs, requests or agreement."""
+    value: float | None = None
+    """The candidate's figure (None: no data yet)."""
+    stable_value: float | None = None
+    """The stable version's figure over the same time, for comparison."""
+    threshold: float
+    """The bound it is held to."""
+    passed: bool
+    """Whether it holds."""
+
+
+RolloutPhase = Literal["Progressing", "Paused", "Promoted", "RolledBack", "Failed"]
+
+
+class RolloutStatus(KubeModel):
+    """Where the last (or current) rollout stands."""
+
+    phase: RolloutPhase
+    """Progressing, Paused (waiting for a promote or resume annotation), Promoted, RolledBack
+    (the analysis or an abort sent all traffic back to the stable version) or Failed."""
+    strategy: str
+    """The strategy it runs under."""
+    stable_version: str | None = None
+    """The version serving before the rollout (and after a rollback)."""
+    candidate_version: str
+    """The version being rolled out."""
+    candidate_uri: str
+    """The candidate's pinned URI (models:/NAME/VERSION)."""
+    step: int = 0
+    """Canary: the current step, from 0."""
+    weight: int = 0
+    """The candidate's share of requests now, in percent."""
+    mode: str = "none"
+    """What the pods do with the candidate: canary, shadow, abtest or none."""
+    revision: int = 0
+    """The traffic configuration's revision (it grows at every change)."""
+    started_at: datetime
+    """When the rollout began."""
+    step_started_at: datetime
+    """When the current step (or the shadow, or the A/B test) began."""
+    finished_at: datetime | None = None
+    """When it was promoted, rolled back or failed."""
+    analysis: list[AnalysisResult] = Field(default_factory=list)
+    """The last analysis."""
+    message: str = ""
+    """What is happening, or why it ended."""
+    summary: str = ""
+    """Phase and weight, for display (kubectl get md)."""
+
+
 class ModelDeploymentStatus(KubeModel):
     """The observed state of a ModelDeployment, written only by the operator."""
 
@@ -400,6 +580,8 @@ class ModelDeploymentStatus(KubeModel):
     """The in-cluster URL of the prediction Service."""
     last_failure: Failure | None = None
     """The last failure, kept until a later success."""
+    rollout: RolloutStatus | None = None
+    """The current or last rollout (spec.rollout strategies other than Direct)."""
 
 
 class ModelDeployment(KubeModel):
@@ -422,6 +604,9 @@ CRD_INFO = CrdInfo(
         PrinterColumn("Model", ".spec.model.uri"),
         PrinterColumn("Version", ".status.model.version"),
         PrinterColumn("Replicas", ".status.replicaSummary", description="Ready/desired replicas"),
+        PrinterColumn(
+            "Rollout", ".status.rollout.summary", description="Rollout phase and candidate weight"
+        ),
         PrinterColumn("URL", ".status.url", priority=1),
         PrinterColumn("Age", ".metadata.creationTimestamp", "date"),
     ),

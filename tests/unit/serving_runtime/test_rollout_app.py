@@ -1,21 +1,29 @@
 """The runtime during a rollout, in-process with stand-in models: the split, the version
-header, shadow agreement and the guarded push."""
+header, shadow agreement and the signed push."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from modelops.serving_runtime.app import create_app
 from modelops.serving_runtime.model import LoadedModel, ModelOutput
 from modelops.serving_runtime.settings import RuntimeSettings
+from modelops.serving_runtime.traffic import signed_message
 from tests.integration.runtime_helpers import serve_in_process
 
-TOKEN = "s3cret-token"
+OPERATOR_KEY = Ed25519PrivateKey.generate()
+PUBLIC = base64.b64encode(
+    OPERATOR_KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+).decode()
+TARGET = "team-a/fraud"
 
 
 def stand_in(settings: RuntimeSettings) -> LoadedModel:
@@ -39,17 +47,23 @@ def settings(tmp_path: Path, **kw: Any) -> RuntimeSettings:
         "model_version": "1",
         "candidate_model_uri": "models:/fraud/2",
         "candidate_model_version": "2",
-        "rollout_token": TOKEN,
+        "rollout_public_key": PUBLIC,
+        "rollout_target": TARGET,
         "traffic_push_file": str(tmp_path / "pushed.json"),
         "batching_enabled": False,
     }
     return RuntimeSettings(**(values | kw))
 
 
-async def push(client: Any, config: dict[str, Any], token: str = TOKEN) -> Any:
-    return await client.put(
-        "/admin/traffic", json=config, headers={"Authorization": f"Bearer {token}"}
-    )
+def signed(
+    config: dict[str, Any], key: Ed25519PrivateKey = OPERATOR_KEY, target: str = TARGET
+) -> dict[str, Any]:
+    signature = key.sign(signed_message(config, target))
+    return {"config": config, "target": target, "signature": base64.b64encode(signature).decode()}
+
+
+async def push(client: Any, config: dict[str, Any], **kw: Any) -> Any:
+    return await client.put("/admin/traffic", json=signed(config, **kw))
 
 
 def versions_of(responses: list[Any]) -> list[str]:
@@ -82,7 +96,9 @@ async def test_ab_keys_stick_to_their_variant(tmp_path: Path) -> None:
         seen: dict[str, set[str]] = {}
         for i in range(200):
             user = f"u{i % 20}"
-            r = await client.post("/predict", json={"features": [[i, 0]]}, headers={"X-User-Id": user})
+            r = await client.post(
+                "/predict", json={"features": [[i, 0]]}, headers={"X-User-Id": user}
+            )
             seen.setdefault(user, set()).add(r.headers["x-model-version"])
         assert all(len(v) == 1 for v in seen.values()), "one variant per key"
         assert {"1", "2"} == set().union(*seen.values())
@@ -107,11 +123,17 @@ async def test_shadow_answers_from_stable_and_counts_agreement(tmp_path: Path) -
 
 
 @pytest.mark.asyncio
-async def test_the_push_needs_the_token_and_a_valid_newer_configuration(tmp_path: Path) -> None:
+async def test_a_push_needs_the_operators_signature_for_this_deployment(tmp_path: Path) -> None:
     app = create_app(settings(tmp_path), loader=stand_in)
     async with serve_in_process(app) as client:
-        assert (await push(client, {"revision": 1}, token="guess")).status_code == 401
-        assert (await client.put("/admin/traffic", json={"revision": 1})).status_code == 401
+        config = {"revision": 1, "mode": "canary", "weight": 100}
+        forged = await push(client, config, key=Ed25519PrivateKey.generate())
+        assert forged.status_code == 403 and forged.json()["error"]["code"] == "forbidden"
+        elsewhere = await push(client, config, target="team-b/fraud")
+        assert elsewhere.status_code == 400 and "team-b/fraud" in elsewhere.text
+        tampered = signed(config) | {"config": {**config, "weight": 0}}
+        assert (await client.put("/admin/traffic", json=tampered)).status_code == 403
+        assert (await client.put("/admin/traffic", json=config)).status_code == 400
         bad = await push(client, {"revision": 1, "weight": 150})
         assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_input"
         assert (await push(client, {"revision": 5, "mode": "canary", "weight": 10})).is_success
@@ -120,8 +142,8 @@ async def test_the_push_needs_the_token_and_a_valid_newer_configuration(tmp_path
 
 
 @pytest.mark.asyncio
-async def test_without_a_token_there_is_no_push_route(tmp_path: Path) -> None:
-    app = create_app(settings(tmp_path, rollout_token=""), loader=stand_in)
+async def test_without_a_key_there_is_no_push_route(tmp_path: Path) -> None:
+    app = create_app(settings(tmp_path, rollout_public_key=""), loader=stand_in)
     async with serve_in_process(app) as client:
         assert (await push(client, {"revision": 1})).status_code == 404
 
