@@ -80,6 +80,11 @@ class OperatorSettings(BaseSettings):
     allow_pickle_models: bool = True
     """Whether a ModelDeployment may opt in to models that run their own code when loaded
     (spec.model.allowPickle); false refuses every such spec."""
+    rollout_signing_key: str = Field(default="", repr=False)
+    """An Ed25519 private key (PEM, from a Secret; the chart makes one) that signs the traffic
+    configurations pushed to model pods during rollouts; the pods hold its public half. Every
+    replica must share it. Unset, a key is made per process: pushes still work, but a
+    restarted operator's new public key rolls every rollout-enabled pod once."""
 
 
 @lru_cache

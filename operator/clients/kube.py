@@ -183,3 +183,26 @@ def create_raw(path: str, body: dict[str, Any]) -> dict[str, Any]:
         "POST", path, body=body, header_params={"Content-Type": "application/json"}
     )
     return created
+
+
+def list_labelled(kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = _call(
+        "GET",
+        _path(kind, namespace),
+        query_params=[("labelSelector", selector)],
+        header_params={"Accept": "application/json"},
+    )["items"]
+    return items
+
+
+def remove_annotation(kind: str, namespace: str, name: str, key: str) -> None:
+    """A one-shot command annotation, once acted on (only metadata: no spec drift)."""
+    _call(
+        "PATCH",
+        _path(kind, namespace, name),
+        body={"metadata": {"annotations": {key: None}}},
+        header_params={
+            "Content-Type": "application/merge-patch+json",
+            "Accept": "application/json",
+        },
+    )

@@ -82,6 +82,23 @@ def resolve(uri: str, tracking_uri: str, settings: OperatorSettings) -> Resoluti
     )
 
 
+def move_alias(
+    name: str, alias: str, version: str, tracking_uri: str, settings: OperatorSettings
+) -> None:
+    """Point `alias` at `version` (a promotion: the registry records what production runs)."""
+    _client(tracking_uri, settings.registry_timeout_seconds).set_registered_model_alias(
+        name, alias, version
+    )
+
+
+def tag_version(
+    name: str, version: str, key: str, value: str, tracking_uri: str, settings: OperatorSettings
+) -> None:
+    _client(tracking_uri, settings.registry_timeout_seconds).set_model_version_tag(
+        name, version, key, value
+    )
+
+
 def _latest_in_stage(client: Any, name: str, stage: str) -> list[Any]:
     import warnings
 

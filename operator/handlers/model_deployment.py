@@ -10,11 +10,11 @@ import kopf
 
 from modelops.operator.api import kinds
 from modelops.operator.api.v1alpha1.feature_materialization import FeatureStoreRef
-from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment
+from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment, ResolvedModel
 from modelops.operator.clients import kube, registry
-from modelops.operator.handlers import events, parsing, resync, scaffold
+from modelops.operator.handlers import events, parsing, resync, rollout, scaffold
 from modelops.operator.planning import key as child_key
-from modelops.operator.planning import plan
+from modelops.operator.planning import plan as plan_children
 from modelops.operator.resources.common import managed_labels, managed_selector, selector_labels
 from modelops.operator.resources.model_deployment import (
     COMPONENT,
@@ -24,35 +24,46 @@ from modelops.operator.resources.model_deployment import (
 from modelops.operator.settings import get_settings
 from modelops.operator.status import allowlists
 from modelops.operator.status import model_deployment as policy
+from modelops.operator.status import rollout as rollouts
 from modelops.operator.status.resolution import Compatibility, Resolution
 
 KIND = kinds.MODEL_DEPLOYMENT
-CHILD_KINDS = [k.kind for k in (kinds.DEPLOYMENT, kinds.SERVICE, kinds.HPA, kinds.PDB)]
+CHILD_KINDS = [
+    k.kind for k in (kinds.CONFIG_MAP, kinds.DEPLOYMENT, kinds.SERVICE, kinds.HPA, kinds.PDB)
+]
 SKIP_PREFLIGHT = "modelops.dev/skip-compatibility-check"
 
 # Pre-flight results per pinned version: a version's files never change once registered.
 _preflight_cache: dict[tuple[str, str, bool], Compatibility] = {}
 
 
-async def _resolve(md: ModelDeployment) -> tuple[Resolution, Compatibility]:
-    settings = get_settings()
-    tracking = md.spec.model.tracking_uri or settings.mlflow_tracking_uri
-    resolution = await asyncio.to_thread(registry.resolve, md.spec.model.uri, tracking, settings)
-    model = resolution.model
-    if model is None or model.resolved_uri is None:
-        return resolution, policy.previous_compatibility(md)
+def _tracking(md: ModelDeployment) -> str:
+    return md.spec.model.tracking_uri or get_settings().mlflow_tracking_uri
+
+
+async def _preflight(md: ModelDeployment, model: ResolvedModel) -> Compatibility:
     if md.metadata.get("annotations", {}).get(SKIP_PREFLIGHT) == "true":
-        return resolution, Compatibility(None, f"Skipped by the {SKIP_PREFLIGHT} annotation")
-    allow_pickle = md.spec.model.allow_pickle
-    key = (tracking, model.resolved_uri, allow_pickle)
+        return Compatibility(None, f"Skipped by the {SKIP_PREFLIGHT} annotation")
+    tracking, allow_pickle = _tracking(md), md.spec.model.allow_pickle
+    key = (tracking, model.resolved_uri or "", allow_pickle)
     compat = _preflight_cache.get(key)
     if compat is None:
         compat = await asyncio.to_thread(
-            registry.check_compatibility, model, tracking, settings, allow_pickle
+            registry.check_compatibility, model, tracking, get_settings(), allow_pickle
         )
         if compat.compatible is not None:
             _preflight_cache[key] = compat
-    return resolution, compat
+    return compat
+
+
+async def _resolve(md: ModelDeployment) -> tuple[Resolution, Compatibility]:
+    resolution = await asyncio.to_thread(
+        registry.resolve, md.spec.model.uri, _tracking(md), get_settings()
+    )
+    model = resolution.model
+    if model is None or model.resolved_uri is None:
+        return resolution, policy.previous_compatibility(md)
+    return resolution, await _preflight(md, model)
 
 
 async def _features(
@@ -89,20 +100,28 @@ async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any, resolve
     current = policy.pinned(md)
     if not resolve and current is None:
         return  # nothing rolled out yet: the ModelDeployment's own handler is on it
+    scraped: list[Any] = []
     if resolve:
         resolution, compat = await _resolve(md)
+        plan, scraped = await rollout.decide(
+            md, resolution, compat, lambda m: _preflight(md, m), _tracking(md), scaffold.now()
+        )
+        await rollout.act(md, body, plan, _tracking(md))
     else:
         resolution, compat = policy.previous_resolution(md), policy.previous_compatibility(md)
+        plan = rollouts.current(md)
     served = policy.to_serve(resolution, compat, current)
+    if current is not None and plan.serve is not None:
+        served = plan.serve
 
     feature_store, features_fresh = await _features(md)
     deployment: dict[str, Any] | None = None
     if served is not None:
-        desired = desired_children(md, served, settings, feature_store)
+        desired = desired_children(md, served, settings, feature_store, rollout.pods_spec(md, plan))
         observed = await asyncio.to_thread(
             kube.list_owned, CHILD_KINDS, ns, md.metadata["uid"], managed_selector(COMPONENT)
         )
-        actions = plan(desired, observed)
+        actions = plan_children(desired, observed)
         owned = {child_key(o) for o in observed}
         for obj in actions.apply:
             applied = await asyncio.to_thread(kube.apply_child, obj, child_key(obj) in owned)
@@ -111,6 +130,7 @@ async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any, resolve
         for key in actions.delete:
             await asyncio.to_thread(kube.delete, key, ns)
             logger.info(f"Deleted {key[1]} {key[2]}, no longer desired")
+        await rollout.push(md, plan, scraped)
         event = policy.rollout_event(current, served)
         if event is not None:
             events.info(body, event[0], event[1])
@@ -119,13 +139,15 @@ async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any, resolve
 
     new_status = policy.compute_status(
         md,
-        policy.Observed(resolution, compat, deployment, served, features_fresh),
+        policy.Observed(resolution, compat, deployment, served, features_fresh, plan.status),
         scaffold.now(),
         url=service_url(md, settings),
         selector=",".join(f"{k}={v}" for k, v in selector_labels(name, COMPONENT).items()),
     )
     old = md.status.wire() if md.status else {}
     await scaffold.write_status(KIND.kind, md.metadata, old, new_status.wire())
+    if plan.active:
+        resync.soon(KIND.kind, ns, name, rollout.FOLLOW_UP_SECONDS, resync_model_deployment)
     if not resolve:
         return
     if compat.compatible is False:

@@ -167,9 +167,32 @@ async def start_resync(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 @kopf.on.cleanup()
 async def stop_resync(**_: Any) -> None:
-    for task in _tasks:
+    everything = [*_tasks, *_soon.values()]
+    for task in everything:
         task.cancel()
-    for task in _tasks:
+    for task in everything:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     _tasks.clear()
+    _soon.clear()
+
+
+_soon: dict[tuple[str, str, str], asyncio.Task[None]] = {}
+
+
+def soon(kind: str, namespace: str, name: str, delay: float, run: Pass) -> None:
+    """One more pass of one object after `delay` (a rollout's next look), unless one is due."""
+    key = (kind, namespace, name)
+    pending = _soon.get(key)
+    if pending is not None and not pending.done():
+        return
+
+    async def later() -> None:
+        await asyncio.sleep(delay)
+        _soon.pop(key, None)
+        try:
+            await run(namespace, name, log)
+        except Exception:
+            log.exception(f"Follow-up pass of {kind} {namespace}/{name} failed")
+
+    _soon[key] = asyncio.get_running_loop().create_task(later())

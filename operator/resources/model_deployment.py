@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from modelops.operator.api.v1alpha1.feature_materialization import FeatureStoreRef
@@ -20,6 +21,13 @@ from modelops.operator.resources.common import (
     selector_labels,
     tmp_volume,
 )
+from modelops.operator.resources.traffic import (
+    TRAFFIC_KEY,
+    TRAFFIC_MOUNT,
+    build_traffic_config_map,
+    config_map_name,
+    target,
+)
 from modelops.operator.settings import OperatorSettings
 
 COMPONENT = "predictor"
@@ -28,6 +36,38 @@ DEFAULT_RESOURCES = {
     "limits": {"memory": "2Gi"},
 }
 DEFAULT_CPU_TARGET = 80
+
+
+@dataclass(frozen=True)
+class RolloutPods:
+    """What the pods of a ModelDeployment with a rollout strategy carry besides the stable
+    version: the candidate (during a rollout), the key that verifies pushes, the split."""
+
+    public_key: str
+    candidate: ResolvedModel | None = None
+    traffic: dict[str, Any] = field(default_factory=dict)
+
+
+def takes_rollouts(md: ModelDeployment) -> bool:
+    return md.spec.rollout.strategy != "Direct" or md.spec.rollout.candidate is not None
+
+
+def _rollout_env(md: ModelDeployment, rollout: RolloutPods) -> list[dict[str, Any]]:
+    env = [
+        {"name": "TRAFFIC_FILE", "value": f"{TRAFFIC_MOUNT}/{TRAFFIC_KEY}"},
+        {"name": "ROLLOUT_PUBLIC_KEY", "value": rollout.public_key},
+        {
+            "name": "ROLLOUT_TARGET",
+            "value": target(str(md.metadata["namespace"]), _name(md)),
+        },
+    ]
+    cand = rollout.candidate
+    if cand is not None:
+        env += [
+            {"name": "CANDIDATE_MODEL_URI", "value": cand.resolved_uri or ""},
+            {"name": "CANDIDATE_MODEL_VERSION", "value": cand.version or ""},
+        ]
+    return env
 
 
 def _owner(md: ModelDeployment) -> dict[str, Any]:
@@ -178,6 +218,7 @@ def build_deployment(
     resolved: ResolvedModel,
     settings: OperatorSettings,
     feature_store: FeatureStoreRef | None = None,
+    rollout: RolloutPods | None = None,
 ) -> dict[str, Any]:
     name = _name(md)
     spec = md.spec
@@ -230,6 +271,17 @@ def build_deployment(
             )
     if env_from:
         container["envFrom"] = env_from
+    if rollout is not None:
+        container["env"] += _rollout_env(md, rollout)
+        volumes.append(
+            {
+                "name": "traffic",
+                "configMap": {"name": config_map_name(name), "optional": True},
+            }
+        )
+        container["volumeMounts"].append(
+            {"name": "traffic", "mountPath": TRAFFIC_MOUNT, "readOnly": True}
+        )
     pod_spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "securityContext": pod_security_context(),
@@ -355,11 +407,14 @@ def desired_children(
     resolved: ResolvedModel,
     settings: OperatorSettings,
     feature_store: FeatureStoreRef | None = None,
+    rollout: RolloutPods | None = None,
 ) -> list[dict[str, Any]]:
     children = [
-        build_deployment(md, resolved, settings, feature_store),
+        build_deployment(md, resolved, settings, feature_store, rollout),
         build_service(md, resolved),
     ]
+    if rollout is not None:
+        children.append(build_traffic_config_map(_owner(md), _name(md), COMPONENT, rollout.traffic))
     for optional in (build_hpa(md), build_pdb(md)):
         if optional is not None:
             children.append(optional)

@@ -13,6 +13,7 @@ from modelops.operator.api.v1alpha1.model_deployment import (
     ModelDeployment,
     ModelDeploymentStatus,
     ResolvedModel,
+    RolloutStatus,
 )
 from modelops.operator.status.conditions import (
     READY,
@@ -54,6 +55,8 @@ class Observed:
     """The version the Deployment runs: the resolved one, or the last good one."""
     features_fresh: tuple[bool | None, str, str] | None = None
     """FeaturesFresh (status, reason, message) when the spec uses online features."""
+    rollout: RolloutStatus | None = None
+    """The current or last rollout."""
 
 
 # What to serve, decided from status alone (no registry call on child events).
@@ -160,9 +163,19 @@ def available_verdict(facts: DeploymentFacts | None, suspended: bool) -> Verdict
     return False, MINIMUM_REPLICAS_UNAVAILABLE, counts
 
 
+ROLLOUT_IN_PROGRESS = "RolloutInProgress"
+ROLLOUT_ENDED = {"RolledBack": "RolloutRolledBack", "Failed": "RolloutFailed"}
+
+
 def progressing_verdict(
-    facts: DeploymentFacts | None, res: Resolution, served: ResolvedModel | None
+    facts: DeploymentFacts | None,
+    res: Resolution,
+    served: ResolvedModel | None,
+    rollout: RolloutStatus | None = None,
 ) -> Verdict:
+    if rollout is not None and rollout.phase in ("Progressing", "Paused"):
+        what = f"{rollout.strategy} of version {rollout.candidate_version} ({rollout.summary})"
+        return True, ROLLOUT_IN_PROGRESS, f"{what}: {rollout.message}"
     if facts is None:
         return res.model is not None, DEPLOYMENT_MISSING, "Creating Deployment"
     if facts.deadline_exceeded:
@@ -178,10 +191,22 @@ def progressing_verdict(
 
 
 def problems(
-    res: Resolution, compat: Compatibility, facts: DeploymentFacts | None
+    res: Resolution,
+    compat: Compatibility,
+    facts: DeploymentFacts | None,
+    rollout: RolloutStatus | None = None,
 ) -> list[Problem]:
     """What is wrong, most fundamental first: Degraded names the first."""
     found: list[Problem] = []
+    if rollout is not None and rollout.phase in ROLLOUT_ENDED:
+        # The stable version serves, but not the version the registry asked for: Degraded
+        # until a new candidate starts a rollout of its own.
+        found.append(
+            (
+                ROLLOUT_ENDED[rollout.phase],
+                f"version {rollout.candidate_version} {rollout.phase}: {rollout.message}",
+            )
+        )
     if res.model is None:
         found.append((res.reason, res.message))
     if compat.compatible is False:
@@ -238,13 +263,13 @@ def compute_status(
     def cond(type_: str, verdict: Verdict) -> Condition:
         return make_condition(type_, *verdict, gen, now)
 
-    found = problems(res, compat, facts)
+    found = problems(res, compat, facts, observed.rollout)
     degraded = cond(DEGRADED, (True, *found[0]) if found else (False, AS_EXPECTED, ""))
     others = [
         cond(MODEL_RESOLVED, resolved_verdict(res)),
         cond(MODEL_COMPATIBLE, compatible_verdict(compat)),
         cond(AVAILABLE, available_verdict(facts, md.spec.suspend)),
-        cond(PROGRESSING, progressing_verdict(facts, res, served)),
+        cond(PROGRESSING, progressing_verdict(facts, res, served, observed.rollout)),
         degraded,
     ]
     ready = cond(READY, ready_verdict(md, others, found, facts is not None, served))
@@ -264,6 +289,7 @@ def compute_status(
         selector=selector,
         url=url,
         last_failure=last_failure(previous.last_failure, found, now),
+        rollout=observed.rollout,
     )
 
 

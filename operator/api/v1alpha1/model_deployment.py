@@ -89,6 +89,11 @@ RESERVED_ENV = (
     "FEATURE_REPO",
     "ALLOW_PICKLE",
     "SKOPS_TRUSTED_TYPES",
+    "CANDIDATE_MODEL_URI",
+    "ROLLOUT_PUBLIC_KEY",
+    "ROLLOUT_TARGET",
+    "TRAFFIC_FILE",
+    "TRAFFIC_PUSH_FILE",
 )
 
 
@@ -114,8 +119,10 @@ class EnvVar(KubeModel):
 
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=253)
     """The variable's name (not one the operator sets to say whose model and data a pod
-    serves and what it may load: TENANT, MODEL_URI, REDIS_URL, PREDICTION_LOG_REDIS_URL,
-    PREDICTION_LOG_STREAM, FEATURE_REPO, ALLOW_PICKLE, SKOPS_TRUSTED_TYPES)."""
+    serves, what it may load and whose traffic pushes it takes: TENANT, MODEL_URI, REDIS_URL,
+    PREDICTION_LOG_REDIS_URL, PREDICTION_LOG_STREAM, FEATURE_REPO, ALLOW_PICKLE,
+    SKOPS_TRUSTED_TYPES, CANDIDATE_MODEL_URI, ROLLOUT_PUBLIC_KEY, ROLLOUT_TARGET, TRAFFIC_FILE,
+    TRAFFIC_PUSH_FILE)."""
     value: str = ""
     """Its value."""
 
@@ -539,6 +546,8 @@ class RolloutStatus(KubeModel):
     """The candidate's share of requests now, in percent."""
     mode: str = "none"
     """What the pods do with the candidate: canary, shadow, abtest or none."""
+    key: str | None = None
+    """ABTest: where the pods read a request's key."""
     revision: int = 0
     """The traffic configuration's revision (it grows at every change)."""
     started_at: datetime

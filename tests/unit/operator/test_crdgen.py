@@ -62,6 +62,7 @@ def test_model_deployment_crd_names_columns_and_subresources() -> None:
         "Model",
         "Version",
         "Replicas",
+        "Rollout",
         "URL",
         "Age",
     ]
