@@ -40,7 +40,12 @@ from modelops.operator.api.v1alpha1.model_deployment import (
 )
 from modelops.operator.resources.drift_monitor import build_drift_cronjob, drift_target
 from modelops.operator.resources.feature_materialization import build_materialize_cronjob
-from modelops.operator.resources.model_deployment import build_deployment, build_service
+from modelops.operator.resources.model_deployment import (
+    RolloutPods,
+    build_deployment,
+    build_service,
+    takes_rollouts,
+)
 from modelops.operator.settings import OperatorSettings
 from modelops.serving_runtime import cli
 from modelops.serving_runtime.jobs import common as jobs_common
@@ -152,7 +157,21 @@ MD_SPECS: dict[str, tuple[dict[str, Any], FeatureStoreRef | None]] = {
     "log-on-operator-default-redis": ({"model": MODEL, "predictionLog": {"enabled": True}}, None),
     "defaults": ({"model": MODEL}, None),
     "suspended-raw-uri": ({"model": {"uri": "s3://bucket/model"}, "suspend": True}, None),
+    "canary-with-a-candidate": (
+        {
+            "model": MODEL,
+            "rollout": {
+                "strategy": "Canary",
+                "candidate": "models:/fraud@challenger",
+                "steps": [{"weight": 10, "duration": "1m"}],
+            },
+        },
+        None,
+    ),
 }
+CANDIDATE = ResolvedModel(
+    uri="models:/fraud@challenger", resolved_uri="models:/fraud/8", name="fraud", version="8"
+)
 
 
 def make_md(spec: dict[str, Any], name: str = "fraud") -> ModelDeployment:
@@ -165,7 +184,12 @@ def make_md(spec: dict[str, Any], name: str = "fraud") -> ModelDeployment:
 
 def deployment(case: str) -> dict[str, Any]:
     spec, store = MD_SPECS[case]
-    return build_deployment(make_md(spec), RESOLVED, SETTINGS, store)
+    md = make_md(spec)
+    rollout = None
+    if takes_rollouts(md):
+        traffic = {"revision": 1, "mode": "canary", "weight": 10}
+        rollout = RolloutPods("cHVibGljLWtleQ==", CANDIDATE, traffic)
+    return build_deployment(md, RESOLVED, SETTINGS, store, rollout)
 
 
 DM_SPECS: dict[str, dict[str, Any]] = {
