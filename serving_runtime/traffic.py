@@ -167,7 +167,10 @@ def agreement(stable: Any, candidate: Any, classifier: bool) -> tuple[int, int, 
     if a.shape != b.shape:
         raise ValueError(f"the candidate returned {b.size} predictions for {a.size}")
     equal = int(np.sum(a == b))
-    if classifier or not (np.issubdtype(a.dtype, np.number) and np.issubdtype(b.dtype, np.number)):
+    numeric = np.issubdtype(a.dtype, np.number) and np.issubdtype(b.dtype, np.number)
+    # Integer predictions are labels (a python_function classifier has no classes_ to say so).
+    labels = np.issubdtype(a.dtype, np.integer) and np.issubdtype(b.dtype, np.integer)
+    if classifier or labels or not numeric:
         return int(a.size), equal, (0.0, 0.0, 0.0)
     af, bf = a.astype(float), b.astype(float)
     return int(a.size), equal, (float(np.abs(af - bf).sum()), float(af.sum()), float((af**2).sum()))

@@ -226,7 +226,18 @@ class Rollouts:
             return self.keep(status, cand, ("Normal", "RolloutResumed", status.message))
         if prev.phase == "Paused":
             return self.keep(prev, cand)
-        mode, weight, duration, _ = self._stage(prev.step)
+        mode, weight, duration, key = self._stage(prev.step)
+        if (mode, weight, key) != (prev.mode, prev.weight, prev.key):
+            # The spec's weight of the current step was edited: it applies now, on the same
+            # step clock.
+            status = self._status(
+                mode=mode,
+                weight=weight,
+                key=key,
+                revision=_revision(prev, self.now),
+                message=f"the candidate's share is now {weight}%",
+            )
+            return self.keep(status, cand, ("Normal", "RolloutWeightChanged", status.message))
         results, verdict = prev.analysis, "wait"
         if i.figures is not None:
             results, verdict = evaluate(self.spec.analysis, mode == "shadow", *i.figures)

@@ -184,6 +184,18 @@ class OperatorProcess:
 POLL_SECONDS = 3
 
 
+def _signing_key_pem() -> str:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+    )
+
+    key = Ed25519PrivateKey.generate()
+    return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
+
+
 @pytest.fixture(scope="session")
 def operator(
     cluster: dict[str, str], crds: None, mlflow_url: str, tmp_path_factory: pytest.TempPathFactory
@@ -205,6 +217,8 @@ def operator(
         "MODELOPS_PREFLIGHT_MAX_BYTES": "16384",
         # A namespace the operator's pattern (t-*) matches and its policy keeps it out of.
         "MODELOPS_EXCLUDED_NAMESPACES": json.dumps(["kube-system", EXCLUDED_NAMESPACE]),
+        # One key for every start: a restarted operator's pushes must verify in the pods.
+        "MODELOPS_ROLLOUT_SIGNING_KEY": _signing_key_pem(),
     }
     op = OperatorProcess(env, tmp_path_factory.mktemp("operator"))
     op.start()

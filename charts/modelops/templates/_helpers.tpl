@@ -72,6 +72,10 @@ Least privilege: exactly what the operator's handlers call, nothing broader. No 
   - apiGroups: ["batch"]
     resources: ["cronjobs"]
     verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  # A rollout's traffic split, read by model pods when they start.
+  - apiGroups: [""]
+    resources: ["configmaps"]
+    verbs: ["get", "list", "watch", "create", "patch", "delete"]
   # Finished runs: results are read from the Job pods' termination messages.
   - apiGroups: ["batch"]
     resources: ["jobs"]

@@ -90,6 +90,7 @@ def test_files_give_the_newest_revision_once(tmp_path: Path) -> None:
 def test_agreement_of_labels_and_of_numbers() -> None:
     rows, equal, sums = agreement(np.array([1, 0, 1, 1]), np.array([1, 1, 1, 0]), True)
     assert (rows, equal, sums) == (4, 2, (0.0, 0.0, 0.0))
+    assert agreement(np.array([1, 0]), np.array([1, 1]), False)[2] == (0.0, 0.0, 0.0), "int labels"
     rows, equal, sums = agreement(np.array([1.0, 3.0]), np.array([2.0, 3.0]), False)
     assert (rows, equal) == (2, 1) and sums == (1.0, 4.0, 10.0)
     with pytest.raises(ValueError, match="2 predictions for 3"):

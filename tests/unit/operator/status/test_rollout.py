@@ -253,3 +253,13 @@ def test_direct_keeps_todays_behaviour_and_an_unloadable_candidate_fails() -> No
     assert direct.status is None and direct.serve == V2
     failed = run(md(CANARY), T0, candidate_problem="the runtime cannot load it: sklearn 0.2")
     assert failed.status is not None and failed.status.phase == "Failed" and failed.serve == V1
+
+
+def test_an_edited_weight_of_the_current_step_applies_at_once_on_the_same_clock() -> None:
+    m = then(md(CANARY), run(md(CANARY), T0))
+    edited = {**CANARY, "steps": [{"weight": 40, "duration": "1m"}, CANARY["steps"][1]]}
+    m2 = md(edited, {"rollout": m.status.rollout.wire()})  # type: ignore[union-attr]
+    plan = run(m2, T0 + timedelta(seconds=20))
+    assert plan.status is not None and (plan.status.step, plan.status.weight) == (0, 40)
+    assert plan.traffic.revision > m.status.rollout.revision  # type: ignore[union-attr]
+    assert plan.status.step_started_at == T0
