@@ -28,6 +28,13 @@ if c.Ready ~= nil and c.Ready.status == "False" and failed[c.Ready.reason] then
   hs.message = c.Ready.reason .. ": " .. (c.Ready.message or "")
   return hs
 end
+-- A rollout held by its pause annotation (or waiting for a manual promotion), as Argo
+-- Rollouts reports a paused rollout.
+if obj.status.rollout ~= nil and obj.status.rollout.phase == "Paused" then
+  hs.status = "Suspended"
+  hs.message = "Rollout paused: " .. (obj.status.rollout.message or "")
+  return hs
+end
 if c.Ready ~= nil and c.Ready.status == "True" then
   hs.status = "Healthy"
   hs.message = c.Ready.message or ""

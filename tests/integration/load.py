@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import http.client
+import itertools
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+VERSION_HEADER = "x-model-version"
 
 
 @dataclass
@@ -19,6 +22,11 @@ class Outcome:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list, repr=False)
     """Seconds from sending to the answer (or the error), per request."""
+    answers: list[tuple[float, int | None, str | None]] = field(default_factory=list, repr=False)
+    """(monotonic time answered, status or None, the version that answered), per request."""
+
+    def by_version(self, since: float = 0.0) -> Counter[str | None]:
+        return Counter(v for t, _, v in self.answers if t >= since)
 
     @property
     def failed(self) -> int:
@@ -35,26 +43,29 @@ class Load:
     client would (a kept-alive connection would pin one pod). Non-2xx answers and connection
     errors are counted, never retried."""
 
-    def __init__(self, url: str, body: bytes, rate: float, threads: int = 16) -> None:
+    def __init__(self, url: str, body: bytes | list[bytes], rate: float, threads: int = 16) -> None:
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "", parts.port or 80
         self.path = parts.path or "/"
-        self.body = body
+        # Several bodies are sent in turn (a rollout test's mix of inputs).
+        self.bodies = itertools.cycle(body if isinstance(body, list) else [body])
         self.interval = threads / rate
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.outcome = Outcome()
 
-    def _one(self) -> tuple[int | None, str | None]:
+    def _one(self) -> tuple[int | None, str | None, str | None]:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        with self.lock:
+            body = next(self.bodies)
         try:
-            conn.request("POST", self.path, self.body, {"Content-Type": "application/json"})
+            conn.request("POST", self.path, body, {"Content-Type": "application/json"})
             resp = conn.getresponse()
             resp.read()
-            return resp.status, None
+            return resp.status, None, resp.getheader(VERSION_HEADER)
         except (OSError, http.client.HTTPException) as e:
-            return None, type(e).__name__
+            return None, type(e).__name__, None
         finally:
             conn.close()
 
@@ -62,11 +73,12 @@ class Load:
         next_at = time.monotonic()
         while not self.stopping.is_set():
             started = time.monotonic()
-            status, error = self._one()
+            status, error, version = self._one()
             took = time.monotonic() - started
             with self.lock:
                 self.outcome.sent += 1
                 self.outcome.latencies.append(took)
+                self.outcome.answers.append((started + took, status, version))
                 if status is not None and 200 <= status < 300:
                     self.outcome.ok += 1
                 elif status is not None:

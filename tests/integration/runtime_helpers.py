@@ -163,3 +163,51 @@ def running_server(app: FastAPI, ready_timeout: float = 60.0) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+class Threshold(_python_model_base()):  # type: ignore[misc]
+    """A python_function classifier of one column `x`: 1 above `cut`, else 0; with
+    `fail_above`, a request holding a larger x fails (a candidate broken on some inputs)."""
+
+    def __init__(self, cut: float, fail_above: float | None = None) -> None:
+        self.cut = cut
+        self.fail_above = fail_above
+
+    def predict(self, context, model_input: pd.DataFrame, params=None):  # type: ignore[no-untyped-def]
+        import numpy as np
+
+        x = np.asarray(model_input["x"], dtype=float)
+        if self.fail_above is not None and np.any(x > self.fail_above):
+            raise RuntimeError(f"cannot score x above {self.fail_above}")
+        return (x > self.cut).astype(np.int64)
+
+
+def log_threshold_model(
+    name: str, tracking_uri: str, cut: float, fail_above: float | None = None, alias: str = ""
+) -> str:
+    """Register a Threshold model as a new version of `name` (under `alias` when given)."""
+    from modelops.serving_runtime.loader import import_mlflow
+
+    mlflow = import_mlflow()
+    from mlflow.models import infer_signature
+
+    mlflow.set_tracking_uri(tracking_uri)
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    model = Threshold(cut, fail_above)
+    example = pd.DataFrame({"x": [0.1, 0.9]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with mlflow.start_run():
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=model,
+                signature=infer_signature(example, Threshold(cut).predict(None, example)),
+                registered_model_name=name,
+                pip_requirements=["mlflow"],
+            )
+    version = str(info.registered_model_version)
+    if alias:
+        mlflow.MlflowClient(tracking_uri, tracking_uri).set_registered_model_alias(
+            name, alias, version
+        )
+    return version
