@@ -472,6 +472,31 @@ INVALID_SPECS = [
         "two features share a name",
     ),
     ({"replica": 2}, 'unknown field "spec.replica"'),
+    ({"rollout": {"strategy": "Canary"}}, "strategy Canary needs steps"),
+    ({"rollout": {"strategy": "ABTest"}}, "strategy ABTest needs abTest"),
+    ({"rollout": {"strategy": "Blue"}}, "spec.rollout.strategy"),
+    (
+        {"rollout": {"strategy": "Canary", "steps": [{"weight": 10, "duration": "2 min"}]}},
+        "must be a duration like 30s, 2m, 1h or 1d",
+    ),
+    (
+        {"rollout": {"strategy": "Canary", "steps": [{"weight": 0, "duration": "1m"}]}},
+        "spec.rollout.steps[0].weight",
+    ),
+    (
+        {
+            "model": {"uri": "models:/fraud@champion"},
+            "rollout": {"candidate": "models:/other@challenger"},
+        },
+        "rollout.candidate must be an alias of the registered model that model.uri names",
+    ),
+    ({"rollout": {"candidate": "models:/m@challenger"}}, "rollout.candidate must be an alias"),
+    ({"rollout": {"candidate": "models:/m/2"}}, "spec.rollout.candidate"),
+    (
+        {"rollout": {"strategy": "ABTest", "abTest": {"key": "cookie:id"}}},
+        "spec.rollout.abTest.key",
+    ),
+    ({"rollout": {"analysis": {"maxErrorRate": 2}}}, "spec.rollout.analysis.maxErrorRate"),
 ]
 
 

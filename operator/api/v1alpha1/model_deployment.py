@@ -395,19 +395,15 @@ class Rollout(KubeModel):
         "json_schema_extra": {
             "x-kubernetes-validations": [
                 {
-                    "rule": "self.strategy != 'Canary' || size(self.steps) > 0",
+                    "rule": "!has(self.strategy) || self.strategy != 'Canary' || "
+                    "(has(self.steps) && size(self.steps) > 0)",
                     "message": "strategy Canary needs steps",
                     "fieldPath": ".steps",
                 },
                 {
-                    "rule": "self.strategy != 'ABTest' || has(self.abTest)",
+                    "rule": "!has(self.strategy) || self.strategy != 'ABTest' || has(self.abTest)",
                     "message": "strategy ABTest needs abTest",
                     "fieldPath": ".abTest",
-                },
-                {
-                    "rule": "self.steps.all(s, self.steps.exists_one(t, t == s))",
-                    "message": "steps must not repeat",
-                    "fieldPath": ".steps",
                 },
             ]
         }
