@@ -20,9 +20,9 @@ from kubernetes import client
 
 from .conftest import OperatorProcess
 from .helpers import pod_report, wait_for
-from .test_health_checks import health
 from .load import Load
 from .runtime_helpers import log_threshold_model
+from .test_health_checks import health
 from .test_pods import GROUP, PLURAL, VERSION, md, running_pods, service_url, wait_ready
 
 pytestmark = pytest.mark.timeout(600)
