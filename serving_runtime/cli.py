@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         from modelops.serving_runtime.jobs import materialize
 
         return materialize.main(argv[1:])
+    if argv[:1] == ["validate"]:
+        from modelops.serving_runtime.jobs import validate
+
+        return validate.main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="modelops-runtime",
         description="The modelops serving runtime and its jobs. Configured by environment "
@@ -90,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("serve", help="serve MODEL_URI over HTTP (port PORT, default 8080)")
     commands.add_parser("drift", help="compare current data with the reference (Evidently)")
     commands.add_parser("materialize", help="materialize Feast views into the online store")
+    commands.add_parser("validate", help="score a rollout's candidate on labelled holdout data")
     parser.parse_args(argv)  # `serve`, or --help / a usage error
     return serve()
 

@@ -107,6 +107,7 @@ async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any, resolve
             md, resolution, compat, lambda m: _preflight(md, m), _tracking(md), scaffold.now()
         )
         await rollout.act(md, body, plan, _tracking(md))
+        await rollout.ensure_validation(md, plan)
     else:
         resolution, compat = policy.previous_resolution(md), policy.previous_compatibility(md)
         plan = rollouts.current(md)

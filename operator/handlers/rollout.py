@@ -12,14 +12,17 @@ from modelops.operator.api import kinds
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment, ResolvedModel
 from modelops.operator.clients import kube, pods, registry
 from modelops.operator.handlers import events
-from modelops.operator.resources.common import selector_labels
+from modelops.operator.resources.common import owner_label, selector_labels
 from modelops.operator.resources.model_deployment import COMPONENT, RolloutPods, takes_rollouts
 from modelops.operator.resources.traffic import public_key, signed_push, signing_key, target
+from modelops.operator.resources.validation import COMPONENT as VALIDATION
+from modelops.operator.resources.validation import build_validation_job, job_name
 from modelops.operator.settings import get_settings
 from modelops.operator.status import rollout as policy
 from modelops.operator.status.analysis import Figures
 from modelops.operator.status.model_deployment import deployment_facts
 from modelops.operator.status.resolution import Compatibility, Resolution
+from modelops.operator.status.runs import job_failure, made_by, pod_result
 
 log = logging.getLogger(__name__)
 # How soon an active rollout is looked at again: a step's end, a failed check or a new pod is
@@ -91,17 +94,53 @@ async def decide(
         if dep is not None:
             facts = deployment_facts(dep)
             settled = not facts.rolling and facts.ready >= 1
-    inputs = policy.Inputs(stable, main, candidate, problem, figures, settled)
+    validation = None
+    if prev is not None and prev.phase == "Validating":
+        validation = await _validation_result(md, prev.candidate_version)
+    inputs = policy.Inputs(stable, main, candidate, problem, figures, settled, validation)
     return policy.decide(md, inputs, now), scraped
+
+
+async def _validation_result(md: ModelDeployment, version: str) -> dict[str, Any] | None:
+    """The finished validation of `version`, only from a pod of the Job this ModelDeployment
+    made for it (by UID: a hand-made pod or Job with the same labels is ignored)."""
+    ns, name = md.metadata["namespace"], md.metadata["name"]
+    wanted = job_name(name, version)
+    job = await asyncio.to_thread(kube.get, kinds.JOB.kind, ns, wanted)
+    if job is None or not made_by(job, {"metadata": md.metadata}, kinds.MODEL_DEPLOYMENT.kind):
+        return None
+    label = owner_label(VALIDATION)
+    found = await asyncio.to_thread(kube.list_labelled, kinds.POD.kind, ns, f"{label}={name}")
+    for pod in found:
+        result = pod_result(pod, label)
+        if result is not None and result[1] == wanted and made_by(pod, job, kinds.JOB.kind):
+            doc = result[2]
+            if doc.get("error") is None or not _retried(job):
+                return doc
+    failed = job_failure(job, label)
+    return failed[1] if failed is not None else None
+
+
+def _retried(job: dict[str, Any]) -> bool:
+    """Whether the Job may still run another pod after a failed one (backoffLimit)."""
+    status = job.get("status") or {}
+    conds = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+    return conds.get("Failed") != "True" and conds.get("Complete") != "True"
+
+
+async def ensure_validation(md: ModelDeployment, plan: policy.Plan) -> None:
+    if not plan.validating or plan.candidate is None:
+        return
+    job = build_validation_job(md, plan.candidate, plan.serve, get_settings())
+    if job is not None:
+        await asyncio.to_thread(kube.apply_child, job)
 
 
 def pods_spec(md: ModelDeployment, plan: policy.Plan) -> RolloutPods | None:
     if not takes_rollouts(md):
         return None
     key = signing_key(get_settings().rollout_signing_key)
-    return RolloutPods(
-        public_key(key), plan.candidate if plan.active else None, plan.traffic.wire()
-    )
+    return RolloutPods(public_key(key), plan.loaded, plan.traffic.wire())
 
 
 async def act(md: ModelDeployment, body: dict[str, Any], plan: policy.Plan, tracking: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelops.operator.api.v1alpha1.schedule import ScheduleFields
+from modelops.operator.api.v1alpha1.schedule import JobRuntime, ScheduleFields
 from modelops.operator.resources.common import (
     child_metadata,
     common_labels,
@@ -24,6 +24,75 @@ DEFAULT_JOB_RESOURCES: dict[str, dict[str, str | int]] = {
 TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 
 
+def job_spec(
+    name: str,
+    job: JobRuntime,
+    component: str,
+    args: list[str],
+    env: list[dict[str, Any]],
+    settings: OperatorSettings,
+    extra_volumes: list[tuple[dict[str, Any], dict[str, Any]]] | None = None,
+    env_from: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A Job's spec running the runtime image with `args`, hardened like serving."""
+    pod_labels = {**common_labels(name, component), owner_label(component): name}
+    tmp, tmp_mount = tmp_volume()
+    volumes, mounts = [tmp], [tmp_mount]
+    for volume, mount in extra_volumes or []:
+        volumes.append(volume)
+        mounts.append(mount)
+    container = {
+        "name": component,
+        "image": job.image or settings.runtime_image,
+        "args": args,
+        "env": env,
+        "resources": job.resources or DEFAULT_JOB_RESOURCES,
+        "securityContext": container_security_context(),
+        "terminationMessagePath": TERMINATION_MESSAGE_PATH,
+        # A crash before the result is written still leaves its last log lines as the message.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": mounts,
+    }
+    if env_from:
+        container["envFrom"] = env_from
+    return {
+        "backoffLimit": job.backoff_limit,
+        "activeDeadlineSeconds": job.active_deadline_seconds,
+        "ttlSecondsAfterFinished": 86400,
+        "template": {
+            "metadata": {"labels": pod_labels},
+            "spec": {
+                "restartPolicy": "Never",
+                "automountServiceAccountToken": False,
+                "securityContext": pod_security_context(),
+                "containers": [container],
+                "volumes": volumes,
+            },
+        },
+    }
+
+
+def build_job(
+    owner: dict[str, Any],
+    job_name: str,
+    job: JobRuntime,
+    component: str,
+    args: list[str],
+    env: list[dict[str, Any]],
+    settings: OperatorSettings,
+    env_from: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A one-off Job owned by `owner` (a rollout's validation)."""
+    name = owner["metadata"]["name"]
+    labels = {**common_labels(name, component), owner_label(component): name}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": child_metadata(owner, job_name, labels),
+        "spec": job_spec(name, job, component, args, env, settings, env_from=env_from),
+    }
+
+
 def build_cronjob(
     owner: dict[str, Any],
     spec: ScheduleFields,
@@ -41,23 +110,6 @@ def build_cronjob(
     # one CronJob; the kinds' CEL name limits keep it short enough (schedule.MAX_CRONJOB_NAME).
     cron_name = f"{name}-{suffix}"
     pod_labels = {**labels, owner_label(component): name}
-    tmp, tmp_mount = tmp_volume()
-    volumes, mounts = [tmp], [tmp_mount]
-    for volume, mount in extra_volumes or []:
-        volumes.append(volume)
-        mounts.append(mount)
-    container = {
-        "name": component,
-        "image": spec.job.image or settings.runtime_image,
-        "args": args,
-        "env": env,
-        "resources": spec.job.resources or DEFAULT_JOB_RESOURCES,
-        "securityContext": container_security_context(),
-        "terminationMessagePath": TERMINATION_MESSAGE_PATH,
-        # A crash before the result is written still leaves its last log lines as the message.
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": mounts,
-    }
     cron_spec: dict[str, Any] = {
         "schedule": schedule,
         "suspend": spec.suspend,
@@ -66,21 +118,7 @@ def build_cronjob(
         "failedJobsHistoryLimit": spec.failed_jobs_history_limit,
         "jobTemplate": {
             "metadata": {"labels": pod_labels},
-            "spec": {
-                "backoffLimit": spec.job.backoff_limit,
-                "activeDeadlineSeconds": spec.job.active_deadline_seconds,
-                "ttlSecondsAfterFinished": 86400,
-                "template": {
-                    "metadata": {"labels": pod_labels},
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "automountServiceAccountToken": False,
-                        "securityContext": pod_security_context(),
-                        "containers": [container],
-                        "volumes": volumes,
-                    },
-                },
-            },
+            "spec": job_spec(name, spec.job, component, args, env, settings, extra_volumes),
         },
     }
     if spec.time_zone:

@@ -173,7 +173,7 @@ def progressing_verdict(
     served: ResolvedModel | None,
     rollout: RolloutStatus | None = None,
 ) -> Verdict:
-    if rollout is not None and rollout.phase in ("Progressing", "Paused"):
+    if rollout is not None and rollout.phase in ("Validating", "Progressing", "Paused"):
         what = f"{rollout.strategy} of version {rollout.candidate_version} ({rollout.summary})"
         return True, ROLLOUT_IN_PROGRESS, f"{what}: {rollout.message}"
     if facts is None:

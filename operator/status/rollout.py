@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from modelops.operator.api.v1alpha1.model_deployment import (
+    AnalysisResult,
     ModelDeployment,
     ResolvedModel,
     RolloutPhase,
@@ -17,7 +18,9 @@ from modelops.operator.status.analysis import Figures, evaluate, failures
 
 ANNOTATION = "modelops.dev/rollout"
 COMMANDS = ("promote", "abort", "pause", "resume")
-ACTIVE: tuple[RolloutPhase, ...] = ("Progressing", "Paused")
+ACTIVE: tuple[RolloutPhase, ...] = ("Validating", "Progressing", "Paused")
+# Phases in which the pods load the candidate beside the stable version.
+SERVING: tuple[RolloutPhase, ...] = ("Progressing", "Paused")
 # The MLflow version tag naming a rollout's outcome.
 OUTCOME_TAG = "modelops.dev/rollout"
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -67,6 +70,17 @@ class Plan:
         return self.status is not None and self.status.phase in ACTIVE
 
     @property
+    def validating(self) -> bool:
+        return self.status is not None and self.status.phase == "Validating"
+
+    @property
+    def loaded(self) -> ResolvedModel | None:
+        """The candidate the pods load beside the stable version, when they do."""
+        if self.status is not None and self.status.phase in SERVING:
+            return self.candidate
+        return None
+
+    @property
     def traffic(self) -> Traffic:
         s = self.status
         if s is None:
@@ -88,10 +102,12 @@ class Inputs:
     """(candidate, stable) from the pods, when they were read."""
     settled: bool = False
     """Every pod runs the current template and is ready."""
+    validation: dict[str, object] | None = None
+    """The result of this candidate's validation Job, once it finished."""
 
 
 def _summary(phase: str, mode: str, weight: int) -> str:
-    if phase not in ACTIVE:
+    if phase not in SERVING:
         return phase
     if mode == "shadow":
         return f"{phase} shadow"
@@ -197,6 +213,20 @@ class Rollouts:
         )
         if i.candidate_problem is not None:
             return self.finish("Failed", f"version {cand.version}: {i.candidate_problem}")
+        if self.spec.validation is not None:
+            status = self._status(
+                phase="Validating",
+                mode="none",
+                weight=0,
+                message=f"validating version {cand.version} on {self.spec.validation.data}",
+            )
+            return Plan(
+                status,
+                i.stable,
+                cand,
+                events=[("Normal", "RolloutStarted", status.message)],
+                clear_command=self.command is not None,
+            )
         if self.spec.strategy == "Direct":
             return self.promote(cand, "strategy Direct")
         status = self._status()
@@ -226,6 +256,8 @@ class Rollouts:
             return self.keep(status, cand, ("Normal", "RolloutResumed", status.message))
         if prev.phase == "Paused":
             return self.keep(prev, cand)
+        if prev.phase == "Validating":
+            return self.validated(cand)
         mode, weight, duration, key = self._stage(prev.step)
         if (mode, weight, key) != (prev.mode, prev.weight, prev.key):
             # The spec's weight of the current step was edited: it applies now, on the same
@@ -279,6 +311,40 @@ class Rollouts:
             return self.keep(status, cand, ("Normal", "RolloutAwaitingPromotion", status.message))
         self.previous = self._status(analysis=results)
         return self.promote(cand, "every check passed")
+
+    def validated(self, cand: ResolvedModel) -> Plan:
+        """The gate's outcome: traffic for a candidate that passed, Failed for one that did
+        not (or whose data could not be scored)."""
+        prev, result = self.previous, self.inputs.validation
+        assert prev is not None
+        if result is None:
+            return self.keep(prev, cand)
+        if result.get("error"):
+            return self.finish("Failed", f"validation could not run: {result['error']}")
+        checks = validation_results(result)
+        if not result.get("passed"):
+            why = "; ".join(
+                f"{m.get('name')}: {m.get('why')}"
+                for m in result.get("metrics") or []  # type: ignore[attr-defined]
+                if isinstance(m, dict) and not m.get("passed")
+            )
+            self.previous = self._status(validation=checks)
+            return self.finish("Failed", f"validation failed: {why}")
+        if self.spec.strategy == "Direct":
+            self.previous = self._status(validation=checks)
+            return self.promote(cand, "validation passed (strategy Direct)")
+        mode, weight, _, key = self._stage(0)
+        status = self._status(
+            phase="Progressing",
+            mode=mode,
+            weight=weight,
+            key=key,
+            revision=_revision(prev, self.now),
+            step_started_at=self.now,
+            validation=checks,
+            message=f"validation passed on {result.get('rows')} rows",
+        )
+        return self.keep(status, cand, ("Normal", "RolloutValidated", status.message))
 
     def keep(
         self, status: RolloutStatus, cand: ResolvedModel, event: tuple[str, str, str] | None = None
@@ -347,6 +413,40 @@ class Rollouts:
         if not cand.name or not cand.version:
             return None
         return cand.name, cand.version, f"{text} at {self.now:%Y-%m-%dT%H:%M:%SZ}"[:5000]
+
+
+def _num(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def validation_results(result: dict[str, object]) -> list[AnalysisResult]:
+    """The job's metrics as status entries: the candidate's value against its bound, and its
+    regression against maxRegression."""
+    out = []
+    for m in result.get("metrics") or []:  # type: ignore[attr-defined]
+        if not isinstance(m, dict):
+            continue
+        bound = m.get("min") if m.get("min") is not None else m.get("max")
+        why = str(m.get("why") or "")
+        out.append(
+            AnalysisResult(
+                metric=str(m.get("name")),
+                value=_num(m.get("candidate")),
+                stable_value=_num(m.get("stable")),
+                threshold=float(bound) if bound is not None else 0.0,
+                passed="max " not in why and "min " not in why,
+            )
+        )
+        if m.get("maxRegression") is not None:
+            out.append(
+                AnalysisResult(
+                    metric=f"{m.get('name')}Regression",
+                    value=_num(m.get("regression")),
+                    threshold=float(m["maxRegression"]),
+                    passed="worse than" not in why,
+                )
+            )
+    return out[:20]
 
 
 def decide(md: ModelDeployment, inputs: Inputs, now: datetime) -> Plan:

@@ -273,6 +273,10 @@ CAN = [
     ("watch", "jobs.batch", "-A"),
     ("create", "events", "-A"),
     ("create", "clusterkopfpeerings.kopf.dev", ""),
+    # A rollout's traffic split (NAME-traffic) and its validation Job.
+    ("get", "configmaps", "-A"),
+    ("patch", "configmaps", "-A"),
+    ("create", "jobs.batch", "-A"),
 ]
 CANNOT = [
     # No Secret at all: the onDrift webhook is posted by the job's pod, which reads its URL
@@ -284,11 +288,10 @@ CANNOT = [
     ("create", "pods", "-A"),
     ("delete", "modeldeployments.modelops.dev", "-A"),
     ("update", "modeldeployments.modelops.dev", "-A"),
-    ("get", "configmaps", "-A"),
     ("create", "clusterroles.rbac.authorization.k8s.io", ""),
     ("patch", "nodes", ""),
     ("delete", "namespaces", ""),
-    ("create", "jobs.batch", "-A"),
+    ("delete", "jobs.batch", "-A"),
 ]
 
 

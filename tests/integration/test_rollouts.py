@@ -1,4 +1,5 @@
-"""Rollouts on the real node, under real traffic through the Service: exact canary weights at
+"""Rollouts on the real node, under real traffic through the Service: a validation gate that
+keeps a candidate below its minimum from any traffic, exact canary weights at
 one replica and at five, a weight change without restarts, abort and promote by annotation, a
 candidate broken on some inputs rolled back with the stable version serving throughout, a good
 one promoted through its steps across an operator restart (the champion alias moves), shadow
@@ -12,6 +13,7 @@ import time
 import uuid
 from collections import Counter
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -359,3 +361,75 @@ def test_ab_assignment_sticks_to_the_key_and_promotes_on_the_annotation(
     patch(api_client, ns, name, {"metadata": {"annotations": {ANNOTATION: "promote"}}})
     wait_rollout(api_client, ns, name, "the promotion", lambda r: r["phase"] == "Promoted")
     assert alias(mlflow_url, name, "champion") == v2
+
+
+def log_holdout(mlflow_url: str, tmp: Path) -> str:
+    """x = 0.00 ... 0.99 labelled x > 0.5, logged on a run: runs:/RUN/holdout.csv."""
+    import mlflow as m
+
+    path = tmp / "holdout.csv"
+    rows = [(i / 100, int(i / 100 > 0.5)) for i in range(100)]
+    path.write_text("x,label\n" + "\n".join(f"{x},{y}" for x, y in rows) + "\n")
+    m.set_tracking_uri(mlflow_url)
+    with m.start_run() as run:
+        m.log_artifact(str(path))
+    return f"runs:/{run.info.run_id}/holdout.csv"
+
+
+def test_validation_keeps_a_candidate_below_the_minimum_from_any_traffic(
+    api_client: Any,
+    real_namespace: str,
+    real_node: dict[str, str],
+    pod_services: dict[str, str],
+    mlflow_url: str,
+    operator: OperatorProcess,
+    tmp_path: Path,
+) -> None:
+    ns, name = real_namespace, f"v-{uuid.uuid4().hex[:6]}"
+    v1 = log_threshold_model(name, mlflow_url, cut=0.5, alias="champion")
+    rollout = {
+        "strategy": "Canary",
+        "steps": [{"weight": 50, "duration": "1h"}],
+        "validation": {
+            "data": log_holdout(mlflow_url, tmp_path),
+            "target": "label",
+            "metrics": [{"name": "accuracy", "min": 0.85, "maxRegression": 0.05}],
+        },
+    }
+    deploy(api_client, ns, name, real_node, pod_services, rollout)
+    wait_ready(api_client, ns, name, 240)
+    url = service_url(api_client, ns, name)
+    with Load(f"{url}/predict", INPUTS, rate=30) as load:
+        # Wrong on x in (0.5, 0.9]: accuracy 0.60 on the holdout.
+        v2 = log_threshold_model(name, mlflow_url, cut=0.9, alias="challenger")
+        failed = wait_rollout(
+            api_client, ns, name, "the gate to fail", lambda r: r["phase"] == "Failed", 300
+        )
+    print(f"validation: {failed['message']}")
+    assert "accuracy: 0.6000 < min 0.85" in failed["message"]
+    assert [(c["metric"], c["value"]) for c in failed["validation"]][0] == ("accuracy", 0.6)
+    out = load.outcome
+    assert out.failed == 0 and set(out.by_version()) == {v1}, out.by_version()
+    env = client.AppsV1Api(api_client).read_namespaced_deployment(name, ns)
+    names = {e.name for e in env.spec.template.spec.containers[0].env}
+    assert "CANDIDATE_MODEL_URI" not in names, "no pod ever loaded it"
+    assert outcome_tag(mlflow_url, name, v2).startswith("failed in")
+    assert event_reasons(api_client, ns, name)["RolloutFailed"] == 1
+
+    # A newer candidate that holds the gate goes on to its first step.
+    v3 = log_threshold_model(name, mlflow_url, cut=0.52, alias="challenger")
+    started = wait_rollout(
+        api_client,
+        ns,
+        name,
+        "the validated canary",
+        lambda r: r["candidateVersion"] == v3 and settled(r),
+        300,
+    )
+    accuracy = started["validation"][0]
+    assert (accuracy["metric"], accuracy["value"], accuracy["stableValue"]) == (
+        "accuracy",
+        0.98,
+        1.0,
+    )
+    assert started["weight"] == 50

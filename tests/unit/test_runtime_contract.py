@@ -46,10 +46,11 @@ from modelops.operator.resources.model_deployment import (
     build_service,
     takes_rollouts,
 )
+from modelops.operator.resources.validation import build_validation_job
 from modelops.operator.settings import OperatorSettings
 from modelops.serving_runtime import cli
 from modelops.serving_runtime.jobs import common as jobs_common
-from modelops.serving_runtime.jobs import drift, materialize
+from modelops.serving_runtime.jobs import drift, materialize, validate
 from modelops.serving_runtime.settings import RuntimeSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -530,7 +531,7 @@ def test_route_check_can_tell() -> None:
 
 # --- (c) job command lines -----------------------------------------------------------------
 
-JOB_MODULES = {"drift": drift, "materialize": materialize}
+JOB_MODULES = {"drift": drift, "materialize": materialize, "validate": validate}
 
 
 def run_cli(
@@ -577,6 +578,34 @@ def test_cronjob_args_are_a_runtime_command(
     unknown = sorted(set(flags) - job_options(subcommand))
     assert not unknown, f"`modelops-runtime {subcommand}` has no option {unknown}"
     run_cli(args, monkeypatch, capsys)  # the real parser: types, exclusive groups
+
+
+def test_validation_job_args_are_a_runtime_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = {
+        "model": {**MODEL, "allowPickle": True, "credentialsSecretRef": {"name": "creds"}},
+        "rollout": {
+            "strategy": "Canary",
+            "candidate": "models:/fraud@challenger",
+            "steps": [{"weight": 10, "duration": "1m"}],
+            "validation": {
+                "data": "s3://bucket/holdout.parquet",
+                "target": "label",
+                "metrics": [{"name": "accuracy", "min": 0.85, "maxRegression": 0.01}],
+            },
+        },
+    }
+    job = build_validation_job(make_md(spec), CANDIDATE, RESOLVED, SETTINGS)
+    assert job is not None
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    args = container["args"]
+    flags = [a for a in args[1:] if a.startswith("--")]
+    assert not sorted(set(flags) - job_options("validate"))
+    parsed = run_cli(args, monkeypatch, capsys)
+    assert parsed.candidate == "models:/fraud/8" and parsed.stable == "models:/fraud/7"
+    assert validate.parse_gates(parsed.metrics)[0] == validate.Gate("accuracy", 0.85, None, 0.01)
+    assert container["envFrom"] == [{"secretRef": {"name": "creds"}}]
 
 
 @pytest.mark.parametrize("case", sorted(MD_SPECS))

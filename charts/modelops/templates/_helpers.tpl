@@ -76,10 +76,11 @@ Least privilege: exactly what the operator's handlers call, nothing broader. No 
   - apiGroups: [""]
     resources: ["configmaps"]
     verbs: ["get", "list", "watch", "create", "patch", "delete"]
-  # Finished runs: results are read from the Job pods' termination messages.
+  # Finished runs: results are read from the Job pods' termination messages. A rollout's
+  # validation is a Job the operator makes itself.
   - apiGroups: ["batch"]
     resources: ["jobs"]
-    verbs: ["get", "list", "watch"]
+    verbs: ["get", "list", "watch", "create", "patch"]
   - apiGroups: [""]
     resources: ["pods"]
     verbs: ["get", "list", "watch"]

@@ -16,7 +16,7 @@ from modelops.operator.api.base import (
     PrinterColumn,
     SecretKeyRef,
 )
-from modelops.operator.api.v1alpha1.schedule import DURATION_PATTERN
+from modelops.operator.api.v1alpha1.schedule import DURATION_PATTERN, JobRuntime
 
 # models:/NAME@ALIAS, models:/NAME/VERSION, models:/NAME/STAGE, runs:/RUN/PATH, s3://..., /abs
 MODEL_URI_PATTERN = (
@@ -385,6 +385,46 @@ class ABTest(KubeModel):
     modelops.dev/rollout: promote annotation."""
 
 
+class ValidationMetric(KubeModel):
+    """One metric the candidate must reach on the holdout data."""
+
+    model_config = KubeModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.min) || has(self.max) || has(self.maxRegression)",
+                    "message": "a metric needs min, max or maxRegression",
+                },
+            ]
+        }
+    }
+
+    name: Literal["accuracy", "precision", "recall", "f1", "roc_auc", "rmse", "mae", "r2"]
+    """The metric (precision, recall and f1 are binary for 0/1 labels, weighted otherwise;
+    roc_auc needs a model with class probabilities)."""
+    min: float | None = None
+    """The lowest value that passes (for metrics where higher is better)."""
+    max: float | None = None
+    """The highest value that passes (rmse, mae)."""
+    max_regression: float | None = Field(default=None, ge=0)
+    """How much worse than the stable version on the same data it may be."""
+
+
+class Validation(KubeModel):
+    """A gate before any traffic: a Job scores the candidate and the stable version on
+    labelled holdout data."""
+
+    data: str = Field(pattern=r"^(s3://\S+|runs:/[0-9a-zA-Z]+/\S+)$", max_length=1024)
+    """The labelled data, CSV or parquet: s3://BUCKET/KEY or runs:/RUN_ID/PATH (e.g. a
+    dataset logged with mlflow.log_artifact)."""
+    target: str = Field(min_length=1, max_length=253)
+    """The label column."""
+    metrics: list[ValidationMetric] = Field(min_length=1, max_length=8)
+    """What the candidate must reach."""
+    job: JobRuntime = Field(default_factory=JobRuntime)
+    """The job container and its limits (it runs the runtime image's `validate`)."""
+
+
 CANDIDATE_URI_PATTERN = r"^models:/[^/@\s]+@[A-Za-z0-9_-]+$"
 
 
@@ -418,6 +458,8 @@ class Rollout(KubeModel):
     version under it that differs from the one served starts a rollout, and promotion moves
     model.uri's alias to it. Without it, a move of model.uri's own alias starts the
     rollout."""
+    validation: Validation | None = None
+    """A gate before any traffic (phase Validating); a candidate below it never serves."""
     steps: list[CanaryStep] = Field(default_factory=list, max_length=20)
     """Canary steps, in order; after the last, the candidate is promoted."""
     analysis: Analysis = Field(default_factory=Analysis)
@@ -519,15 +561,16 @@ class AnalysisResult(KubeModel):
     """Whether it holds."""
 
 
-RolloutPhase = Literal["Progressing", "Paused", "Promoted", "RolledBack", "Failed"]
+RolloutPhase = Literal["Validating", "Progressing", "Paused", "Promoted", "RolledBack", "Failed"]
 
 
 class RolloutStatus(KubeModel):
     """Where the last (or current) rollout stands."""
 
     phase: RolloutPhase
-    """Progressing, Paused (waiting for a promote or resume annotation), Promoted, RolledBack
-    (the analysis or an abort sent all traffic back to the stable version) or Failed."""
+    """Validating (the holdout gate runs), Progressing, Paused (waiting for a promote or
+    resume annotation), Promoted, RolledBack (the analysis or an abort sent all traffic back
+    to the stable version) or Failed (validation, or a candidate the runtime cannot load)."""
     strategy: str
     """The strategy it runs under."""
     stable_version: str | None = None
@@ -554,6 +597,8 @@ class RolloutStatus(KubeModel):
     """When it was promoted, rolled back or failed."""
     analysis: list[AnalysisResult] = Field(default_factory=list)
     """The last analysis."""
+    validation: list[AnalysisResult] | None = None
+    """The validation gate's metrics on the holdout data (candidate and stable values)."""
     message: str = ""
     """What is happening, or why it ended."""
     summary: str = ""

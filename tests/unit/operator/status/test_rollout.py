@@ -263,3 +263,54 @@ def test_an_edited_weight_of_the_current_step_applies_at_once_on_the_same_clock(
     assert plan.status is not None and (plan.status.step, plan.status.weight) == (0, 40)
     assert plan.traffic.revision > m.status.rollout.revision  # type: ignore[union-attr]
     assert plan.status.step_started_at == T0
+
+
+VALIDATED = {
+    **CANARY,
+    "validation": {
+        "data": "s3://bucket/holdout.parquet",
+        "target": "label",
+        "metrics": [{"name": "accuracy", "min": 0.85, "maxRegression": 0.01}],
+    },
+}
+
+
+def gate(passed: bool, candidate: float, why: str = "") -> dict[str, Any]:
+    metric = {
+        "name": "accuracy", "candidate": candidate, "stable": 0.9, "regression": 0.9 - candidate,
+        "min": 0.85, "maxRegression": 0.01, "passed": passed, "why": why,
+    }  # fmt: skip
+    return {"passed": passed, "rows": 500, "metrics": [metric], "error": None}
+
+
+def test_validation_runs_before_any_traffic_and_a_pass_starts_the_first_step() -> None:
+    plan = run(md(VALIDATED), T0)
+    assert plan.status is not None and plan.status.phase == "Validating" and plan.validating
+    assert plan.loaded is None and plan.traffic.weight == 0, "the pods do not load it yet"
+    m = then(md(VALIDATED), plan)
+    waiting = run(m, T0 + timedelta(minutes=1))
+    assert waiting.status is not None and waiting.status.phase == "Validating"
+    passed = run(m, T0 + timedelta(minutes=2), validation=gate(True, 0.92))
+    assert passed.status is not None and passed.status.phase == "Progressing"
+    assert (passed.status.weight, passed.status.step_started_at) == (10, T0 + timedelta(minutes=2))
+    assert passed.loaded == V2 and [e[1] for e in passed.events] == ["RolloutValidated"]
+    assert passed.status.validation is not None
+    assert [(c.metric, c.value, c.passed) for c in passed.status.validation] == [
+        ("accuracy", 0.92, True),
+        ("accuracyRegression", pytest.approx(-0.02), True),
+    ]
+
+
+def test_a_candidate_below_the_gate_never_takes_traffic() -> None:
+    m = then(md(VALIDATED), run(md(VALIDATED), T0))
+    why = "0.8000 < min 0.85; 0.1000 worse than the stable version's 0.9000 (maxRegression 0.01)"
+    plan = run(m, T0 + timedelta(minutes=2), validation=gate(False, 0.8, why))
+    assert plan.status is not None and plan.status.phase == "Failed"
+    assert plan.serve == V1 and plan.loaded is None and plan.traffic.weight == 0
+    assert "validation failed: accuracy: 0.8000 < min 0.85" in plan.status.message
+    assert plan.tag is not None and "failed" in plan.tag[2]
+    assert [e[:2] for e in plan.events] == [("Warning", "RolloutFailed")]
+    assert plan.status.validation is not None and not plan.status.validation[0].passed
+    broken = run(m, T0 + timedelta(minutes=2), validation={"error": "could not download"})
+    assert broken.status is not None and broken.status.phase == "Failed"
+    assert "validation could not run: could not download" in broken.status.message
