@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import warnings
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -79,7 +81,9 @@ def s3_client(services: dict[str, str]) -> Any:
     )
 
 
-def train_and_register(services: dict[str, str], seed: int) -> tuple[str, Any]:
+def train_and_register(
+    services: dict[str, str], seed: int, alias: str = "champion"
+) -> tuple[str, Any]:
     """A 100-tree random forest on 20 features; its training data, in the bucket, is logged on
     the run (mlflow.log_input) as the drift monitor's reference."""
     import mlflow
@@ -115,8 +119,8 @@ def train_and_register(services: dict[str, str], seed: int) -> tuple[str, Any]:
                 skops_trusted_types=["sklearn.tree._tree.Tree"],
             )
     version = str(info.registered_model_version)
-    mlflow.MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", version)
-    print(f"run {run.info.run_id}: registered models:/{MODEL_NAME}/{version} as @champion")
+    mlflow.MlflowClient().set_registered_model_alias(MODEL_NAME, alias, version)
+    print(f"run {run.info.run_id}: registered models:/{MODEL_NAME}/{version} as @{alias}")
     return version, frame
 
 
@@ -192,6 +196,24 @@ def send_traffic(url: str, train: Any) -> None:
     for i in range(0, len(records), 2):
         post(f"{url}/predict", {"features": records[i : i + 2]})
     print(f"sent {len(records)} more rows through the Service; the pods log a sample to Redis")
+
+
+def watch_rollout(name: str, timeout: int) -> dict[str, Any]:
+    """Print `kubectl get md` whenever the rollout moves on; the rollout status once it ends."""
+    deadline, last = time.monotonic() + timeout, ""
+    rollout: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        obj = json.loads(kubectl("get", "md", name, "-o", "json", capture=True))
+        rollout = (obj.get("status") or {}).get("rollout") or {}
+        line = f"{rollout.get('summary')}: {rollout.get('message')}" if rollout else ""
+        if line and line != last:
+            last = line
+            print(f"[{time.monotonic() - T0:5.1f}s] {line}")
+            kubectl("get", "md", name)
+        if rollout.get("phase") in ("Promoted", "RolledBack", "Failed"):
+            return rollout
+        time.sleep(2)
+    return rollout
 
 
 def wait_for_run(kind: str, name: str, timeout: int = 240) -> dict[str, Any]:
@@ -308,24 +330,58 @@ def main() -> int:
         return 1
     kubectl("get", "dm,fm")
 
-    step("Moving the alias: a retrained model becomes @champion; the operator rolls it out")
-    new_version, _ = train_and_register(services, seed=8)
-    kubectl(
-        "wait",
-        f"--for=jsonpath={{.status.model.version}}={new_version}",
-        "--timeout=180s",
-        "md/fraud",
-    )
-    wait_ready("md", "fraud")
-    kubectl("rollout", "status", "deployment/fraud", "--timeout=180s")
+    step("A retrained model registered as @challenger: canaried step by step, then promoted")
+    url = service_url("fraud")
+    rows = train.sample(200, random_state=3).round(4).values.tolist()
+    stop = threading.Event()
+    answered: Counter[str] = Counter()
+
+    def traffic() -> None:
+        i = 0
+        while not stop.is_set():
+            try:
+                answered[
+                    post(f"{url}/predict", {"features": [rows[i % len(rows)]]})["model_version"]
+                ] += 1
+            except OSError:
+                answered["failed"] += 1
+            i += 1
+            stop.wait(0.04)
+
+    sender = threading.Thread(target=traffic, daemon=True)
+    sender.start()
+    new_version, _ = train_and_register(services, seed=8, alias="challenger")
+    t_rollout = time.monotonic()
+    rollout = watch_rollout("fraud", timeout=420)
+    stop.set()
+    sender.join(timeout=10)
+    print(f"answers by version during the rollout: {dict(answered)}")
+    for check in rollout.get("analysis", []):
+        print(
+            f"  {check['metric']}: candidate {check.get('value')} (stable "
+            f"{check.get('stableValue')}), threshold {check['threshold']}, "
+            f"{'passed' if check['passed'] else 'FAILED'}"
+        )
+    if rollout.get("phase") != "Promoted":
+        print(f"rollout ended {rollout.get('phase')}: {rollout.get('message')}", file=sys.stderr)
+        return 1
+    print(f"promoted {time.monotonic() - t_rollout:.0f}s after the challenger was registered")
+    wait_ready("md", "fraud", timeout=300)
     kubectl("get", "md", "fraud")
-    kubectl("get", "events", "--field-selector", "involvedObject.name=fraud,reason=RolledOut")
-    kubectl("get", "pods", "-l", "app.kubernetes.io/instance=fraud", "-o", "wide")
+    kubectl(
+        "get", "events", "--sort-by=.lastTimestamp",
+        "--field-selector", "involvedObject.name=fraud",
+        "-o", "custom-columns=REASON:.reason,MESSAGE:.message",
+    )  # fmt: skip
+    import mlflow
+
+    champion = mlflow.MlflowClient().get_model_version_by_alias(MODEL_NAME, "champion").version
+    print(f"models:/{MODEL_NAME}@champion now names version {champion}")
 
     step(f"Done in {time.monotonic() - T0:.0f}s")
     print(
-        f"models:/{MODEL_NAME}@champion moved from version {version} to {new_version}, "
-        f"rolled out. Images: {images['operator']}, {images['runtime']}.\n"
+        f"models:/{MODEL_NAME}@champion moved from version {version} to {new_version} after "
+        f"a canary. Images: {images['operator']}, {images['runtime']}.\n"
         "Try next:\n"
         f"  export KUBECONFIG={cluster['kubeconfig']}\n"
         f"  .cluster/bin/kubectl -n {NAMESPACE} get modelops       # all three kinds\n"

@@ -38,7 +38,11 @@ from modelops.operator.api.v1alpha1.model_deployment import (
 )
 from modelops.operator.resources.drift_monitor import build_drift_cronjob, drift_target
 from modelops.operator.resources.feature_materialization import build_materialize_cronjob
-from modelops.operator.resources.model_deployment import desired_children
+from modelops.operator.resources.model_deployment import (
+    RolloutPods,
+    desired_children,
+    takes_rollouts,
+)
 from modelops.operator.settings import OperatorSettings
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -65,6 +69,7 @@ class PinnedSettings(OperatorSettings):
         return (init_settings,)
 
 
+GOLDEN_PUBLIC_KEY = "Z29sZGVuLXB1YmxpYy1rZXktMzItYnl0ZXMtbG9uZyE="
 SETTINGS = PinnedSettings(
     mlflow_tracking_uri="http://mlflow.test:5000",
     runtime_image="registry.test/modelops/runtime:1.2.3",
@@ -130,7 +135,11 @@ def render(example: Example, examples: list[Example]) -> list[dict[str, Any]]:
             ref = md.spec.features.materialization_ref.name
             fm = _find(examples, "FeatureMaterialization", ref, example)
             store = FeatureMaterialization.model_validate(fm).spec.feature_store
-        return desired_children(md, resolved_model(md), SETTINGS, store)
+        # Between rollouts: the pods hold the operator's public key and read the split.
+        rollout = None
+        if takes_rollouts(md):
+            rollout = RolloutPods(GOLDEN_PUBLIC_KEY, None, {"revision": 0, "mode": "none"})
+        return desired_children(md, resolved_model(md), SETTINGS, store, rollout)
     if kind == "DriftMonitor":
         dm = DriftMonitor.model_validate(doc)
         md_doc = _find(examples, "ModelDeployment", dm.spec.model_deployment_ref.name, example)
