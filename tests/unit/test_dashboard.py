@@ -52,3 +52,13 @@ def test_the_dashboard_covers_runtime_and_operator() -> None:
     assert any(q.startswith("modelops_runtime_") for q in queried)
     for operator_metric in ("modelops_drift_share", "modelops_feature_freshness_seconds"):
         assert operator_metric in queried
+
+
+def test_rollout_panels_split_by_version() -> None:
+    dash = json.loads(DASHBOARD.read_text())
+    rollout = [p for p in dash["panels"] if p["title"].startswith("Rollout:")]
+    assert len(rollout) >= 3
+    by_version = [t["expr"] for p in rollout for t in p["targets"] if "version" in t["expr"]]
+    assert any("requests_total" in e for e in by_version)
+    assert any("request_duration_seconds_bucket" in e for e in by_version)
+    assert any("traffic_weight" in t["expr"] for p in rollout for t in p["targets"])
