@@ -1,4 +1,4 @@
-"""`modelops-runtime`: serve a model, or run the drift and materialize jobs."""
+"""`modelops-runtime`: serve a model, or run the drift, materialize and validate jobs."""
 
 from __future__ import annotations
 
