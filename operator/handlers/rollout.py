@@ -21,7 +21,7 @@ from modelops.operator.settings import get_settings
 from modelops.operator.status import rollout as policy
 from modelops.operator.status.analysis import Figures
 from modelops.operator.status.model_deployment import deployment_facts
-from modelops.operator.status.resolution import Compatibility, Resolution
+from modelops.operator.status.resolution import REGISTRY_UNAVAILABLE, Compatibility, Resolution
 from modelops.operator.status.runs import job_failure, made_by, pod_result
 
 log = logging.getLogger(__name__)
@@ -72,11 +72,13 @@ async def decide(
     stable = md.status.model if md.status else None
     main = resolution.model if compat.compatible is not False else None
     candidate, problem = None, None
+    unreachable = resolution.reason == REGISTRY_UNAVAILABLE
     if md.spec.rollout.candidate:
         res = await asyncio.to_thread(
             registry.resolve, md.spec.rollout.candidate, tracking, settings
         )
         candidate = res.model
+        unreachable = unreachable or res.reason == REGISTRY_UNAVAILABLE
     prev = md.status.rollout if md.status else None
     pending = candidate or (main if main and stable and main.version != stable.version else None)
     if pending is not None and (prev is None or prev.candidate_version != pending.version):
@@ -97,7 +99,9 @@ async def decide(
     validation = None
     if prev is not None and prev.phase == "Validating":
         validation = await _validation_result(md, prev.candidate_version)
-    inputs = policy.Inputs(stable, main, candidate, problem, figures, settled, validation)
+    inputs = policy.Inputs(
+        stable, main, candidate, problem, figures, settled, validation, unreachable
+    )
     return policy.decide(md, inputs, now), scraped
 
 

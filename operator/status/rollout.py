@@ -104,6 +104,9 @@ class Inputs:
     """Every pod runs the current template and is ready."""
     validation: dict[str, object] | None = None
     """The result of this candidate's validation Job, once it finished."""
+    unreachable: bool = False
+    """The registry could not be asked: a rollout under way goes on with the candidate its
+    status names (a registry outage is no reason to roll back)."""
 
 
 def _summary(phase: str, mode: str, weight: int) -> str:
@@ -177,6 +180,12 @@ class Rollouts:
         active = prev is not None and prev.phase in ACTIVE
         if active:
             assert prev is not None
+            if cand is None and i.unreachable:
+                cand = ResolvedModel(
+                    name=i.stable.name,
+                    version=prev.candidate_version,
+                    resolved_uri=prev.candidate_uri,
+                )
             if cand is None:
                 return self.finish("RolledBack", "the candidate no longer resolves to a version")
             if cand.version != prev.candidate_version:

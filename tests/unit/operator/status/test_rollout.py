@@ -314,3 +314,19 @@ def test_a_candidate_below_the_gate_never_takes_traffic() -> None:
     broken = run(m, T0 + timedelta(minutes=2), validation={"error": "could not download"})
     assert broken.status is not None and broken.status.phase == "Failed"
     assert "validation could not run: could not download" in broken.status.message
+
+
+def test_a_registry_outage_mid_rollout_is_no_reason_to_roll_back() -> None:
+    m = then(md(CANARY), run(md(CANARY), T0))
+    later = T0 + timedelta(minutes=2)
+    down = decide(
+        m,
+        Inputs(
+            V1, None, None, figures=(figures(500), figures(5000)), settled=True, unreachable=True
+        ),
+        later,
+    )
+    assert down.status is not None and down.status.phase == "Progressing" and down.status.step == 1
+    assert down.loaded is not None and down.loaded.resolved_uri == "models:/fraud/2"
+    gone = decide(m, Inputs(V1, V1, None), later)
+    assert gone.status is not None and gone.status.phase == "RolledBack", "the alias was removed"
