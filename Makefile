@@ -160,8 +160,9 @@ api-docs-check: setup ## fail when docs/api.md is stale
 golden: setup ## rewrite the builders' golden files from examples/ (review the diff)
 	UPDATE_GOLDEN=1 $(BIN)/pytest tests/unit/operator/resources/test_golden.py -q
 
-bench: setup system-deps ## serving benchmarks against mlflow models serve (ratios)
+bench: setup system-deps ## serving benchmarks against mlflow models serve, and a shadow's cost (ratios)
 	$(BIN)/python bench/serving.py
+	$(BIN)/python bench/shadow.py
 
 # The images without a Docker engine or a registry: buildah, a python base made from Debian
 # packages (debootstrap) passed as BASE_IMAGE, stamps keyed by the inputs' hash (a warm run takes
