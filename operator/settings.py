@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -80,6 +81,8 @@ class OperatorSettings(BaseSettings):
     allow_pickle_models: bool = True
     """Whether a ModelDeployment may opt in to models that run their own code when loaded
     (spec.model.allowPickle); false refuses every such spec."""
+    rollout_signing_key_file: str = ""
+    """A file holding rollout_signing_key (the chart mounts its Secret there); read at start."""
     rollout_signing_key: str = Field(default="", repr=False)
     """An Ed25519 private key (PEM, from a Secret; the chart makes one) that signs the traffic
     configurations pushed to model pods during rollouts; the pods hold its public half. Every
@@ -89,4 +92,8 @@ class OperatorSettings(BaseSettings):
 
 @lru_cache
 def get_settings() -> OperatorSettings:
-    return OperatorSettings()
+    settings = OperatorSettings()
+    if settings.rollout_signing_key_file and not settings.rollout_signing_key:
+        pem = Path(settings.rollout_signing_key_file).read_text()
+        settings = settings.model_copy(update={"rollout_signing_key": pem})
+    return settings

@@ -95,7 +95,12 @@ async def decide(
         )
         if dep is not None:
             facts = deployment_facts(dep)
-            settled = not facts.rolling and facts.ready >= 1
+            # Every pod also applies the split in force (the step clock must not run on pods
+            # still answering from an older split).
+            current = all(
+                fig is not None and (fig.revision or 0) >= prev.revision for _, fig in scraped
+            )
+            settled = not facts.rolling and facts.ready >= 1 and current
     validation = None
     if prev is not None and prev.phase == "Validating":
         validation = await _validation_result(md, prev.candidate_version)

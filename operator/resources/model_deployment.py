@@ -409,12 +409,14 @@ def desired_children(
     feature_store: FeatureStoreRef | None = None,
     rollout: RolloutPods | None = None,
 ) -> list[dict[str, Any]]:
-    children = [
+    children = []
+    if rollout is not None:
+        # Before the Deployment: a pod it starts mounts the split in force, not the last one.
+        children.append(build_traffic_config_map(_owner(md), _name(md), COMPONENT, rollout.traffic))
+    children += [
         build_deployment(md, resolved, settings, feature_store, rollout),
         build_service(md, resolved),
     ]
-    if rollout is not None:
-        children.append(build_traffic_config_map(_owner(md), _name(md), COMPONENT, rollout.traffic))
     for optional in (build_hpa(md), build_pdb(md)):
         if optional is not None:
             children.append(optional)

@@ -442,7 +442,13 @@ def test_the_operator_reaches_only_dns_the_api_and_its_registry(cluster: dict[st
         [("TCP", 53), ("UDP", 53)],
         [("TCP", 443), ("TCP", 6443)],
         [("TCP", 5000)],  # operator.mlflowTrackingUri's port
+        [("TCP", 8080)],  # model pods: rollout metrics and traffic pushes
     ]
+    model_pods = policy["egress"][3]["to"][0]["podSelector"]["matchLabels"]
+    assert model_pods == {
+        "app.kubernetes.io/managed-by": "modelops",
+        "app.kubernetes.io/component": "predictor",
+    }
     assert all(rule.get("ports") for rule in policy["egress"])  # no rule opens every port
 
     pinned = rendered_kind(

@@ -88,8 +88,11 @@ def wait_rollout(
 
 
 def settled(r: dict[str, Any]) -> bool:
-    """Progressing with every pod loaded with both versions (the step clock runs)."""
-    return r.get("phase") == "Progressing" and "runs until" in r.get("message", "")
+    """Progressing with every pod loaded with both versions and applying the split (the step
+    clock runs, or it ran out and waits for requests)."""
+    message = r.get("message", "")
+    waits = "runs until" in message or "requests to the candidate" in message
+    return r.get("phase") == "Progressing" and waits
 
 
 def mlflow(mlflow_url: str) -> Any:
@@ -316,9 +319,12 @@ def test_shadow_measures_agreement_off_the_response_path(
     deploy(api_client, ns, name, real_node, pod_services, rollout)
     wait_ready(api_client, ns, name, 240)
     url = service_url(api_client, ns, name)
-    with Load(f"{url}/predict", INPUTS, rate=60) as load:
-        # Disagrees with the stable version exactly on x in (0.5, 0.7]: 20 inputs of 100.
-        v2 = log_threshold_model(name, mlflow_url, cut=0.7, alias="challenger")
+    # Disagrees with the stable version exactly on x in (0.5, 0.7]: 20 inputs of 100.
+    v2 = log_threshold_model(name, mlflow_url, cut=0.7, alias="challenger")
+    # Traffic once the one pod holds both versions: every input then reaches the candidate in
+    # turn (during the pods' replacement, the Service would pick a random subset for it).
+    wait_rollout(api_client, ns, name, "the shadow to start", settled)
+    with Load(f"{url}/predict", INPUTS, rate=60, threads=1) as load:
         done = wait_rollout(
             api_client, ns, name, "the promotion", lambda r: r["phase"] == "Promoted"
         )

@@ -5,6 +5,7 @@ metrics (what the runtime exports is what the operator's analysis reads)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -62,3 +63,20 @@ def test_the_analysis_reads_what_the_runtime_exports() -> None:
     assert cand.quantile_ms(0.5) == 250.0 and stable.quantile_ms(0.99) == 5.0
     assert (cand.shadow_rows, cand.shadow_equal, cand.shadow_errors) == (10, 7, 1)
     assert (cand.shadow_abs_diff, cand.shadow_sum, cand.shadow_sq_sum) == (1.5, 20.0, 50.0)
+
+
+def test_the_operator_reads_its_key_from_the_file_the_chart_mounts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelops.operator.settings import get_settings
+
+    text = pem(Ed25519PrivateKey.generate())
+    (tmp_path / "signing-key.pem").write_text(text)
+    monkeypatch.setenv("MODELOPS_ROLLOUT_SIGNING_KEY_FILE", str(tmp_path / "signing-key.pem"))
+    monkeypatch.delenv("MODELOPS_ROLLOUT_SIGNING_KEY", raising=False)
+    get_settings.cache_clear()
+    try:
+        assert get_settings().rollout_signing_key == text
+        assert isinstance(signing_key(get_settings().rollout_signing_key), Ed25519PrivateKey)
+    finally:
+        get_settings.cache_clear()
