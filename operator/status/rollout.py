@@ -229,23 +229,11 @@ class Rollouts:
                 weight=0,
                 message=f"validating version {cand.version} on {self.spec.validation.data}",
             )
-            return Plan(
-                status,
-                i.stable,
-                cand,
-                events=[("Normal", "RolloutStarted", status.message)],
-                clear_command=self.command is not None,
-            )
+            return self.keep(status, cand, ("Normal", "RolloutStarted", status.message))
         if self.spec.strategy == "Direct":
             return self.promote(cand, "strategy Direct")
         status = self._status()
-        return Plan(
-            status,
-            i.stable,
-            cand,
-            events=[("Normal", "RolloutStarted", status.message)],
-            clear_command=self.command is not None,
-        )
+        return self.keep(status, cand, ("Normal", "RolloutStarted", status.message))
 
     def advance(self, cand: ResolvedModel) -> Plan:
         prev, i = self.previous, self.inputs
@@ -299,14 +287,11 @@ class Rollouts:
         last = self.spec.strategy != "Canary" or prev.step + 1 >= len(self.spec.steps)
         if not last:
             step = prev.step + 1
-            _, weight, _, _ = self._stage(step)
-            status = self._status(
-                step=step,
-                weight=weight,
-                revision=_revision(prev, self.now),
-                step_started_at=self.now,
+            status = self._enter(
+                step,
                 analysis=results,
-                message=f"step {step + 1} of {len(self.spec.steps)}: {weight}% to the candidate",
+                message=f"step {step + 1} of {len(self.spec.steps)}: "
+                f"{self._stage(step)[1]}% to the candidate",
             )
             return self.keep(status, cand, ("Normal", "RolloutStepAdvanced", status.message))
         ab = self.spec.ab_test
@@ -342,18 +327,25 @@ class Rollouts:
         if self.spec.strategy == "Direct":
             self.previous = self._status(validation=checks)
             return self.promote(cand, "validation passed (strategy Direct)")
-        mode, weight, _, key = self._stage(0)
-        status = self._status(
+        status = self._enter(
+            0, validation=checks, message=f"validation passed on {result.get('rows')} rows"
+        )
+        return self.keep(status, cand, ("Normal", "RolloutValidated", status.message))
+
+    def _enter(self, step: int, **changes: object) -> RolloutStatus:
+        """The status of a step that starts now: its split under a new revision, its clock."""
+        assert self.previous is not None
+        mode, weight, _, key = self._stage(step)
+        return self._status(
             phase="Progressing",
+            step=step,
             mode=mode,
             weight=weight,
             key=key,
-            revision=_revision(prev, self.now),
+            revision=_revision(self.previous, self.now),
             step_started_at=self.now,
-            validation=checks,
-            message=f"validation passed on {result.get('rows')} rows",
+            **changes,
         )
-        return self.keep(status, cand, ("Normal", "RolloutValidated", status.message))
 
     def keep(
         self, status: RolloutStatus, cand: ResolvedModel, event: tuple[str, str, str] | None = None

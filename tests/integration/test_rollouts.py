@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -146,20 +147,46 @@ def monotonic_of(stamp: str) -> float:
     return time.monotonic() - (time.time() - wall)
 
 
-def test_canary_weights_are_exact_at_one_replica_and_at_five_and_change_without_restarts(
+@dataclass
+class Setup:
+    """What every rollout test starts from: a namespace on the real node, its services, MLflow."""
+
+    api_client: Any
+    ns: str
+    node: dict[str, str]
+    services: dict[str, str]
+    mlflow_url: str
+
+    def serve(
+        self, prefix: str, rollout: dict[str, Any], replicas: int = 1
+    ) -> tuple[str, str, str]:
+        """A new model whose version 1 (x > 0.5) is @champion, served Ready with `rollout`:
+        (its name, "1", the Service URL)."""
+        name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+        v1 = log_threshold_model(name, self.mlflow_url, cut=0.5, alias="champion")
+        deploy(self.api_client, self.ns, name, self.node, self.services, rollout, replicas)
+        wait_ready(self.api_client, self.ns, name, 240)
+        return name, v1, service_url(self.api_client, self.ns, name)
+
+
+@pytest.fixture
+def setup(
     api_client: Any,
     real_namespace: str,
     real_node: dict[str, str],
     pod_services: dict[str, str],
     mlflow_url: str,
+) -> Setup:
+    return Setup(api_client, real_namespace, real_node, pod_services, mlflow_url)
+
+
+def test_canary_weights_are_exact_at_one_replica_and_at_five_and_change_without_restarts(
+    setup: Setup,
     operator: OperatorProcess,
 ) -> None:
-    ns, name = real_namespace, f"w-{uuid.uuid4().hex[:6]}"
-    v1 = log_threshold_model(name, mlflow_url, cut=0.5, alias="champion")
+    api_client, ns, mlflow_url = setup.api_client, setup.ns, setup.mlflow_url
     steps = [{"weight": 30, "duration": "1h"}]
-    deploy(api_client, ns, name, real_node, pod_services, {"strategy": "Canary", "steps": steps})
-    wait_ready(api_client, ns, name, 240)
-    url = service_url(api_client, ns, name)
+    name, v1, url = setup.serve("w", {"strategy": "Canary", "steps": steps})
     v2 = log_threshold_model(name, mlflow_url, cut=0.6, alias="challenger")
     wait_rollout(api_client, ns, name, "the canary to start", settled)
     pods = {p.metadata.name for p in running_pods(api_client, ns, name)}
@@ -215,23 +242,16 @@ def test_canary_weights_are_exact_at_one_replica_and_at_five_and_change_without_
 
 
 def test_a_candidate_failing_on_some_inputs_is_rolled_back_while_the_stable_serves(
-    api_client: Any,
-    real_namespace: str,
-    real_node: dict[str, str],
-    pod_services: dict[str, str],
-    mlflow_url: str,
+    setup: Setup,
     operator: OperatorProcess,
 ) -> None:
-    ns, name = real_namespace, f"b-{uuid.uuid4().hex[:6]}"
-    v1 = log_threshold_model(name, mlflow_url, cut=0.5, alias="champion")
+    api_client, ns, mlflow_url = setup.api_client, setup.ns, setup.mlflow_url
     rollout = {
         "strategy": "Canary",
         "steps": [{"weight": 20, "duration": "5m"}],
         "analysis": {"maxErrorRate": 0.01, "minRequests": 50},
     }
-    deploy(api_client, ns, name, real_node, pod_services, rollout, replicas=2)
-    wait_ready(api_client, ns, name, 240)
-    url = service_url(api_client, ns, name)
+    name, v1, url = setup.serve("b", rollout, replicas=2)
     with Load(f"{url}/predict", INPUTS, rate=100) as load:
         v2 = log_threshold_model(name, mlflow_url, cut=0.5, fail_above=0.9, alias="challenger")
         done = wait_rollout(
@@ -261,23 +281,16 @@ def test_a_candidate_failing_on_some_inputs_is_rolled_back_while_the_stable_serv
 
 
 def test_a_good_candidate_is_promoted_through_its_steps_across_an_operator_restart(
-    api_client: Any,
-    real_namespace: str,
-    real_node: dict[str, str],
-    pod_services: dict[str, str],
-    mlflow_url: str,
+    setup: Setup,
     operator: OperatorProcess,
 ) -> None:
-    ns, name = real_namespace, f"g-{uuid.uuid4().hex[:6]}"
-    log_threshold_model(name, mlflow_url, cut=0.5, alias="champion")
+    api_client, ns, mlflow_url = setup.api_client, setup.ns, setup.mlflow_url
     rollout = {
         "strategy": "Canary",
         "steps": [{"weight": 10, "duration": "20s"}, {"weight": 50, "duration": "20s"}],
         "analysis": {"maxErrorRate": 0.01, "minRequests": 20, "maxP99LatencyMs": 2000},
     }
-    deploy(api_client, ns, name, real_node, pod_services, rollout)
-    wait_ready(api_client, ns, name, 240)
-    url = service_url(api_client, ns, name)
+    name, _, url = setup.serve("g", rollout)
     with Load(f"{url}/predict", INPUTS, rate=60) as load:
         v2 = log_threshold_model(name, mlflow_url, cut=0.5, alias="challenger")
         second = wait_rollout(api_client, ns, name, "the second step", lambda r: r.get("step") == 1)
@@ -302,23 +315,16 @@ def test_a_good_candidate_is_promoted_through_its_steps_across_an_operator_resta
 
 
 def test_shadow_measures_agreement_off_the_response_path(
-    api_client: Any,
-    real_namespace: str,
-    real_node: dict[str, str],
-    pod_services: dict[str, str],
-    mlflow_url: str,
+    setup: Setup,
     operator: OperatorProcess,
 ) -> None:
-    ns, name = real_namespace, f"s-{uuid.uuid4().hex[:6]}"
-    v1 = log_threshold_model(name, mlflow_url, cut=0.5, alias="champion")
+    api_client, ns, mlflow_url = setup.api_client, setup.ns, setup.mlflow_url
     rollout = {
         "strategy": "Shadow",
         "shadow": {"duration": "20s"},
         "analysis": {"minRequests": 300, "minAgreement": 0.7},
     }
-    deploy(api_client, ns, name, real_node, pod_services, rollout)
-    wait_ready(api_client, ns, name, 240)
-    url = service_url(api_client, ns, name)
+    name, v1, url = setup.serve("s", rollout)
     # Disagrees with the stable version exactly on x in (0.5, 0.7]: 20 inputs of 100.
     v2 = log_threshold_model(name, mlflow_url, cut=0.7, alias="challenger")
     # Traffic once the one pod holds both versions: every input then reaches the candidate in
@@ -338,22 +344,15 @@ def test_shadow_measures_agreement_off_the_response_path(
 
 
 def test_ab_assignment_sticks_to_the_key_and_promotes_on_the_annotation(
-    api_client: Any,
-    real_namespace: str,
-    real_node: dict[str, str],
-    pod_services: dict[str, str],
-    mlflow_url: str,
+    setup: Setup,
     operator: OperatorProcess,
 ) -> None:
-    ns, name = real_namespace, f"a-{uuid.uuid4().hex[:6]}"
-    v1 = log_threshold_model(name, mlflow_url, cut=0.5, alias="champion")
+    api_client, ns, mlflow_url = setup.api_client, setup.ns, setup.mlflow_url
     rollout = {
         "strategy": "ABTest",
         "abTest": {"key": "header:X-User-Id", "weight": 50, "duration": "1h"},
     }
-    deploy(api_client, ns, name, real_node, pod_services, rollout)
-    wait_ready(api_client, ns, name, 240)
-    url = service_url(api_client, ns, name)
+    name, v1, url = setup.serve("a", rollout)
     v2 = log_threshold_model(name, mlflow_url, cut=0.6, alias="challenger")
     wait_rollout(api_client, ns, name, "the A/B test to start", settled)
     users = [f"user-{i}" for i in range(400)]
@@ -383,16 +382,11 @@ def log_holdout(mlflow_url: str, tmp: Path) -> str:
 
 
 def test_validation_keeps_a_candidate_below_the_minimum_from_any_traffic(
-    api_client: Any,
-    real_namespace: str,
-    real_node: dict[str, str],
-    pod_services: dict[str, str],
-    mlflow_url: str,
+    setup: Setup,
     operator: OperatorProcess,
     tmp_path: Path,
 ) -> None:
-    ns, name = real_namespace, f"v-{uuid.uuid4().hex[:6]}"
-    v1 = log_threshold_model(name, mlflow_url, cut=0.5, alias="champion")
+    api_client, ns, mlflow_url = setup.api_client, setup.ns, setup.mlflow_url
     rollout = {
         "strategy": "Canary",
         "steps": [{"weight": 50, "duration": "1h"}],
@@ -402,9 +396,7 @@ def test_validation_keeps_a_candidate_below_the_minimum_from_any_traffic(
             "metrics": [{"name": "accuracy", "min": 0.85, "maxRegression": 0.05}],
         },
     }
-    deploy(api_client, ns, name, real_node, pod_services, rollout)
-    wait_ready(api_client, ns, name, 240)
-    url = service_url(api_client, ns, name)
+    name, v1, url = setup.serve("v", rollout)
     with Load(f"{url}/predict", INPUTS, rate=30) as load:
         # Wrong on x in (0.5, 0.9]: accuracy 0.60 on the holdout.
         v2 = log_threshold_model(name, mlflow_url, cut=0.9, alias="challenger")
