@@ -34,6 +34,19 @@ INPUTS = [json.dumps({"features": [[i / 100]]}).encode() for i in range(100)]
 ANNOTATION = "modelops.dev/rollout"
 
 
+def _spread_disagreements() -> list[bytes]:
+    """The 100 inputs ordered so that one in every five lies in (0.5, 0.7], where a cut at 0.7
+    disagrees with a cut at 0.5: any run of N of them holds N/5 such inputs, give or take one."""
+    xs = [i / 100 for i in range(100)]
+    apart = [x for x in xs if 0.5 < x <= 0.7]
+    agree = [x for x in xs if not 0.5 < x <= 0.7]
+    order = [x for j in range(20) for x in (apart[j], *agree[4 * j : 4 * j + 4])]
+    return [json.dumps({"features": [[x]]}).encode() for x in order]
+
+
+SHADOW_INPUTS = _spread_disagreements()
+
+
 def deploy(
     api_client: Any,
     namespace: str,
@@ -327,10 +340,10 @@ def test_shadow_measures_agreement_off_the_response_path(
     name, v1, url = setup.serve("s", rollout)
     # Disagrees with the stable version exactly on x in (0.5, 0.7]: 20 inputs of 100.
     v2 = log_threshold_model(name, mlflow_url, cut=0.7, alias="challenger")
-    # Traffic once the one pod holds both versions: every input then reaches the candidate in
-    # turn (during the pods' replacement, the Service would pick a random subset for it).
+    # Traffic once the one pod holds both versions, in order, one request at a time: the rows
+    # the candidate compared are then a run of SHADOW_INPUTS, a fifth of them apart.
     wait_rollout(api_client, ns, name, "the shadow to start", settled)
-    with Load(f"{url}/predict", INPUTS, rate=60, threads=1) as load:
+    with Load(f"{url}/predict", SHADOW_INPUTS, rate=60, threads=1) as load:
         done = wait_rollout(
             api_client, ns, name, "the promotion", lambda r: r["phase"] == "Promoted"
         )
