@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 import uuid
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ SERVER_VERSION = "0.1.0"
 # Shadow calls waiting for the candidate beyond this are skipped (and counted): a slow
 # candidate must not hold memory or time on the stable version's path.
 MAX_PENDING_SHADOW = 64
+SHADOW_SWITCH_INTERVAL = 0.0005
 TRAFFIC_POLL_SECONDS = 1.0
 log = logging.getLogger("modelops.serving_runtime.traffic")
 
@@ -73,11 +75,14 @@ class DataPlane:
         # One model thread per version: the GIL would serialize concurrent calls anyway, and
         # one call at a time is what lets requests pile up into the next micro-batch.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
-        self._candidate_executor = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="candidate")
-            if candidate is not None
-            else None
-        )
+        self._candidate_executor = None
+        if candidate is not None:
+            self._candidate_executor = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="candidate"
+            )
+            # A shadow call holds the GIL while the event loop waits to answer the next
+            # request; by default the loop would wait up to 5 ms for its turn.
+            sys.setswitchinterval(SHADOW_SWITCH_INTERVAL)
         self._batchers: dict[str, MicroBatcher] = {}
         self.splitter = Splitter()
         self._traffic_files = TrafficFiles([settings.traffic_file, settings.traffic_push_file])
