@@ -75,6 +75,9 @@ class MicroBatcher:
     (evidence of concurrent load) does the batch wait, at most `max_latency` after its first
     request arrived, for more to fill it. One model call runs at a time, in `executor`, so
     requests that arrive during a call form the next batch without any waiting at all.
+
+    With `linger`, even a lone request waits out the window: for work nobody waits on (a
+    shadow's copies), where one call per window instead of one per request is the point.
     """
 
     def __init__(
@@ -86,8 +89,10 @@ class MicroBatcher:
         executor: Executor,
         observe: Observer | None = None,
         max_queued_rows: int | None = None,
+        linger: bool = False,
     ) -> None:
         self._call = call
+        self.linger = linger
         self.max_queued_rows = max_queued_rows
         self.max_batch_size = max_batch_size
         self.max_latency_s = max_latency_s
@@ -159,7 +164,11 @@ class MicroBatcher:
                 await self._wakeup.wait()
             batch: list[_Job] = []
             rows = self._take(batch, 0)
-            if len(batch) > 1 and rows < self.max_batch_size and self.max_latency_s > 0:
+            if (
+                (len(batch) > 1 or self.linger)
+                and rows < self.max_batch_size
+                and self.max_latency_s > 0
+            ):
                 remaining = batch[0].enqueued + self.max_latency_s - loop.time()
                 if remaining > 0:
                     self._room = self.max_batch_size - rows

@@ -31,7 +31,12 @@ SERVER_NAME = "modelops-runtime"
 SERVER_VERSION = "0.1.0"
 # Shadow calls waiting for the candidate beyond this are skipped (and counted): a slow
 # candidate must not hold memory or time on the stable version's path.
-MAX_PENDING_SHADOW = 64
+MAX_PENDING_SHADOW = 256
+# Copies for the candidate are scored together, up to this many rows or this long after the
+# first: a model call's fixed cost (the GIL the stable version's next answer waits for) is
+# paid once per window instead of once per request.
+SHADOW_BATCH_ROWS = 64
+SHADOW_WINDOW_SECONDS = 0.05
 SHADOW_SWITCH_INTERVAL = 0.0005
 TRAFFIC_POLL_SECONDS = 1.0
 log = logging.getLogger("modelops.serving_runtime.traffic")
@@ -205,7 +210,7 @@ class DataPlane:
 
     async def _compare(self, candidate: LoadedModel, x: ModelInput, out: ModelOutput) -> None:
         try:
-            theirs = await self._batcher_for(candidate).submit(x, False)
+            theirs = await self._batcher_for(candidate, shadow=True).submit(x, False)
             rows, equal, sums = agreement(
                 out.predictions, theirs.predictions, candidate.classes is not None
             )
@@ -214,8 +219,9 @@ class DataPlane:
             return
         self.metrics.shadow(candidate.version, rows, equal, sums)
 
-    def _batcher_for(self, model: LoadedModel) -> MicroBatcher:
-        batcher = self._batchers.get(model.identity)
+    def _batcher_for(self, model: LoadedModel, shadow: bool = False) -> MicroBatcher:
+        key = f"shadow:{model.identity}" if shadow else model.identity
+        batcher = self._batchers.get(key)
         if batcher is None:
             s = self.settings
             is_candidate = self.candidate is not None and model is self.candidate.model
@@ -226,18 +232,19 @@ class DataPlane:
 
             batcher = MicroBatcher(
                 model.predict,
-                max_batch_size=s.max_batch_size,
-                max_latency_s=s.max_latency_ms / 1000.0,
+                max_batch_size=SHADOW_BATCH_ROWS if shadow else s.max_batch_size,
+                max_latency_s=SHADOW_WINDOW_SECONDS if shadow else s.max_latency_ms / 1000.0,
                 executor=(
                     self._candidate_executor
                     if is_candidate and self._candidate_executor is not None
                     else self.executor
                 ),
                 observe=observe,
-                max_queued_rows=s.max_queued_rows,
+                max_queued_rows=None if shadow else s.max_queued_rows,
+                linger=shadow,
             )
             batcher.start()
-            self._batchers[model.identity] = batcher
+            self._batchers[key] = batcher
         return batcher
 
     async def predict(self, model: LoadedModel, x: ModelInput, want_proba: bool) -> ModelOutput:

@@ -200,3 +200,25 @@ async def test_a_cancelled_caller_is_skipped(executor: ThreadPoolExecutor) -> No
     finally:
         await batcher.stop()
     assert sum(model.calls) == 2
+
+
+async def test_a_lingering_batcher_scores_requests_spread_over_its_window_in_one_call(
+    executor: ThreadPoolExecutor,
+) -> None:
+    """Requests that never overlap (each arrives after the last) still share a call when the
+    batcher lingers: what a shadow's copies need, one call per window instead of per request."""
+    model = FakeModel()
+    batcher = MicroBatcher(
+        model, max_batch_size=8, max_latency_s=0.5, executor=executor, linger=True
+    )
+    batcher.start()
+    try:
+        pending = []
+        for v in range(8):
+            pending.append(asyncio.ensure_future(batcher.submit(np.array([[float(v)]]), False)))
+            await asyncio.sleep(0.005)
+        outs = await asyncio.gather(*pending)
+    finally:
+        await batcher.stop()
+    assert [o.predictions.tolist() for o in outs] == [[v * 10.0 + 1] for v in range(8)]
+    assert model.calls == [8]
