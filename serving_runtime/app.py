@@ -10,7 +10,7 @@ from typing import Any, TypedDict
 
 from fastapi import FastAPI
 
-from modelops.serving_runtime.api import admin, health, invocations, predict, v2
+from modelops.serving_runtime.api import admin, feedback, health, invocations, predict, v2
 from modelops.serving_runtime.api.admission import AdmissionMiddleware
 from modelops.serving_runtime.api.document import build_openapi
 from modelops.serving_runtime.api.errors import install_error_handlers
@@ -195,7 +195,14 @@ def create_app(
         on_error=metrics.error,
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for router in (predict.router, invocations.router, v2.router, health.router, admin.router):
+    for router in (
+        predict.router,
+        invocations.router,
+        v2.router,
+        feedback.router,
+        health.router,
+        admin.router,
+    ):
         app.include_router(router)
     app.state.metrics = metrics
     app.state.manager = manager

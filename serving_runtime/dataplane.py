@@ -6,18 +6,17 @@ import asyncio
 import logging
 import sys
 import time
-import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelops.serving_runtime import codecs, v2_codec
+from modelops.serving_runtime import codecs, feedback, v2_codec
 from modelops.serving_runtime.batching import MicroBatcher, run_call
 from modelops.serving_runtime.cache import ResponseCache, cache_key
 from modelops.serving_runtime.errors import InvalidInput, ModelNotFound, ModelNotReady
-from modelops.serving_runtime.metrics import Metrics, answered_by
+from modelops.serving_runtime.metrics import Metrics, answered_by, identified_as
 from modelops.serving_runtime.model import LoadedModel, ModelInput, ModelOutput
 from modelops.serving_runtime.model_manager import ModelManager
 from modelops.serving_runtime.predlog import PredictionLogger
@@ -75,6 +74,17 @@ class DataPlane:
         self.metrics = metrics
         self.cache = cache
         self.predlog = predlog
+        self.feedback = (
+            feedback.FeedbackStore(
+                predlog.client,
+                predlog.stream,
+                predlog.max_len,
+                predlog.policy.max_age_seconds,
+                predlog.breaker,
+            )
+            if predlog is not None
+            else None
+        )
         self.features = features
         self.candidate = candidate
         # One model thread per version: the GIL would serialize concurrent calls anyway, and
@@ -247,7 +257,23 @@ class DataPlane:
             self._batchers[key] = batcher
         return batcher
 
-    async def predict(self, model: LoadedModel, x: ModelInput, want_proba: bool) -> ModelOutput:
+    def prediction_id(self, headers: Mapping[str, str] | None, supplied: str | None = None) -> str:
+        """The request's prediction id (the client's X-Request-Id, else `supplied`, else a new
+        one), also sent back in X-Prediction-Id."""
+        header = headers.get(feedback.REQUEST_ID_HEADER) if headers is not None else None
+        if header is None and supplied is not None and feedback.ID_PATTERN.match(supplied):
+            header = supplied
+        prediction_id = feedback.request_id(header)
+        identified_as(prediction_id)
+        return prediction_id
+
+    async def predict(
+        self,
+        model: LoadedModel,
+        x: ModelInput,
+        want_proba: bool,
+        prediction_id: str | None = None,
+    ) -> ModelOutput:
         """Cache, then micro-batch (or call directly), then log: for every protocol alike."""
         cacheable = self.cache is not None and isinstance(x, np.ndarray)
         key = None
@@ -277,10 +303,27 @@ class DataPlane:
             )
         if self.predlog is not None:
             names = model.schema.names if model.schema is not None else ()
-            self.predlog.log(names, x, out.predictions, model.version, len(x))
+            self.predlog.log(names, x, out.predictions, model.version, len(x), prediction_id)
         return out
 
     # --- protocols ------------------------------------------------------------------------
+
+    async def record_feedback(self, body: bytes) -> dict[str, Any]:
+        """POST /feedback: labels for logged predictions, by their ids."""
+        if self.feedback is None:
+            raise feedback.FeedbackDisabled(
+                "feedback needs the prediction log, and this deployment has none "
+                "(spec.predictionLog.enabled, and Redis)"
+            )
+        labels = feedback.parse(codecs.load_json(body))
+        kept, unknown = await self.feedback.record(labels)
+        self.metrics.feedback(kept, len(unknown))
+        return {
+            "received": len(labels),
+            "kept": kept,
+            "unknown": len(unknown),
+            "unknown_ids": unknown[: feedback.UNKNOWN_IDS_SHOWN],
+        }
 
     async def predict_features(
         self, body: bytes, headers: Mapping[str, str] | None = None
@@ -288,14 +331,16 @@ class DataPlane:
         """POST /predict: features in; predictions, probabilities, model and latency out."""
         started = time.perf_counter()
         self.model()
+        prediction_id = self.prediction_id(headers)
         doc, want_proba = codecs.predict_document(body)
         model = self.choose(self.request_key(headers, doc))
         if "entities" in doc:
             x = await self.online_input(model, doc)
         else:
             x = codecs.predict_features(doc, model.schema, self.settings.max_rows)
-        out = await self.predict(model, x, want_proba and model.has_proba)
+        out = await self.predict(model, x, want_proba and model.has_proba, prediction_id)
         return {
+            "prediction_id": prediction_id,
             "predictions": codecs.predictions_json(out.predictions),
             "probabilities": (
                 codecs.predictions_json(out.probabilities)
@@ -325,9 +370,11 @@ class DataPlane:
         self, body: bytes, content_type: str | None, headers: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
         """POST /invocations: MLflow's scoring protocol, response `{"predictions": [...]}`."""
+        prediction_id = self.prediction_id(headers)
         model = self.choose(self.request_key(headers))
         x = codecs.parse_invocations(body, content_type, model.schema, self.settings.max_rows)
-        out = await self.predict(model, x, False)
+        out = await self.predict(model, x, False, prediction_id)
+        # The body stays exactly MLflow's; the id travels in X-Prediction-Id only.
         return {"predictions": codecs.predictions_json(out.predictions)}
 
     async def infer_v2(
@@ -338,10 +385,12 @@ class DataPlane:
         model = self.choose(self.request_key(headers))
         doc = codecs.load_json(body)
         x, outputs, request_id = v2_codec.parse_v2(doc, model.schema, self.settings.max_rows)
+        # v2's own request id is the prediction id when it is one an id may be.
+        prediction_id = self.prediction_id(headers, request_id)
         want_proba = "predict_proba" in outputs
         if want_proba and not model.has_proba:
             raise InvalidInput("this model has no predict_proba output")
-        out = await self.predict(model, x, want_proba)
+        out = await self.predict(model, x, want_proba, prediction_id)
         tensors = []
         for output in outputs:
             if output == "predict":
@@ -355,8 +404,8 @@ class DataPlane:
         return {
             "model_name": model.name,
             "model_version": model.version,
-            "id": request_id or str(uuid.uuid4()),
-            "parameters": {},
+            "id": request_id or prediction_id,
+            "parameters": {"prediction_id": prediction_id},
             "outputs": tensors,
         }
 

@@ -27,6 +27,7 @@ LATENCY_BUCKETS = (
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 10_000)
 LOAD_STATES = ("loading", "ready", "failed")
 VERSION_HEADER = b"x-model-version"
+PREDICTION_ID_HEADER = b"x-prediction-id"
 
 # The version that answered the current request, set by the data plane. A holder, not the
 # value: the admission middleware runs the route in a task of its own, whose context is a copy.
@@ -37,6 +38,12 @@ def answered_by(version: str) -> None:
     holder = ANSWERED.get()
     if holder is not None:
         holder["version"] = version
+
+
+def identified_as(prediction_id: str) -> None:
+    holder = ANSWERED.get()
+    if holder is not None:
+        holder["prediction_id"] = prediction_id
 
 
 # The routes, so a path never becomes a label value by itself (unbounded cardinality).
@@ -135,6 +142,13 @@ class Metrics:
             f"{PREFIX}_prediction_log_dropped_rows",
             "Sampled rows not logged (queue full or Redis unavailable).",
             labels,
+            registry=r,
+        )
+        self.feedback_labels = Counter(
+            f"{PREFIX}_feedback_labels",
+            "Labels sent to POST /feedback, by outcome: kept (a logged prediction has the id) "
+            "or unknown (none has: never logged, sampled out, expired, or a wrong id).",
+            ["model", "outcome"],
             registry=r,
         )
         self.redis_errors = Counter(
@@ -276,6 +290,12 @@ class Metrics:
         if dropped:
             self._predlog_dropped.inc(dropped)
 
+    def feedback(self, kept: int, unknown: int) -> None:
+        if kept:
+            self.feedback_labels.labels(self.model, "kept").inc(kept)
+        if unknown:
+            self.feedback_labels.labels(self.model, "unknown").inc(unknown)
+
     def redis_error(self, component: str) -> None:
         self.redis_errors.labels(self.model, self.version, component).inc()
 
@@ -313,11 +333,15 @@ class MetricsMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 version = holder.get("version")
-                if version is not None:
-                    # Which version answered, errors included: clients and load tests can
-                    # tell a candidate's answers from the stable version's.
+                prediction_id = holder.get("prediction_id")
+                if version is not None or prediction_id is not None:
                     headers = list(message.get("headers", []))
-                    headers.append((VERSION_HEADER, version.encode()))
+                    if version is not None:
+                        # Which version answered, errors included: clients and load tests
+                        # can tell a candidate's answers from the stable version's.
+                        headers.append((VERSION_HEADER, version.encode()))
+                    if prediction_id is not None and status < 400:
+                        headers.append((PREDICTION_ID_HEADER, prediction_id.encode()))
                     message = {**message, "headers": headers}
             await send(message)
 

@@ -15,14 +15,17 @@ from typing import Any
 import numpy as np
 import orjson
 
+from modelops.serving_runtime.feedback import index_key, row_ids
 from modelops.serving_runtime.redisconn import CircuitBreaker
 
 log = logging.getLogger("modelops.serving_runtime.predlog")
 
 # Each stream entry has one field, `data`, whose value is JSON, one entry per scored row:
-# {"ts": unix seconds, "model_version": str, "features": {column: value}, "prediction": value}
+# {"ts": unix seconds, "id": the row's prediction id, "model_version": str,
+#  "features": {column: value}, "prediction": value}
 FIELD = "data"
 MAX_QUEUED_ROWS = 50_000
+DEFAULT_INDEX_TTL_SECONDS = 7 * 86400
 WRITE_CHUNK = 500
 
 
@@ -85,6 +88,7 @@ class _Pending:
     features: Any
     predictions: Any
     rows: int
+    prediction_id: str | None = None
 
 
 def _rows(values: Any) -> list[Any]:
@@ -104,6 +108,7 @@ def entries(p: _Pending, policy: LogPolicy | None = None) -> list[bytes]:
     """The stream entries for one logged request: one JSON document per row."""
     feature_rows = _rows(p.features)
     predictions = _rows(p.predictions)
+    ids = row_ids(p.prediction_id, len(feature_rows)) if p.prediction_id else None
     out = []
     for i, row in enumerate(feature_rows):
         features = row if isinstance(row, dict) else dict(zip(p.names, row, strict=False))
@@ -114,6 +119,7 @@ def entries(p: _Pending, policy: LogPolicy | None = None) -> list[bytes]:
             orjson.dumps(
                 {
                     "ts": p.ts,
+                    "id": ids[i] if ids is not None else None,
                     "model_version": p.version,
                     "features": features,
                     "prediction": prediction,
@@ -160,7 +166,13 @@ class PredictionLogger:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="prediction-log")
 
     def log(
-        self, names: Sequence[str], features: Any, predictions: Any, version: str, rows: int
+        self,
+        names: Sequence[str],
+        features: Any,
+        predictions: Any,
+        version: str,
+        rows: int,
+        prediction_id: str | None = None,
     ) -> None:
         if self.sample_rate < 1.0 and self._sample() >= self.sample_rate:
             return
@@ -169,7 +181,9 @@ class PredictionLogger:
         if self._queued_rows + rows > MAX_QUEUED_ROWS or not self.breaker.allow():
             self._drop(rows)
             return
-        self._queue.append(_Pending(time.time(), version, names, features, predictions, rows))
+        self._queue.append(
+            _Pending(time.time(), version, names, features, predictions, rows, prediction_id)
+        )
         self._queued_rows += rows
         self._wakeup.set()
 
@@ -186,11 +200,14 @@ class PredictionLogger:
 
     async def _write_some(self) -> None:
         docs: list[bytes] = []
+        ids: list[str] = []
         while self._queue and len(docs) < WRITE_CHUNK:
             pending = self._queue.popleft()
             self._queued_rows -= pending.rows
             try:
                 docs.extend(entries(pending, self.policy))
+                if pending.prediction_id:
+                    ids.extend(row_ids(pending.prediction_id, pending.rows))
             except (TypeError, ValueError) as e:
                 log.warning("Could not encode a prediction log entry", extra={"error": repr(e)})
                 self._drop(pending.rows)
@@ -203,6 +220,10 @@ class PredictionLogger:
             pipe = self.client.pipeline(transaction=False)
             for doc in docs:
                 pipe.xadd(self.stream, {FIELD: doc}, maxlen=self.max_len, approximate=True)
+            # The index POST /feedback checks ids against; it expires with the log's entries.
+            ttl = int(self.policy.max_age_seconds or DEFAULT_INDEX_TTL_SECONDS)
+            for row_id in ids:
+                pipe.set(index_key(self.stream, row_id), b"1", ex=ttl)
             if self.policy.max_age_seconds:
                 # Stream ids begin with the arrival time in milliseconds.
                 oldest = int((time.time() - self.policy.max_age_seconds) * 1000)
@@ -233,6 +254,10 @@ class PredictionLogger:
         await self.client.aclose()
 
 
+# What read_window adds to the feature columns.
+META_COLUMNS = ("prediction", "prediction_id", "model_version", "logged_at")
+
+
 def read_window(
     client: Any,
     stream: str,
@@ -241,7 +266,7 @@ def read_window(
     page: int = 1000,
 ) -> Any:
     """The rows logged at or after `since_ts` (and before `until_ts`), as a DataFrame: one row
-    per logged row, the feature columns plus `prediction`.
+    per logged row, the feature columns plus META_COLUMNS.
 
     `client` is a synchronous `redis.Redis` (the drift job is a batch job). Stream ids start
     with the entry's arrival in milliseconds, so XRANGE starts at the window, not the stream's
@@ -269,6 +294,9 @@ def read_window(
                 continue
             row = dict(doc.get("features") or {})
             row["prediction"] = doc.get("prediction")
+            row["prediction_id"] = doc.get("id")
+            row["model_version"] = doc.get("model_version")
+            row["logged_at"] = ts
             rows.append(row)
         last = batch[-1][0]
         last = last.decode() if isinstance(last, bytes) else str(last)
@@ -276,5 +304,5 @@ def read_window(
         if len(batch) < page:
             break
     if not rows:
-        return pd.DataFrame({"prediction": pd.Series([], dtype=object)})
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in META_COLUMNS})
     return pd.DataFrame.from_records(rows)

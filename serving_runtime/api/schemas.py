@@ -50,6 +50,10 @@ class PredictRequest(BaseModel):
 
 
 class PredictResponse(BaseModel):
+    prediction_id: str = Field(
+        description="This request's id (also in X-Prediction-Id): the client's X-Request-Id "
+        "when it sent one. A request of one row is labelled by it; of n rows, ID:0 to ID:n-1."
+    )
     predictions: list[Any]
     probabilities: list[list[float]] | None = Field(
         default=None, description="Per-row class probabilities, in the order of `classes`."
@@ -206,6 +210,23 @@ class Readiness(BaseModel):
     )
 
 
+class FeedbackLabel(BaseModel):
+    id: str = Field(
+        description="A prediction id: ID for a one-row request, ID:ROW for a row of a larger one."
+    )
+    label: float | int | str | bool = Field(description="The true outcome.")
+
+
+class FeedbackResponse(BaseModel):
+    received: int
+    kept: int = Field(description="Labels whose id a logged prediction has.")
+    unknown: int = Field(
+        description="Labels whose id no logged prediction has (never logged, sampled out, "
+        "expired or mistyped): counted, not kept."
+    )
+    unknown_ids: list[str] = Field(description="The first 20 unknown ids.")
+
+
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     PredictRequest,
     InvocationsSplit,
@@ -213,4 +234,5 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     InvocationsInstances,
     InvocationsInputs,
     V2InferenceRequest,
+    FeedbackLabel,
 )

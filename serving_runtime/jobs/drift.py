@@ -121,7 +121,7 @@ def reference_from_model(model_uri: str, tracking_uri: str | None) -> Any:
 def current_from_log(redis_url: str | None, stream: str | None, window: str, now: float) -> Any:
     import redis
 
-    from modelops.serving_runtime.predlog import read_window
+    from modelops.serving_runtime.predlog import META_COLUMNS, read_window
 
     if not redis_url or not stream:
         raise JobError("reading the prediction log needs --redis-url and --stream")
@@ -133,7 +133,7 @@ def current_from_log(redis_url: str | None, stream: str | None, window: str, now
         raise JobError(
             f"could not read the prediction log from {redact(redis_url)}: {exc}"
         ) from exc
-    return frame.drop(columns=["prediction"], errors="ignore")
+    return frame.drop(columns=list(META_COLUMNS), errors="ignore")
 
 
 def model_features(model_uri: str, tracking_uri: str | None) -> list[str] | None:

@@ -128,10 +128,16 @@ async def test_predictions_are_logged_to_a_capped_stream(
     _, fields = entries[0]
     assert list(fields) == [b"data"]
     doc = orjson.loads(fields[b"data"])
-    assert set(doc) == {"ts", "model_version", "features", "prediction"}
+    assert set(doc) == {"ts", "id", "model_version", "features", "prediction"}
     assert doc["model_version"] == "1" and since <= doc["ts"] <= time.time()
     assert doc["features"] == dict(zip(COLS, sent[0], strict=True))
-    assert list(window.columns) == [*COLS, "prediction"]
+    assert list(window.columns) == [
+        *COLS,
+        "prediction",
+        "prediction_id",
+        "model_version",
+        "logged_at",
+    ]
     assert window[COLS].to_numpy().tolist() == sent
     assert window["prediction"].tolist() == predicted
     assert later.empty and "prediction" in later.columns
@@ -243,7 +249,8 @@ def tenant_acl(namespace: str, password: str) -> list[str]:
         "ACL", "SETUSER", namespace, "on", f">{password}", "resetkeys",
         f"~modelops:cache:{namespace}:*", f"~modelops:predictions:{namespace}:*",
         "resetchannels", "-@all",
-        "+get", "+set", "+xadd", "+xtrim", "+xrange", "+xrevrange", "+xlen", "+ping", "+hello",
+        "+get", "+set", "+exists", "+xadd", "+xtrim", "+xrange", "+xrevrange", "+xlen",
+        "+ping", "+hello",
     ]  # fmt: skip
 
 
@@ -322,3 +329,129 @@ async def test_the_log_keeps_what_the_policy_allows_for_as_long_as_it_allows(
     features = orjson.loads(fields[b"data"])["features"]
     assert set(features) == {"a", "c"} and features["a"] == 0.25
     assert features["c"] != 0.75 and isinstance(features["c"], str)
+
+
+async def test_every_answer_has_an_id_that_labels_join_to_days_later(
+    model_uri: str, mlflow_url: str, redis_url: str
+) -> None:
+    """Ids in the body and the header (the client's own when it sends one), logged with each
+    row; labels for them kept, a label for an id nobody logged counted and listed, a
+    corrected label kept beside the first (the reader takes the newest)."""
+    from modelops.serving_runtime.feedback import read_labels
+
+    stream = f"modelops:predictions:test:{uuid.uuid4().hex[:8]}"
+    app = app_for(
+        model_uri,
+        mlflow_url,
+        prediction_log_enabled=True,
+        prediction_log_redis_url=redis_url,
+        prediction_log_stream=stream,
+    )
+    client_redis = redis.Redis.from_url(redis_url)
+    since = time.time()
+    async with serve_in_process(app) as client:
+        one = await client.post("/predict", json={"features": rows(1)})
+        own = await client.post(
+            "/invocations",
+            json={"dataframe_split": {"columns": COLS, "data": rows(3)}},
+            headers={"X-Request-Id": "order-17"},
+        )
+        v2 = await client.post(
+            "/v2/models/rt-redis/infer",
+            json={
+                "id": "v2-call-1",
+                "inputs": [
+                    {"name": c, "shape": [1], "datatype": "FP64", "data": [0.5]} for c in COLS
+                ],
+            },
+        )
+        refused = await client.post(
+            "/predict", json={"features": rows(1)}, headers={"X-Request-Id": "a b"}
+        )
+        await _until(lambda: client_redis.xlen(stream) == 5)
+        generated = one.json()["prediction_id"]
+        first = await client.post("/feedback", json={"id": generated, "label": True})
+        batch = await client.post(
+            "/feedback",
+            json=[
+                {"id": "order-17:0", "label": False},
+                {"id": "order-17:2", "label": True},
+                {"id": "order-17:2", "label": False},  # a correction
+                {"id": "v2-call-1", "label": 1},
+                {"id": "never-logged", "label": 0},
+            ],
+        )
+        malformed = await client.post("/feedback", json=[{"id": "order-17:1", "label": {"x": 1}}])
+        text = (await client.get("/metrics")).text
+    window = read_window(client_redis, stream, since)
+    labels = read_labels(client_redis, stream, since)
+    client_redis.close()
+
+    assert one.headers["x-prediction-id"] == generated and len(generated) == 32
+    assert own.headers["x-prediction-id"] == "order-17"
+    assert set(own.json()) == {"predictions"}  # MLflow's body, unchanged
+    assert v2.json()["id"] == "v2-call-1" and v2.headers["x-prediction-id"] == "v2-call-1"
+    assert refused.status_code == 400 and "X-Request-Id" in refused.json()["error"]["message"]
+    assert "x-prediction-id" not in refused.headers
+    assert sorted(window["prediction_id"]) == sorted(
+        [generated, "order-17:0", "order-17:1", "order-17:2", "v2-call-1"]
+    )
+    assert first.json() == {"received": 1, "kept": 1, "unknown": 0, "unknown_ids": []}
+    assert batch.json() == {
+        "received": 5,
+        "kept": 4,
+        "unknown": 1,
+        "unknown_ids": ["never-logged"],
+    }
+    assert malformed.status_code == 400 and "item 0" in malformed.json()["error"]["message"]
+    assert labels["id"].tolist() == [
+        generated,
+        "order-17:0",
+        "order-17:2",
+        "order-17:2",
+        "v2-call-1",
+    ]
+    assert labels["label"].tolist() == [True, False, True, False, 1]
+    assert labels["ts"].is_monotonic_increasing
+    assert metric(text, "modelops_runtime_feedback_labels_total", outcome="kept") == 5
+    assert metric(text, "modelops_runtime_feedback_labels_total", outcome="unknown") == 1
+
+
+async def test_feedback_says_why_it_cannot_keep_labels(
+    model_uri: str, mlflow_url: str, own_redis: dict[str, Any]
+) -> None:
+    """No prediction log: 404 naming it. Redis down: 503, nothing kept, serving goes on; and
+    labels are taken again once it is back."""
+    async with serve_in_process(app_for(model_uri, mlflow_url)) as client:
+        disabled = await client.post("/feedback", json={"id": "a", "label": 1})
+    app = app_for(
+        model_uri,
+        mlflow_url,
+        prediction_log_enabled=True,
+        prediction_log_redis_url=own_redis["url"],
+    )
+    async with serve_in_process(app) as client:
+        answer = await client.post("/predict", json={"features": rows(1)})
+        pid = answer.json()["prediction_id"]
+        await _until(
+            lambda: (
+                redis.Redis.from_url(own_redis["url"]).exists(
+                    f"modelops:predictions:default:rt-redis:id:{pid}"
+                )
+                == 1
+            )
+        )
+        own_redis["stop"]()
+        down = await client.post("/feedback", json={"id": pid, "label": 1})
+        served = await client.post("/predict", json={"features": rows(1)})
+        own_redis["start"]()  # empty: the index is gone with the data
+        deadline = time.monotonic() + 40
+        again = down
+        while again.status_code != 200 and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            again = await client.post("/feedback", json={"id": pid, "label": 1})
+    assert disabled.status_code == 404
+    assert disabled.json()["error"]["code"] == "feedback_disabled"
+    assert down.status_code == 503 and down.json()["error"]["code"] == "feedback_unavailable"
+    assert served.status_code == 200
+    assert again.status_code == 200 and again.json()["unknown_ids"] == [pid]
