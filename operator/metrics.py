@@ -14,6 +14,17 @@ DATASET_DRIFT = Gauge(
     "1 when a DriftMonitor's last successful run found dataset drift, else 0",
     ["namespace", "monitor"],
 )
+MODEL_PERFORMANCE = Gauge(
+    "modelops_model_performance",
+    "A quality measure (accuracy, f1, rmse, ...) over a DriftMonitor's last window of labelled "
+    "predictions",
+    ["namespace", "monitor", "metric"],
+)
+PERFORMANCE_LABELLED = Gauge(
+    "modelops_performance_labelled_ratio",
+    "Share of the window's logged predictions that had a label (the feedback join rate)",
+    ["namespace", "monitor"],
+)
 FEATURE_FRESHNESS = Gauge(
     "modelops_feature_freshness_seconds",
     "Seconds since a feature view was last materialized up to",

@@ -120,6 +120,7 @@ async def record_result(
         return
     metrics.DRIFT_SHARE.labels(namespace, name).set(result.drift_share or 0.0)
     metrics.DATASET_DRIFT.labels(namespace, name).set(1 if result.dataset_drift else 0)
+    _performance(body, namespace, name, job_name, result.performance)
     summary = (
         f"{job_name}: drift share {result.drift_share} "
         f"(threshold {dm.spec.threshold.drift_share}), drifted columns: "
@@ -131,6 +132,23 @@ async def record_result(
     events.warn(body, "DriftDetected", summary)
     for warning, reason, message in policy.action_events(doc, job_name):
         (events.warn if warning else events.info)(body, reason, message)
+
+
+def _performance(body: dict[str, Any], namespace: str, name: str, job_name: str, perf: Any) -> None:
+    if perf is None:
+        return
+    if perf.join_rate is not None:
+        metrics.PERFORMANCE_LABELLED.labels(namespace, name).set(perf.join_rate)
+    for m in perf.metrics or []:
+        if m.value is not None:
+            metrics.MODEL_PERFORMANCE.labels(namespace, name, m.name).set(m.value)
+    labelled = f"{perf.labelled} of {perf.predictions} predictions labelled"
+    if perf.reason == policy.BREACHED:
+        events.warn(body, policy.PERFORMANCE_DEGRADED, f"{job_name}: {perf.message} ({labelled})")
+    elif perf.reason == policy.TOO_FEW_LABELS:
+        events.info(body, policy.TOO_FEW_LABELS, f"{job_name}: {perf.message} ({labelled})")
+    elif perf.reason == policy.WITHIN_THRESHOLDS:
+        events.info(body, "PerformanceWithinThresholds", f"{job_name}: {labelled}")
 
 
 def _recorded(body: dict[str, Any], job_name: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,10 @@ def drift_args(dm: DriftMonitor, target: DriftTarget) -> list[str]:
         args += ["--report-dir", spec.report.uri]
     ns, name = dm.metadata["namespace"], dm.metadata["name"]
     args += ["--monitor", f"{ns}/{name}", "--model-deployment", spec.model_deployment_ref.name]
+    if spec.performance is not None:
+        rules = [m.wire() for m in spec.performance.metrics]
+        args += ["--performance", json.dumps(rules, separators=(",", ":"), sort_keys=True)]
+        args += ["--min-labels", str(spec.performance.min_labels)]
     if spec.on_drift.tag_model_version:
         # The job tags with the tenant's own registry credentials, not the operator's.
         args.append("--tag-model-version")

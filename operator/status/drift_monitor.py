@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,8 @@ from modelops.operator.api.v1alpha1.drift_monitor import (
     DriftMonitor,
     DriftMonitorStatus,
     DriftResult,
+    PerformanceResult,
+    PerformanceValue,
 )
 from modelops.operator.status.conditions import (
     LAST_RUN_SUCCEEDED,
@@ -27,12 +30,51 @@ from modelops.operator.status.conditions import (
 from modelops.operator.status.runs import parse_time
 
 DRIFT_DETECTED = "DriftDetected"
+PERFORMANCE_DEGRADED = "PerformanceDegraded"
+BREACHED = "Breached"
+WITHIN_THRESHOLDS = "WithinThresholds"
+TOO_FEW_LABELS = "TooFewLabels"
 TARGET_NOT_FOUND = "TargetNotFound"
 TARGET_NOT_DEPLOYED = "TargetNotDeployed"
 NO_DRIFT = "NoDrift"
 HISTORY_LIMIT = 10
 # A result's lists are what a job said: capped, so no run can grow status without bound.
 LIST_LIMIT = 100
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def to_performance(doc: Any) -> PerformanceResult | None:
+    """The job's performance section, kept to its known fields and sizes."""
+    if not isinstance(doc, dict):
+        return None
+    values = []
+    for m in (doc.get("metrics") or [])[:8]:
+        if not isinstance(m, dict):
+            continue
+        passed = m.get("passed")
+        values.append(
+            PerformanceValue(
+                name=str(m.get("name"))[:32],
+                value=_number(m.get("value")),
+                min=_number(m.get("min")),
+                max=_number(m.get("max")),
+                passed=passed if isinstance(passed, bool) else None,
+            )
+        )
+    reason = doc.get("reason")
+    predictions, labelled = doc.get("predictions"), doc.get("labelled")
+    return PerformanceResult(
+        window=str(doc["window"])[:16] if doc.get("window") else None,
+        predictions=predictions if isinstance(predictions, int) else None,
+        labelled=labelled if isinstance(labelled, int) else None,
+        join_rate=_number(doc.get("joinRate")),
+        reason=reason if reason in (BREACHED, WITHIN_THRESHOLDS, TOO_FEW_LABELS) else None,
+        message=str(doc.get("message") or "")[:1000] or None,
+        metrics=values,
+    )
 
 
 def to_drift_result(doc: dict[str, Any], job_name: str, now: datetime) -> DriftResult:
@@ -49,6 +91,7 @@ def to_drift_result(doc: dict[str, Any], job_name: str, now: datetime) -> DriftR
             [str(c) for c in columns][:LIST_LIMIT] if isinstance(columns, list) else None
         ),
         report_uri=doc.get("reportUri"),
+        performance=to_performance(doc.get("performance")),
         error=doc.get("error") or None,
     )
 
@@ -138,6 +181,9 @@ def conditions(
         else:
             message = f"Drift share {share:.3f} < {threshold}; drifted columns: {drifted}"
             drift = cond(DRIFT_DETECTED, False, NO_DRIFT, message)
+    found = [drift]
+    if dm.spec.performance is not None:
+        found.append(performance_condition(last, cond))
     error = last.error if last else None
     ran = cond(LAST_RUN_SUCCEEDED, *last_run_verdict(last is not None, error, success))
     ready = cond(
@@ -148,4 +194,23 @@ def conditions(
             f"Checks run on schedule {dm.spec.schedule}",
         ),
     )
-    return keep_transition_times([ready, ran, drift], status.conditions or [])
+    return keep_transition_times([ready, ran, *found], status.conditions or [])
+
+
+def performance_condition(
+    last: DriftResult | None, cond: Callable[[str, bool | None, str, str], Condition]
+) -> Condition:
+    """True when a measure breached its bound; Unknown without a verdict (no run, a failed
+    run, or too few labels: a window nobody labelled is not a pass)."""
+    perf = last.performance if last is not None and not last.error else None
+    if perf is None or perf.reason is None:
+        return cond(PERFORMANCE_DEGRADED, None, *_no_result(last))
+    labelled = f"{perf.labelled} of {perf.predictions} predictions labelled"
+    if perf.reason == TOO_FEW_LABELS:
+        return cond(PERFORMANCE_DEGRADED, None, TOO_FEW_LABELS, f"{perf.message} ({labelled})")
+    figures = ", ".join(
+        f"{m.name} {m.value:.4g}" for m in perf.metrics or [] if m.value is not None
+    )
+    if perf.reason == BREACHED:
+        return cond(PERFORMANCE_DEGRADED, True, BREACHED, f"{perf.message} ({labelled})")
+    return cond(PERFORMANCE_DEGRADED, False, WITHIN_THRESHOLDS, f"{figures} ({labelled})")

@@ -75,6 +75,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--monitor", help="NAMESPACE/NAME of the DriftMonitor, for the webhook's payload"
     )
     parser.add_argument("--model-deployment", help="the monitored ModelDeployment's name")
+    parser.add_argument(
+        "--performance",
+        help='JSON rules [{"name": "accuracy", "min": 0.85}, ...]: also join the window\'s '
+        "predictions with their labels (POST /feedback) and check model quality",
+    )
+    parser.add_argument("--min-labels", type=int, default=50)
 
 
 def reference_from_model(model_uri: str, tracking_uri: str | None) -> Any:
@@ -118,22 +124,56 @@ def reference_from_model(model_uri: str, tracking_uri: str | None) -> Any:
     return load_table(str(local), tracking_uri)
 
 
-def current_from_log(redis_url: str | None, stream: str | None, window: str, now: float) -> Any:
+def log_window(redis_url: str | None, stream: str | None, window: str, now: float) -> Any:
+    """The window of the prediction log: features plus the log's own columns."""
     import redis
 
-    from modelops.serving_runtime.predlog import META_COLUMNS, read_window
+    from modelops.serving_runtime.predlog import read_window
 
     if not redis_url or not stream:
         raise JobError("reading the prediction log needs --redis-url and --stream")
     seconds = parse_duration(window)
     try:
         client = redis.Redis.from_url(redis_url, socket_timeout=10, socket_connect_timeout=5)
-        frame = read_window(client, stream, now - seconds)
+        return read_window(client, stream, now - seconds)
     except redis.RedisError as exc:
         raise JobError(
             f"could not read the prediction log from {redact(redis_url)}: {exc}"
         ) from exc
-    return frame.drop(columns=list(META_COLUMNS), errors="ignore")
+
+
+def window_labels(redis_url: str, stream: str, window: str, now: float) -> Any:
+    """Every label sent since the window began: a label arrives after its prediction, so
+    none for the window's predictions can be older."""
+    import redis
+
+    from modelops.serving_runtime.feedback import read_labels
+
+    try:
+        client = redis.Redis.from_url(redis_url, socket_timeout=10, socket_connect_timeout=5)
+        return read_labels(client, stream, now - parse_duration(window))
+    except redis.RedisError as exc:
+        raise JobError(f"could not read the labels from {redact(redis_url)}: {exc}") from exc
+
+
+def model_performance(args: argparse.Namespace, logged: Any, now: float) -> dict[str, Any]:
+    """Model quality over the window's labelled predictions (spec.performance)."""
+    from modelops.serving_runtime.jobs import performance
+
+    rules = performance.parse_rules(args.performance)
+    window = args.window or "1h"
+    labels = window_labels(args.redis_url, args.stream, window, now)
+    predictions = logged.rename(columns={"prediction_id": "id", "logged_at": "ts"})
+    joined, counts = performance.join(predictions, labels)
+    verdict = performance.evaluate(joined, rules, args.min_labels)
+    total = counts["predictions"]
+    return {
+        **verdict,
+        "window": window,
+        "predictions": total,
+        "labelled": counts["labelled"],
+        "joinRate": round(counts["labelled"] / total, 6) if total else None,
+    }
 
 
 def model_features(model_uri: str, tracking_uri: str | None) -> list[str] | None:
@@ -304,10 +344,18 @@ def run(args: argparse.Namespace, now: float | None = None) -> dict[str, Any]:
         reference = reference_from_model(args.reference_model, args.tracking_uri)
     else:
         raise JobError("no reference: give --reference URI or --reference-model models:/N/V")
+    quality = None
     if args.current:
+        if args.performance:
+            raise JobError("--performance joins labels to the prediction log: use --window")
         current = load_table(args.current, args.tracking_uri)
     else:
-        current = current_from_log(args.redis_url, args.stream, args.window or "1h", now)
+        from modelops.serving_runtime.predlog import META_COLUMNS
+
+        logged = log_window(args.redis_url, args.stream, args.window or "1h", now)
+        if args.performance:
+            quality = model_performance(args, logged, now)
+        current = logged.drop(columns=list(META_COLUMNS), errors="ignore")
 
     requested = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
     model = args.reference_model or args.model
@@ -335,6 +383,8 @@ def run(args: argparse.Namespace, now: float | None = None) -> dict[str, Any]:
         "reportUri": report_uri,
         "error": None,
     }
+    if quality is not None:
+        result["performance"] = quality
     if facts["datasetDrift"]:
         taken = on_drift(args, model, result)
         if taken:

@@ -221,7 +221,7 @@ def judge(rules: list[Rule], scores: dict[str, Score], labelled: int) -> dict[st
     )
     on = f"on {labelled} labelled predictions"
     if breaches:
-        message = f"{'; '.join(breaches)} {on}"
+        message = f"{'; '.join(breaches)}, {on}"
     else:
         message = f"{within} metrics within thresholds {on}"
     if missing:

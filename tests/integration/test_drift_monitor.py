@@ -255,6 +255,78 @@ def test_a_feature_vanishing_from_the_prediction_stream_fails_the_run(
     assert "target" not in result["error"]  # the training label is not a served feature
 
 
+def log_predictions(
+    r: Any, stream: str, version: str, rows: list[dict[str, float]], predictions: list[Any]
+) -> list[str]:
+    """`rows` logged over the last minute as the runtime logs them, one prediction id each."""
+    now, ids = time.time(), []
+    for i, (row, prediction) in enumerate(zip(rows, predictions, strict=True)):
+        pid = f"p{i}"
+        doc = {
+            "ts": now - 60 + i * 0.1,
+            "id": pid,
+            "model_version": version,
+            "features": row,
+            "prediction": prediction,
+        }
+        r.xadd(stream, {"data": orjson.dumps(doc)})
+        ids.append(pid)
+    return ids
+
+
+def send_labels(r: Any, stream: str, labels: list[tuple[str, Any]]) -> None:
+    for pid, label in labels:
+        doc = {"id": pid, "label": label, "ts": time.time()}
+        r.xadd(f"{stream}:feedback", {"data": orjson.dumps(doc)})
+
+
+def test_performance_joins_late_corrected_and_missing_labels_and_judges_the_window(
+    mlflow_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """300 logged predictions, 250 labelled (50 never): 200 right at first, 25 more corrected
+    to right by a later label, 25 wrong. Accuracy is 225/250 = 0.9: within 0.85, a breach of
+    0.95; with minLabels 300 it is no verdict at all. A label for an id nobody logged is
+    left out."""
+    name = f"m{uuid.uuid4().hex[:8]}"
+    version = register_model(mlflow_url, name, training_data=tmp_path / "train.parquet")
+    stream = f"modelops:predictions:test:{name}"
+    r = redis.Redis.from_url(redis_url)
+    rng = np.random.default_rng(3)
+    rows = [dict(zip(COLUMNS, map(float, rng.normal(size=4)), strict=True)) for _ in range(300)]
+    predictions = [i % 2 for i in range(300)]
+    ids = log_predictions(r, stream, version, rows, predictions)
+    truth = [(pid, p) for pid, p in zip(ids[:200], predictions[:200], strict=True)]
+    wrong_then_fixed = [
+        (pid, 1 - p) for pid, p in zip(ids[200:225], predictions[200:225], strict=True)
+    ]
+    send_labels(r, stream, truth + wrong_then_fixed)
+    send_labels(r, stream, [(pid, 1 - label) for pid, label in wrong_then_fixed])  # corrections
+    send_labels(
+        r, stream, [(pid, 1 - p) for pid, p in zip(ids[225:250], predictions[225:250], strict=True)]
+    )
+    send_labels(r, stream, [("nobody-logged-this", 1)])
+
+    def check(rules: list[dict[str, Any]], min_labels: int) -> dict[str, Any]:
+        code, result = run_drift(
+            "--reference-model", f"models:/{name}/{version}", "--window", "10m",
+            "--tracking-uri", mlflow_url, "--redis-url", redis_url, "--stream", stream,
+            "--performance", json.dumps(rules), "--min-labels", str(min_labels),
+        )  # fmt: skip
+        assert code == 0, result
+        return dict(result["performance"])
+
+    within = check([{"name": "accuracy", "min": 0.85}], 50)
+    breach = check([{"name": "accuracy", "min": 0.95}, {"name": "f1", "min": 0.5}], 50)
+    few = check([{"name": "accuracy", "min": 0.85}], 300)
+    assert (within["predictions"], within["labelled"], within["joinRate"]) == (300, 250, 0.833333)
+    assert within["reason"] == "WithinThresholds"
+    assert within["metrics"][0]["value"] == pytest.approx(0.9)
+    assert within["metrics"][0]["passed"] is True
+    assert breach["reason"] == "Breached" and "accuracy 0.9" in breach["message"]
+    assert [m["passed"] for m in breach["metrics"]] == [False, True]
+    assert few["reason"] == "TooFewLabels" and few["metrics"] == []
+
+
 DM_INVALID = [
     ({}, "spec.modelDeploymentRef"),
     ({"modelDeploymentRef": {"name": "m"}, "schedule": "every hour"}, "cron expression"),
@@ -280,6 +352,41 @@ DM_INVALID = [
     (
         {"modelDeploymentRef": {"name": "m"}, "concurrencyPolicy": "Sometimes"},
         "spec.concurrencyPolicy",
+    ),
+    (
+        {"modelDeploymentRef": {"name": "m"}, "performance": {"metrics": [{"name": "accuracy"}]}},
+        "needs min or max",
+    ),
+    (
+        {
+            "modelDeploymentRef": {"name": "m"},
+            "performance": {"metrics": [{"name": "accuracy", "min": 0.9, "max": 0.5}]},
+        },
+        "min must not exceed max",
+    ),
+    (
+        {
+            "modelDeploymentRef": {"name": "m"},
+            "performance": {
+                "metrics": [{"name": "accuracy", "min": 0.9}, {"name": "rmse", "max": 1}]
+            },
+        },
+        "all classification metrics",
+    ),
+    (
+        {
+            "modelDeploymentRef": {"name": "m"},
+            "performance": {"metrics": [{"name": "mape", "max": 1}]},
+        },
+        "spec.performance.metrics[0].name",
+    ),
+    (
+        {
+            "modelDeploymentRef": {"name": "m"},
+            "current": {"uri": "/x.csv"},
+            "performance": {"metrics": [{"name": "accuracy", "min": 0.9}]},
+        },
+        "cannot be used with current.uri",
     ),
 ]
 

@@ -113,8 +113,87 @@ class OnDrift(KubeModel):
     it, from this namespace and under its network policies; redirects are not followed."""
 
 
+PerformanceMetricName = Literal[
+    "accuracy", "precision", "recall", "f1", "roc_auc", "rmse", "mae", "r2"
+]
+CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+
+
+class PerformanceMetric(KubeModel):
+    """One quality measure and the bound it must stay within."""
+
+    model_config = KubeModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.min) || has(self.max)",
+                    "message": "a performance metric needs min or max",
+                },
+                {
+                    "rule": "!has(self.min) || !has(self.max) || self.min <= self.max",
+                    "message": "min must not exceed max",
+                },
+            ]
+        }
+    }
+
+    name: PerformanceMetricName
+    """accuracy, precision, recall, f1 or roc_auc (classifiers; precision, recall and f1 are
+    macro averages over more than two classes; roc_auc needs logged probabilities), or rmse,
+    mae or r2 (regressors). Computed by Evidently."""
+    min: float | None = None
+    """The value must be at least this (e.g. accuracy 0.85)."""
+    max: float | None = None
+    """The value must be at most this (e.g. rmse)."""
+
+
+class Performance(KubeModel):
+    """Model quality in production: the window's logged predictions joined, by prediction id,
+    with the labels clients sent to the deployment's POST /feedback."""
+
+    model_config = KubeModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.metrics.all(m, m.name in "
+                    + str(list(CLASSIFICATION_METRICS))
+                    + ") || self.metrics.all(m, !(m.name in "
+                    + str(list(CLASSIFICATION_METRICS))
+                    + "))",
+                    "message": "performance metrics are all classification metrics "
+                    "(accuracy, precision, recall, f1, roc_auc) or all regression metrics "
+                    "(rmse, mae, r2)",
+                }
+            ]
+        }
+    }
+
+    metrics: list[PerformanceMetric] = Field(
+        min_length=1,
+        max_length=8,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    """The measures to compute and their bounds."""
+    min_labels: int = Field(default=50, ge=1, le=10_000_000)
+    """Fewer labelled predictions in the window than this report TooFewLabels: neither a pass
+    nor a breach."""
+
+
 class DriftMonitorSpec(ScheduleFields):
     """The desired state of a DriftMonitor."""
+
+    model_config = ScheduleFields.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.performance) || !has(self.current) "
+                    "|| !has(self.current.uri)",
+                    "message": "performance joins labels to the prediction log: it cannot be "
+                    "used with current.uri",
+                }
+            ]
+        }
+    }
 
     model_deployment_ref: ObjectRef
     """The ModelDeployment whose prediction log is the current data."""
@@ -136,6 +215,43 @@ class DriftMonitorSpec(ScheduleFields):
     """Where to write the HTML and JSON reports; none are kept by default."""
     on_drift: OnDrift = Field(default_factory=OnDrift)
     """Actions on dataset drift."""
+    performance: Performance | None = None
+    """Model quality from ground truth, checked in the same run over the same window (the
+    current data must be the prediction log: labels join to logged predictions)."""
+
+
+class PerformanceValue(KubeModel):
+    """One measure of a run."""
+
+    name: str
+    """The metric."""
+    value: float | None = None
+    """Its value over the labelled predictions (absent when it could not be computed)."""
+    min: float | None = None
+    """The lower bound asked for."""
+    max: float | None = None
+    """The upper bound asked for."""
+    passed: bool | None = None
+    """Whether the value is within the bounds (absent when there is no value)."""
+
+
+class PerformanceResult(KubeModel):
+    """Model quality over a run's window."""
+
+    window: str | None = None
+    """How far back the predictions were read."""
+    predictions: int | None = None
+    """Logged predictions in the window."""
+    labelled: int | None = None
+    """Those with a label."""
+    join_rate: float | None = None
+    """labelled / predictions."""
+    reason: str | None = None
+    """WithinThresholds, Breached or TooFewLabels."""
+    message: str | None = None
+    """What breached, or why there is no verdict."""
+    metrics: list[PerformanceValue] | None = Field(default=None, max_length=8)
+    """Each measure."""
 
 
 class DriftResult(KubeModel):
@@ -159,6 +275,8 @@ class DriftResult(KubeModel):
     """The columns found drifted."""
     report_uri: str | None = None
     """Where the report was written."""
+    performance: PerformanceResult | None = None
+    """Model quality, when spec.performance asks for it."""
     error: str | None = None
     """Why the run failed, when it did."""
 
@@ -187,7 +305,8 @@ class DriftMonitorStatus(KubeModel):
         default=None,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
-    """Ready (the summary), LastRunSucceeded, DriftDetected."""
+    """Ready (the summary), LastRunSucceeded, DriftDetected, and PerformanceDegraded when
+    spec.performance is set."""
     cron_job_name: str | None = None
     """The CronJob that schedules the runs."""
     model_version: str | None = None

@@ -163,3 +163,13 @@ def test_the_job_takes_the_on_drift_actions_with_the_tenants_rights(
         "valueFrom": {"secretKeyRef": {"name": "hook", "key": "url"}},
     }
     assert not any("hook" in a for a in c["args"])
+
+
+def test_performance_rules_reach_the_job_as_one_json_argument(settings: OperatorSettings) -> None:
+    target = drift_target(served_md(), settings)
+    rules = [{"name": "accuracy", "min": 0.85}, {"name": "f1", "min": 0.8, "max": 1.0}]
+    args = drift_args(monitor(performance={"metrics": rules, "minLabels": 30}), target)
+    at = args.index("--performance")
+    assert args[at + 1] == ('[{"min":0.85,"name":"accuracy"},{"max":1.0,"min":0.8,"name":"f1"}]')
+    assert args[args.index("--min-labels") + 1] == "30"
+    assert "--performance" not in drift_args(monitor(), target)

@@ -100,3 +100,84 @@ def test_the_jobs_on_drift_actions_become_events() -> None:
     ]
     assert ds.action_events({}, "j") == []
     assert ds.action_events({"actions": "forged"}, "j") == []
+
+
+PERF = {"metrics": [{"name": "accuracy", "min": 0.85}], "minLabels": 50}
+
+
+def perf_doc(reason: str, value: float | None, labelled: int, **extra: object) -> dict[str, object]:
+    return {
+        "window": "1h",
+        "predictions": 400,
+        "labelled": labelled,
+        "joinRate": labelled / 400,
+        "reason": reason,
+        "message": extra.pop("message", ""),
+        "metrics": [{"name": "accuracy", "value": value, "min": 0.85, "passed": None}],
+        **extra,
+    }
+
+
+def degraded(run: ds.DriftResult) -> tuple[str, str, str]:
+    status = ds.record_run(None, run)
+    found = {c.type: c for c in ds.conditions(dm(performance=PERF), status, None, NOW)}
+    c = found[ds.PERFORMANCE_DEGRADED]
+    return c.status, c.reason, c.message
+
+
+def test_performance_breach_pass_and_too_few_labels_are_three_different_conditions() -> None:
+    breach = result(
+        "j1",
+        1,
+        driftShare=0.0,
+        datasetDrift=False,
+        performance=perf_doc("Breached", 0.71, 300, message="accuracy 0.71 < min 0.85"),
+    )
+    ok = result(
+        "j2",
+        2,
+        driftShare=0.0,
+        datasetDrift=False,
+        performance=perf_doc("WithinThresholds", 0.93, 300),
+    )
+    few = result(
+        "j3",
+        3,
+        driftShare=0.0,
+        datasetDrift=False,
+        performance=perf_doc(
+            "TooFewLabels", None, 12, message="12 labelled predictions < minLabels 50"
+        ),
+    )
+    assert degraded(breach) == (
+        "True",
+        "Breached",
+        "accuracy 0.71 < min 0.85 (300 of 400 predictions labelled)",
+    )
+    assert degraded(ok) == (
+        "False",
+        "WithinThresholds",
+        "accuracy 0.93 (300 of 400 predictions labelled)",
+    )
+    assert degraded(few)[:2] == ("Unknown", "TooFewLabels")
+    assert "12 of 400" in degraded(few)[2]
+    failed = result("j4", 4, error="could not read the labels")
+    assert degraded(failed)[:2] == ("Unknown", shared.RUN_FAILED)
+
+
+def test_a_monitor_without_performance_has_no_performance_condition() -> None:
+    status = ds.record_run(None, result("j1", 1, driftShare=0.0, datasetDrift=False))
+    types = {c.type for c in ds.conditions(dm(), status, None, NOW)}
+    assert ds.PERFORMANCE_DEGRADED not in types
+
+
+def test_a_jobs_performance_section_is_kept_to_known_fields_and_sizes() -> None:
+    doc = perf_doc("Breached", 0.5, 300, message="x" * 5000)
+    doc["metrics"] = [{"name": "accuracy", "value": "high", "passed": "yes"}] * 20
+    doc["reason"] = "Whatever"
+    perf = ds.to_performance(doc)
+    assert perf is not None
+    assert perf.reason is None and len(perf.message or "") == 1000
+    assert len(perf.metrics or []) == 8
+    assert all(m.value is None and m.passed is None for m in perf.metrics or [])
+    assert ds.to_performance("not a dict") is None

@@ -324,7 +324,7 @@ def test_judge_names_every_breach() -> None:
     assert verdict["degraded"] is True
     assert (
         verdict["message"]
-        == "accuracy 0.71 < min 0.85; f1 0.5 < min 0.8 on 50 labelled predictions"
+        == "accuracy 0.71 < min 0.85; f1 0.5 < min 0.8, on 50 labelled predictions"
     )
 
 
