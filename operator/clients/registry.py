@@ -99,6 +99,29 @@ def tag_version(
     )
 
 
+def retrained_version(
+    name: str, alias: str, tag: str, retrain_id: str, tracking_uri: str, settings: OperatorSettings
+) -> tuple[str | None, str]:
+    """The version `alias` names, when it carries tag=retrain_id: proof that the run the
+    operator launched registered it (the alias alone could have been moved by anyone).
+    Raises when the registry cannot be asked: the check is retried, not failed."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(tracking_uri, settings.registry_timeout_seconds)
+    try:
+        mv = client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        if exc.error_code in _NOT_FOUND_CODES:
+            return None, f"the Job completed, but {name}@{alias} names no version"
+        raise
+    if (mv.tags or {}).get(tag) != retrain_id:
+        return None, (
+            f"the Job completed, but {name}@{alias} names version {mv.version}, which is not "
+            f"tagged {tag}={retrain_id}: this run registered nothing under @{alias}"
+        )
+    return str(mv.version), f"registered {name} version {mv.version} as @{alias}"
+
+
 def _latest_in_stage(client: Any, name: str, stage: str) -> list[Any]:
     import warnings
 

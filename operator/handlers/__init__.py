@@ -5,7 +5,15 @@ from modelops.operator.handlers import (
     feature_materialization,
     model_deployment,
     resync,
+    retraining,
     startup,
 )
 
-__all__ = ["drift_monitor", "feature_materialization", "model_deployment", "resync", "startup"]
+__all__ = [
+    "drift_monitor",
+    "feature_materialization",
+    "model_deployment",
+    "resync",
+    "retraining",
+    "startup",
+]

@@ -13,7 +13,7 @@ from modelops.operator.api import kinds
 from modelops.operator.api.v1alpha1.drift_monitor import DriftMonitor, DriftMonitorStatus
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment
 from modelops.operator.clients import kube
-from modelops.operator.handlers import events, job_results, parsing, resync, scaffold
+from modelops.operator.handlers import events, job_results, parsing, resync, retraining, scaffold
 from modelops.operator.resources.drift_monitor import (
     COMPONENT,
     build_drift_cronjob,
@@ -34,13 +34,18 @@ async def _write_status(dm: DriftMonitor, status: DriftMonitorStatus) -> None:
 async def reconcile(namespace: str, name: str, logger: logging.Logger | Any) -> None:
     """Apply the CronJob for the target's current model version; status says what blocks it."""
 
+    seen: list[DriftMonitor] = []
+
     async def work(body: dict[str, Any]) -> None:
-        await _reconcile(body, logger)
+        seen.append(await _reconcile(body, logger))
 
     await scaffold.reconcile(KIND.kind, namespace, name, work)
+    if seen:
+        # Outside the pass's lock, which recording the Job's end takes again.
+        await retraining.settle(seen[0])
 
 
-async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any) -> None:
+async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any) -> DriftMonitor:
     dm = parsing.parse(DriftMonitor, body)
     settings = get_settings()
     namespace = dm.metadata["namespace"]
@@ -81,6 +86,7 @@ async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any) -> None
     await _write_status(dm, status)
     if problem is not None:
         logger.info(f"DriftMonitor not scheduled: {problem[1]}")
+    return dm
 
 
 @kopf.on.resume(*KIND.resource)
@@ -108,13 +114,19 @@ async def record_result(
         now = scaffold.now()
         result = policy.to_drift_result(doc, job_name, now)
         status = policy.record_run(dm.status, result)
+        # Decided under the lock and written before the Job exists: a result seen twice
+        # (its pod's and its Job's events) can start one run at most.
+        run = retraining.decide(body, dm, status, result)
         status = status.model_copy(
             update={
                 "observed_generation": dm.metadata.get("generation"),
                 "conditions": policy.conditions(dm, status, None, now),
+                **({"retraining": run} if run is not None else {}),
             }
         )
         await _write_status(dm, status)
+    if run is not None:
+        await retraining.launch(body, dm, run, result)
     if result.error:
         events.warn(body, "DriftCheckFailed", f"{job_name}: {result.error}")
         return

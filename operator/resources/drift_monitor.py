@@ -28,6 +28,8 @@ class DriftTarget:
     """The pinned model (models:/NAME/VERSION) whose training data is the default reference."""
     model_version: str | None
     tracking_uri: str
+    model_name: str | None
+    """The registered model served (what retraining registers a new version of)."""
     stream: str
     redis_env: dict[str, Any] | None
     """PREDICTION_LOG_REDIS_URL as an env entry: a value, or a Secret reference."""
@@ -41,6 +43,7 @@ def drift_target(md: ModelDeployment, settings: OperatorSettings) -> DriftTarget
         model_uri=model.resolved_uri if model else None,
         model_version=model.version if model else None,
         tracking_uri=spec.model.tracking_uri or settings.mlflow_tracking_uri,
+        model_name=model.name if model else None,
         stream=prediction_stream(str(md.metadata["namespace"]), str(md.metadata["name"])),
         redis_env=prediction_log_redis_env(md, settings),
         credentials_secret=(
@@ -118,5 +121,13 @@ def build_drift_cronjob(
     )
     if target.credentials_secret:
         container = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-        container["envFrom"] = [{"secretRef": {"name": target.credentials_secret}}]
+        container["envFrom"] = credentials_env_from(target)
     return cron
+
+
+def credentials_env_from(target: DriftTarget) -> list[dict[str, Any]]:
+    """The registry and object-store credentials of the ModelDeployment, for a job that reads
+    or writes what the model's registry holds."""
+    if not target.credentials_secret:
+        return []
+    return [{"secretRef": {"name": target.credentials_secret}}]

@@ -66,7 +66,9 @@ def to_performance(doc: Any) -> PerformanceResult | None:
         )
     reason = doc.get("reason")
     predictions, labelled = doc.get("predictions"), doc.get("labelled")
+    version = doc.get("modelVersion")
     return PerformanceResult(
+        model_version=str(version)[:16] if version is not None else None,
         window=str(doc["window"])[:16] if doc.get("window") else None,
         predictions=predictions if isinstance(predictions, int) else None,
         labelled=labelled if isinstance(labelled, int) else None,

@@ -164,11 +164,20 @@ def model_performance(args: argparse.Namespace, logged: Any, now: float) -> dict
     window = args.window or "1h"
     labels = window_labels(args.redis_url, args.stream, window, now)
     predictions = logged.rename(columns={"prediction_id": "id", "logged_at": "ts"})
+    model = args.reference_model or args.model
+    version = model.rsplit("/", 1)[-1] if model and _MODEL_URI.match(model) else None
+    if version is not None and version.isdigit():
+        # The quality of the version served, not of a mix: a canary's candidate and the
+        # version a promotion replaced are not what the bound is about.
+        predictions = predictions[predictions["model_version"].astype(str) == version]
+    else:
+        version = None
     joined, counts = performance.join(predictions, labels)
     verdict = performance.evaluate(joined, rules, args.min_labels)
     total = counts["predictions"]
     return {
         **verdict,
+        "modelVersion": version,
         "window": window,
         "predictions": total,
         "labelled": counts["labelled"],

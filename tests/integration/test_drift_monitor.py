@@ -256,12 +256,17 @@ def test_a_feature_vanishing_from_the_prediction_stream_fails_the_run(
 
 
 def log_predictions(
-    r: Any, stream: str, version: str, rows: list[dict[str, float]], predictions: list[Any]
+    r: Any,
+    stream: str,
+    version: str,
+    rows: list[dict[str, float]],
+    predictions: list[Any],
+    prefix: str = "p",
 ) -> list[str]:
     """`rows` logged over the last minute as the runtime logs them, one prediction id each."""
     now, ids = time.time(), []
     for i, (row, prediction) in enumerate(zip(rows, predictions, strict=True)):
-        pid = f"p{i}"
+        pid = f"{prefix}{i}"
         doc = {
             "ts": now - 60 + i * 0.1,
             "id": pid,
@@ -305,6 +310,9 @@ def test_performance_joins_late_corrected_and_missing_labels_and_judges_the_wind
         r, stream, [(pid, 1 - p) for pid, p in zip(ids[225:250], predictions[225:250], strict=True)]
     )
     send_labels(r, stream, [("nobody-logged-this", 1)])
+    # A canary's candidate, answering wrong: not the quality of the version served.
+    other = log_predictions(r, stream, "999", rows[:20], [1] * 20, prefix="candidate-")
+    send_labels(r, stream, [(pid, 0) for pid in other])
 
     def check(rules: list[dict[str, Any]], min_labels: int) -> dict[str, Any]:
         code, result = run_drift(
@@ -319,7 +327,7 @@ def test_performance_joins_late_corrected_and_missing_labels_and_judges_the_wind
     breach = check([{"name": "accuracy", "min": 0.95}, {"name": "f1", "min": 0.5}], 50)
     few = check([{"name": "accuracy", "min": 0.85}], 300)
     assert (within["predictions"], within["labelled"], within["joinRate"]) == (300, 250, 0.833333)
-    assert within["reason"] == "WithinThresholds"
+    assert within["reason"] == "WithinThresholds" and within["modelVersion"] == version
     assert within["metrics"][0]["value"] == pytest.approx(0.9)
     assert within["metrics"][0]["passed"] is True
     assert breach["reason"] == "Breached" and "accuracy 0.9" in breach["message"]
@@ -387,6 +395,29 @@ DM_INVALID = [
             "performance": {"metrics": [{"name": "accuracy", "min": 0.9}]},
         },
         "cannot be used with current.uri",
+    ),
+    (
+        {"modelDeploymentRef": {"name": "m"}, "onDrift": {"retrain": True}},
+        "need spec.retrain",
+    ),
+    (
+        {"modelDeploymentRef": {"name": "m"}, "onPerformanceBreach": {"retrain": False}},
+        "onPerformanceBreach needs spec.performance",
+    ),
+    (
+        {
+            "modelDeploymentRef": {"name": "m"},
+            "retrain": {"env": [{"name": "MODELOPS_RETRAIN_ID", "value": "forged"}]},
+        },
+        "is set by the operator",
+    ),
+    (
+        {"modelDeploymentRef": {"name": "m"}, "retrain": {"cooldown": "soon"}},
+        "cooldown must be a duration",
+    ),
+    (
+        {"modelDeploymentRef": {"name": "m"}, "retrain": {"alias": "champion@1"}},
+        "spec.retrain.alias",
     ),
 ]
 

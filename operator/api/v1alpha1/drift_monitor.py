@@ -105,6 +105,8 @@ class ReportSpec(KubeModel):
 class OnDrift(KubeModel):
     """What happens when dataset drift is found; an Event is always posted."""
 
+    retrain: bool = False
+    """Start spec.retrain's Job (subject to its cooldown)."""
     tag_model_version: bool = False
     """Tag the served MLflow model version with modelops.drift=true and the drift share (the
     job does it, with the registry credentials of spec.model.credentialsSecretRef)."""
@@ -179,6 +181,108 @@ class Performance(KubeModel):
     nor a breach."""
 
 
+class OnPerformanceBreach(KubeModel):
+    """What happens when a spec.performance measure breaches its bound; a PerformanceDegraded
+    Event is always posted."""
+
+    retrain: bool = False
+    """Start spec.retrain's Job (subject to its cooldown)."""
+
+
+# Set by the operator on the retraining container: the run's context (docs/feedback-loop.md).
+RETRAIN_ENV = (
+    "MLFLOW_TRACKING_URI",
+    "MODELOPS_MODEL_NAME",
+    "MODELOPS_STABLE_VERSION",
+    "MODELOPS_REGISTER_ALIAS",
+    "MODELOPS_RETRAIN_ID",
+    "MODELOPS_RETRAIN_REASON",
+    "MODELOPS_RETRAIN_FIGURES",
+    "MODELOPS_WINDOW_START",
+    "MODELOPS_WINDOW_END",
+    "MODELOPS_DRIFT_MONITOR",
+    "PREDICTION_LOG_STREAM",
+    "PREDICTION_LOG_REDIS_URL",
+)
+
+
+class RetrainEnvVar(KubeModel):
+    """An extra environment variable for the training container."""
+
+    model_config = KubeModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!(self.name in [" + ", ".join(f"'{n}'" for n in RETRAIN_ENV) + "])",
+                    "message": "is set by the operator: " + ", ".join(RETRAIN_ENV),
+                    "fieldPath": ".name",
+                },
+                {
+                    "rule": "!(has(self.value) && has(self.secretKeyRef))",
+                    "message": "set value or secretKeyRef, not both",
+                },
+            ]
+        }
+    }
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=253)
+    """The variable's name (not one of the context variables the operator sets)."""
+    value: str | None = Field(default=None, max_length=32768)
+    """Its value."""
+    secret_key_ref: SecretKeyRef | None = None
+    """Or a key of a Secret in this namespace."""
+
+
+class ConfigMapMount(KubeModel):
+    """A ConfigMap of this namespace mounted read-only: the training code, without an image."""
+
+    name: str = Field(min_length=1, max_length=253)
+    """The ConfigMap."""
+    mount_path: str = Field(pattern=r"^/[A-Za-z0-9._/-]*$", max_length=256)
+    """Where its keys appear as files."""
+
+
+class Retrain(KubeModel):
+    """The user's training Job, launched when a run finds what onDrift or onPerformanceBreach
+    retrains on. It reads the window's predictions and labels, trains, registers a version
+    tagged modelops.retrain_id=$MODELOPS_RETRAIN_ID and points $MODELOPS_REGISTER_ALIAS at it."""
+
+    image: str | None = Field(default=None, max_length=1024)
+    """The training image; the operator's runtime image by default (it has MLflow,
+    scikit-learn, pandas, redis and the modelops readers)."""
+    command: list[str] | None = Field(default=None, max_length=64)
+    """The entrypoint, as in a container."""
+    args: list[str] | None = Field(default=None, max_length=256)
+    """Its arguments."""
+    env: list[RetrainEnvVar] | None = Field(default=None, max_length=64)
+    """Extra environment."""
+    config_maps: list[ConfigMapMount] | None = Field(default=None, max_length=8)
+    """ConfigMaps mounted read-only (a training script, its settings)."""
+    resources: dict[str, dict[str, str | int]] | None = None
+    """Container resources as in a Pod spec; requests cpu 250m, memory 512Mi and a 2Gi memory
+    limit by default."""
+    active_deadline_seconds: int = Field(default=3600, ge=30, le=86400)
+    """A run taking longer is stopped and counted as failed."""
+    alias: str = Field(default="challenger", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    """The alias the new version is registered under: make it a ModelDeployment's
+    rollout.candidate and the new version is validated and rolled out."""
+    cooldown: str = Field(
+        default="1h",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"self.matches('{DURATION_PATTERN}')",
+                    "message": "cooldown must be a duration like 30m, 1h or 1d",
+                }
+            ]
+        },
+    )
+    """After a run finishes, breaches start nothing for this long."""
+
+
+_NO_RETRAIN = "(!has(self.{on}) || !has(self.{on}.retrain) || !self.{on}.retrain)"
+
+
 class DriftMonitorSpec(ScheduleFields):
     """The desired state of a DriftMonitor."""
 
@@ -190,7 +294,19 @@ class DriftMonitorSpec(ScheduleFields):
                     "|| !has(self.current.uri)",
                     "message": "performance joins labels to the prediction log: it cannot be "
                     "used with current.uri",
-                }
+                },
+                {
+                    "rule": "has(self.retrain) || ("
+                    + _NO_RETRAIN.format(on="onDrift")
+                    + " && "
+                    + _NO_RETRAIN.format(on="onPerformanceBreach")
+                    + ")",
+                    "message": "onDrift.retrain and onPerformanceBreach.retrain need spec.retrain",
+                },
+                {
+                    "rule": "has(self.performance) || !has(self.onPerformanceBreach)",
+                    "message": "onPerformanceBreach needs spec.performance",
+                },
             ]
         }
     }
@@ -218,6 +334,10 @@ class DriftMonitorSpec(ScheduleFields):
     performance: Performance | None = None
     """Model quality from ground truth, checked in the same run over the same window (the
     current data must be the prediction log: labels join to logged predictions)."""
+    on_performance_breach: OnPerformanceBreach | None = None
+    """Actions when a performance measure breaches its bound."""
+    retrain: Retrain | None = None
+    """The training Job onDrift.retrain and onPerformanceBreach.retrain start."""
 
 
 class PerformanceValue(KubeModel):
@@ -238,10 +358,13 @@ class PerformanceValue(KubeModel):
 class PerformanceResult(KubeModel):
     """Model quality over a run's window."""
 
+    model_version: str | None = None
+    """The version whose predictions were judged (the one served; a canary's candidate and
+    a replaced version are left out)."""
     window: str | None = None
     """How far back the predictions were read."""
     predictions: int | None = None
-    """Logged predictions in the window."""
+    """Logged predictions of that version in the window."""
     labelled: int | None = None
     """Those with a label."""
     join_rate: float | None = None
@@ -281,6 +404,29 @@ class DriftResult(KubeModel):
     """Why the run failed, when it did."""
 
 
+class RetrainStatus(KubeModel):
+    """The latest retraining run."""
+
+    phase: Literal["Running", "Succeeded", "Failed"]
+    """Running, Succeeded (a version was registered under the alias) or Failed."""
+    job_name: str
+    """The Job."""
+    retrain_id: str
+    """The id the run tags its version with (modelops.retrain_id)."""
+    reason: Literal["Drift", "PerformanceBreach"]
+    """What started it."""
+    trigger: str | None = None
+    """The drift run whose finding started it."""
+    started_at: datetime
+    """When it was launched."""
+    finished_at: datetime | None = None
+    """When it finished."""
+    version: str | None = None
+    """The version it registered under the alias."""
+    message: str | None = None
+    """What happened, or why it failed."""
+
+
 class DriftHistoryEntry(KubeModel):
     """A past run, newest first."""
 
@@ -315,6 +461,8 @@ class DriftMonitorStatus(KubeModel):
     """The latest finished run."""
     history: list[DriftHistoryEntry] | None = Field(default=None, max_length=10)
     """The last 10 runs, newest first."""
+    retraining: RetrainStatus | None = None
+    """The latest retraining run."""
 
 
 class DriftMonitor(KubeModel):
