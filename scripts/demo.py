@@ -5,7 +5,10 @@ published to pods by name; a trained model registered as @champion, its training
 bucket; the operator installed by the Helm chart (its image, 2 replicas with peering, its own
 ServiceAccount and RBAC); the three example resources applied; predictions through the
 ModelDeployment's Service; the DriftMonitor's and FeatureMaterialization's CronJobs running on
-their own schedule (every minute here) with results in status; then an alias move rolled out.
+their own schedule (every minute here) with results in status; then the feedback loop: the
+world changes, labels sent back show accuracy falling, the DriftMonitor retrains
+(examples/retrain/train.py), the new version is validated, canaried and promoted, and the
+monitor sees accuracy recover. Prints the loop's timeline.
 """
 
 from __future__ import annotations
@@ -83,7 +86,7 @@ def s3_client(services: dict[str, str]) -> Any:
 
 def train_and_register(
     services: dict[str, str], seed: int, alias: str = "champion"
-) -> tuple[str, Any]:
+) -> tuple[str, Any, Any]:
     """A 100-tree random forest on 20 features; its training data, in the bucket, is logged on
     the run (mlflow.log_input) as the drift monitor's reference."""
     import mlflow
@@ -95,7 +98,12 @@ def train_and_register(
     mlflow.set_tracking_uri(services["mlflow_url"])
     mlflow.set_experiment("modelops-demo")
     x, y = make_classification(
-        n_samples=2000, n_features=20, n_informative=8, n_classes=3, random_state=seed
+        n_samples=2000,
+        n_features=20,
+        n_informative=8,
+        n_classes=3,
+        random_state=seed,
+        class_sep=2.0,
     )
     frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])])
     model = RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1).fit(frame, y)
@@ -121,7 +129,7 @@ def train_and_register(
     version = str(info.registered_model_version)
     mlflow.MlflowClient().set_registered_model_alias(MODEL_NAME, alias, version)
     print(f"run {run.info.run_id}: registered models:/{MODEL_NAME}/{version} as @{alias}")
-    return version, frame
+    return version, frame, y
 
 
 def wait_ready(kind: str, name: str, timeout: int = 180) -> None:
@@ -198,24 +206,6 @@ def send_traffic(url: str, train: Any) -> None:
     print(f"sent {len(records)} more rows through the Service; the pods log a sample to Redis")
 
 
-def watch_rollout(name: str, timeout: int) -> dict[str, Any]:
-    """Print `kubectl get md` whenever the rollout moves on; the rollout status once it ends."""
-    deadline, last = time.monotonic() + timeout, ""
-    rollout: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        obj = json.loads(kubectl("get", "md", name, "-o", "json", capture=True))
-        rollout = (obj.get("status") or {}).get("rollout") or {}
-        line = f"{rollout.get('summary')}: {rollout.get('message')}" if rollout else ""
-        if line and line != last:
-            last = line
-            print(f"[{time.monotonic() - T0:5.1f}s] {line}")
-            kubectl("get", "md", name)
-        if rollout.get("phase") in ("Promoted", "RolledBack", "Failed"):
-            return rollout
-        time.sleep(2)
-    return rollout
-
-
 def wait_for_run(kind: str, name: str, timeout: int = 240) -> dict[str, Any]:
     """The status of a scheduled run: the CronJob controller starts it at the next minute."""
     deadline = time.monotonic() + timeout
@@ -227,6 +217,94 @@ def wait_for_run(kind: str, name: str, timeout: int = 240) -> dict[str, Any]:
         time.sleep(3)
     kubectl("get", "jobs,pods", "-o", "wide")
     raise TimeoutError(f"no scheduled run of {kind}/{name} reached status in {timeout}s")
+
+
+class LabellingClients(threading.Thread):
+    """Clients of the changed world: every answer's prediction id gets its true label back
+    through POST /feedback, as a labelling process would send it."""
+
+    def __init__(self, url: str, rows: Any) -> None:
+        super().__init__(daemon=True)
+        self.url, self.rows = url, rows
+        self.stop = threading.Event()
+        self.answers: Counter[str] = Counter()
+        self.labels: Counter[str] = Counter()
+
+    def run(self) -> None:
+        features = self.rows.drop(columns=["label"]).round(4).values.tolist()
+        truth = self.rows["label"].tolist()
+        i = 0
+        while not self.stop.is_set():
+            row, label = features[i % len(features)], int(truth[i % len(truth)])
+            i += 1
+            try:
+                answer = post(f"{self.url}/predict", {"features": [row]})
+                self.answers[answer["model_version"]] += 1
+                kept = post(f"{self.url}/feedback", {"id": answer["prediction_id"], "label": label})
+                # The log samples half the requests: labels of the others are "unknown".
+                self.labels["kept" if kept["kept"] else "unknown"] += 1
+            except (OSError, KeyError, ValueError):
+                self.answers["failed"] += 1
+            self.stop.wait(0.04)
+
+
+def status_of(kind: str, name: str) -> dict[str, Any]:
+    obj = json.loads(kubectl("get", kind, name, "-o", "json", capture=True))
+    return obj.get("status") or {}  # type: ignore[no-any-return]
+
+
+def run_loop(stable: str, t_change: float, timeout: float = 900) -> dict[str, Any] | None:
+    """Follow the loop from the world's change to the recovered accuracy: the monitor's runs,
+    its retraining, the deployment's rollout. The timeline, or None when a step failed."""
+    timeline: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout
+    last_line = ""
+
+    def mark(what: str) -> None:
+        if what not in timeline:
+            timeline[what] = time.monotonic() - t_change
+            print(f"[{timeline[what]:6.1f}s] {what}")
+
+    while time.monotonic() < deadline:
+        dm, md = status_of("dm", "fraud-drift"), status_of("md", "fraud")
+        perf = (dm.get("lastRun") or {}).get("performance") or {}
+        retraining = dm.get("retraining") or {}
+        rollout = md.get("rollout") or {}
+        line = f"monitor: {perf.get('reason')} {perf.get('message') or ''}".strip()
+        if line != last_line:
+            last_line = line
+            print(f"    {line[:160]}")
+        if perf.get("reason") == "Breached" and perf.get("modelVersion") == stable:
+            mark("breach detected (the monitor's run finished)")
+        if retraining.get("phase") == "Running":
+            mark(f"retraining Job {retraining.get('jobName')} started")
+        if retraining.get("phase") == "Failed":
+            print(f"retraining failed: {retraining.get('message')}", file=sys.stderr)
+            return None
+        if retraining.get("phase") == "Succeeded":
+            mark(f"new version {retraining['version']} registered as @challenger")
+            timeline["version"] = retraining["version"]
+        if rollout.get("candidateVersion") == timeline.get("version"):
+            phase = rollout.get("phase")
+            if phase == "Validating":
+                mark("rollout: validating the candidate on the holdout")
+            if phase == "Progressing":
+                mark(f"rollout: canary at {rollout.get('weight')}% (validation passed)")
+            if phase in ("Failed", "RolledBack"):
+                print(f"rollout {phase}: {rollout.get('message')}", file=sys.stderr)
+                return None
+            if phase == "Promoted":
+                mark("promoted: the new version serves all traffic")
+        version = timeline.get("version")
+        if version and perf.get("modelVersion") == version:
+            if perf.get("reason") == "WithinThresholds":
+                value = (perf.get("metrics") or [{}])[0].get("value")
+                mark(f"monitor: version {version} accuracy {value}, within the bound again")
+                return timeline
+        time.sleep(2)
+    print("the loop did not complete in time", file=sys.stderr)
+    kubectl("get", "md,dm,jobs,pods", "-o", "wide")
+    return None
 
 
 def main() -> int:
@@ -257,7 +335,12 @@ def main() -> int:
         print(f"{name:6} host {url:32} pods {pods[name]}")
 
     step(f"Training a 100-tree random forest, registering it as models:/{MODEL_NAME}@champion")
-    version, train = train_and_register(services, seed=7)
+    version, train, labels = train_and_register(services, seed=7)
+    # The world after the change: the same inputs, each class now what used to be the next.
+    changed = train.assign(label=(labels + 1) % 3)
+    holdout = WORK / "holdout.parquet"
+    changed.sample(400, random_state=4).to_parquet(holdout)
+    s3_client(services).upload_file(str(holdout), services["s3_bucket"], "demo/holdout.parquet")
 
     step("Installing the operator with the Helm chart: its image, 2 replicas, peering")
     install_operator(pods)
@@ -293,6 +376,12 @@ def main() -> int:
         capture=True,
     )  # fmt: skip
     kubectl("apply", "-f", "-", input=configmap)
+    script = ROOT / "examples" / "retrain" / "train.py"
+    trainer = kubectl(
+        "create", "configmap", "trainer", f"--from-file={script}",
+        "--dry-run=client", "-o", "yaml", capture=True,
+    )  # fmt: skip
+    kubectl("apply", "-f", "-", input=trainer)
 
     step("Applying the three examples (schedules every minute for the demo)")
     # A rerun starts from scratch: last run's results would otherwise show in status.
@@ -301,7 +390,13 @@ def main() -> int:
         "md/fraud", "dm/fraud-drift", "fm/customer-features",
     )  # fmt: skip
     manifests = [
-        example("modeldeployment", **{"model.credentialsSecretRef": {"name": "s3-credentials"}}),
+        example(
+            "modeldeployment",
+            **{
+                "model.credentialsSecretRef": {"name": "s3-credentials"},
+                "rollout.validation.data": f"s3://{services['s3_bucket']}/demo/holdout.parquet",
+            },
+        ),
         example("driftmonitor", schedule="* * * * *"),
         example("featurematerialization", schedule="* * * * *"),
     ]
@@ -330,47 +425,31 @@ def main() -> int:
         return 1
     kubectl("get", "dm,fm")
 
-    step("A retrained model registered as @challenger: canaried step by step, then promoted")
+    step("The feedback loop: the world changes, labels come back, the monitor retrains")
     url = service_url("fraud")
-    rows = train.sample(200, random_state=3).round(4).values.tolist()
-    stop = threading.Event()
-    answered: Counter[str] = Counter()
-
-    def traffic() -> None:
-        i = 0
-        while not stop.is_set():
-            try:
-                answered[
-                    post(f"{url}/predict", {"features": [rows[i % len(rows)]]})["model_version"]
-                ] += 1
-            except OSError:
-                answered["failed"] += 1
-            i += 1
-            stop.wait(0.04)
-
-    sender = threading.Thread(target=traffic, daemon=True)
-    sender.start()
-    new_version, _ = train_and_register(services, seed=8, alias="challenger")
-    t_rollout = time.monotonic()
-    rollout = watch_rollout("fraud", timeout=420)
-    stop.set()
-    sender.join(timeout=10)
-    print(f"answers by version during the rollout: {dict(answered)}")
-    for check in rollout.get("analysis", []):
-        print(
-            f"  {check['metric']}: candidate {check.get('value')} (stable "
-            f"{check.get('stableValue')}), threshold {check['threshold']}, "
-            f"{'passed' if check['passed'] else 'FAILED'}"
-        )
-    if rollout.get("phase") != "Promoted":
-        print(f"rollout ended {rollout.get('phase')}: {rollout.get('message')}", file=sys.stderr)
+    clients = LabellingClients(url, changed)
+    clients.start()
+    t_change = time.monotonic()
+    try:
+        timeline = run_loop(version, t_change)
+    finally:
+        clients.stop.set()
+        clients.join(timeout=10)
+    print(f"answers by version: {dict(clients.answers)}; labels: {dict(clients.labels)}")
+    if timeline is None:
         return 1
-    print(f"promoted {time.monotonic() - t_rollout:.0f}s after the challenger was registered")
+    new_version = timeline.pop("version")
+    print("\nThe loop's timeline (seconds after the world changed):")
+    for what, at in timeline.items():
+        print(f"  {at:6.1f}s  {what}")
+    detected = timeline["breach detected (the monitor's run finished)"]
+    serving = timeline["promoted: the new version serves all traffic"]
+    print(f"breach detected -> new version serving: {serving - detected:.0f}s")
     wait_ready("md", "fraud", timeout=300)
-    kubectl("get", "md", "fraud")
+    kubectl("get", "md,dm")
     kubectl(
         "get", "events", "--sort-by=.lastTimestamp",
-        "--field-selector", "involvedObject.name=fraud",
+        "--field-selector", "involvedObject.name=fraud-drift",
         "-o", "custom-columns=REASON:.reason,MESSAGE:.message",
     )  # fmt: skip
     import mlflow
@@ -380,8 +459,9 @@ def main() -> int:
 
     step(f"Done in {time.monotonic() - T0:.0f}s")
     print(
-        f"models:/{MODEL_NAME}@champion moved from version {version} to {new_version} after "
-        f"a canary. Images: {images['operator']}, {images['runtime']}.\n"
+        f"models:/{MODEL_NAME}@champion moved from version {version} to {new_version}, retrained "
+        f"on labelled traffic, validated and canaried. Images: {images['operator']}, "
+        f"{images['runtime']}.\n"
         "Try next:\n"
         f"  export KUBECONFIG={cluster['kubeconfig']}\n"
         f"  .cluster/bin/kubectl -n {NAMESPACE} get modelops       # all three kinds\n"

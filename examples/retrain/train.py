@@ -24,7 +24,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-MIN_ROWS = 200
+MIN_ROWS = 100
 
 
 def main() -> int:

@@ -490,6 +490,8 @@ CRD_INFO = CrdInfo(
         PrinterColumn("Last Run", ".status.lastRun.completionTime", "date"),
         PrinterColumn("Drift Share", ".status.lastRun.driftShare", "number"),
         PrinterColumn("Drifted", ".status.lastRun.datasetDrift", "boolean"),
+        PrinterColumn("Quality", ".status.lastRun.performance.reason"),
+        PrinterColumn("Retraining", ".status.retraining.phase"),
         PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status', priority=1),
         PrinterColumn("Age", ".metadata.creationTimestamp", "date"),
     ),
