@@ -397,7 +397,18 @@ def main() -> int:
                 "rollout.validation.data": f"s3://{services['s3_bucket']}/demo/holdout.parquet",
             },
         ),
-        example("driftmonitor", schedule="* * * * *"),
+        example(
+            "driftmonitor",
+            schedule="* * * * *",
+            **{
+                "retrain.env": [
+                    {
+                        "name": "TRAINING_DATA_URI",
+                        "value": f"s3://{services['s3_bucket']}/demo/retrained",
+                    }
+                ]
+            },
+        ),
         example("featurematerialization", schedule="* * * * *"),
     ]
     t_apply = time.monotonic()

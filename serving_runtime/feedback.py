@@ -3,6 +3,7 @@ tenant's Redis beside the prediction log so a monitor can join the two later."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -23,6 +24,9 @@ MAX_LABELS = 10_000
 MAX_LABEL_CHARS = 256
 FIELD = "data"
 UNKNOWN_IDS_SHOWN = 20
+# The log is written off the request path, a few milliseconds after the answer: a label sent
+# at once (or to another pod) can arrive first. Unknown ids are asked about again this long.
+RECHECK_DELAYS_S = (0.05, 0.2, 0.5)
 
 
 class FeedbackDisabled(ServingError):
@@ -113,9 +117,11 @@ class FeedbackStore:
         max_len: int,
         max_age_seconds: float | None,
         breaker: CircuitBreaker,
+        recheck_delays_s: tuple[float, ...] = RECHECK_DELAYS_S,
     ) -> None:
         self.client = client
         self.stream = stream
+        self.recheck_delays_s = recheck_delays_s
         self.labels = labels_stream(stream)
         self.max_len = max_len
         self.max_age_seconds = max_age_seconds
@@ -127,10 +133,7 @@ class FeedbackStore:
             raise FeedbackUnavailable("the prediction log's Redis is unavailable; retry later")
         now = time.time() if now is None else now
         try:
-            pipe = self.client.pipeline(transaction=False)
-            for label in labels:
-                pipe.exists(index_key(self.stream, label.id))
-            known = await pipe.execute()
+            known = await self._known(labels)
             pipe = self.client.pipeline(transaction=False)
             kept = 0
             for label, found in zip(labels, known, strict=True):
@@ -152,6 +155,25 @@ class FeedbackStore:
         self.breaker.success()
         unknown = [label.id for label, found in zip(labels, known, strict=True) if not found]
         return kept, unknown
+
+    async def _known(self, labels: list[Label]) -> list[bool]:
+        """Whether each label's id is in the log's index, asking again about the missing ones
+        for a moment (their predictions may still be on their way to the log)."""
+        known = [False] * len(labels)
+        pending = list(range(len(labels)))
+        for delay in (0.0, *self.recheck_delays_s):
+            if delay:
+                await asyncio.sleep(delay)
+            pipe = self.client.pipeline(transaction=False)
+            for i in pending:
+                pipe.exists(index_key(self.stream, labels[i].id))
+            found = await pipe.execute()
+            for i, hit in zip(pending, found, strict=True):
+                known[i] = bool(hit)
+            pending = [i for i in pending if not known[i]]
+            if not pending:
+                break
+        return known
 
 
 def read_labels(client: Any, stream: str, since_ts: float, page: int = 1000) -> Any:

@@ -9,7 +9,9 @@ the modelops readers) and this file mounted from a ConfigMap:
     # spec.retrain: {command: [python, /opt/trainer/train.py],
     #                configMaps: [{name: trainer, mountPath: /opt/trainer}]}
 
-Everything it needs arrives in the environment (docs/feedback-loop.md lists it). The one
+Everything it needs arrives in the environment (docs/feedback-loop.md lists it); set
+TRAINING_DATA_URI (spec.retrain.env, e.g. s3://bucket/retrain/fraud) to keep the training
+data where the monitor can use it as its next reference. The one
 contract with the operator: tag the registered version modelops.retrain_id=$MODELOPS_RETRAIN_ID
 and point $MODELOPS_REGISTER_ALIAS at it. Anything else (the estimator, the data, checks of
 its own) is the author's to change.
@@ -71,13 +73,21 @@ def main() -> int:
                     "modelops.retrain_reason": env.get("MODELOPS_RETRAIN_REASON", ""),
                 }
             )
-            data = Path(tmp) / "train.parquet"
-            frame.assign(label=target).to_parquet(data)
-            mlflow.log_artifact(str(data), "data")
-            # Logged as the run's training data: the DriftMonitor's next reference.
-            source = mlflow.get_artifact_uri("data/train.parquet")
-            dataset = mlflow.data.from_pandas(frame, source=source, name="train")
-            mlflow.log_input(dataset, context="training")
+            data_uri = env.get("TRAINING_DATA_URI")
+            if data_uri:
+                # Kept where jobs can read it, and logged as the run's training data: the
+                # DriftMonitor's next reference (mlflow.log_input).
+                from mlflow.store.artifact.artifact_repository_registry import (
+                    get_artifact_repository,
+                )
+
+                data = Path(tmp) / "train.parquet"
+                frame.assign(label=target).to_parquet(data)
+                kept = f"{data_uri.rstrip('/')}/{retrain_id}"
+                get_artifact_repository(kept).log_artifact(str(data))
+                source = f"{kept}/train.parquet"
+                dataset = mlflow.data.from_pandas(frame, source=source, name="train")
+                mlflow.log_input(dataset, context="training")
             info = mlflow.sklearn.log_model(
                 model,
                 name="model",

@@ -25,10 +25,11 @@ from modelops.operator.resources.drift_monitor import DEFAULT_WINDOW, DriftTarge
 from modelops.operator.resources.retraining import COMPONENT, build_retrain_job
 from modelops.operator.settings import get_settings
 from modelops.operator.status import retraining as policy
-from modelops.operator.status.runs import controller
+from modelops.operator.status.runs import controller, terminated_message
 
 KIND = kinds.DRIFT_MONITOR
 log = logging.getLogger(__name__)
+LAST_WORDS = 500
 
 
 def decide(
@@ -131,7 +132,8 @@ async def settle(dm: DriftMonitor) -> None:
         return
     succeeded, message = outcome
     if not succeeded:
-        await _finish(dm, run, None, message)
+        said = await _last_words(ns, job)
+        await _finish(dm, run, None, f"{message}; the container said: {said}" if said else message)
         return
     assert dm.spec.retrain is not None
     target = await _target(dm)
@@ -152,6 +154,20 @@ async def settle(dm: DriftMonitor) -> None:
         log.warning(f"Could not check {run.job_name}'s registered version: {exc}")
         return
     await _finish(dm, run, version, message)
+
+
+async def _last_words(namespace: str, job: dict[str, Any]) -> str | None:
+    """The end of what the training container printed (its termination message falls back to
+    its last log lines), from a pod of this Job: why it failed, in status."""
+    uid = job["metadata"].get("uid")
+    pods = await asyncio.to_thread(
+        kube.list_labelled, kinds.POD.kind, namespace, f"batch.kubernetes.io/controller-uid={uid}"
+    )
+    for pod in pods:
+        said = terminated_message(pod)
+        if said:
+            return said.strip()[-LAST_WORDS:]
+    return None
 
 
 @kopf.on.event(*kinds.JOB.resource, labels=managed_labels(COMPONENT), id="retrain-jobs")

@@ -118,7 +118,13 @@ class Clients(threading.Thread):
 
 
 def monitor(
-    custom: Any, namespace: str, name: str, target: str, reference: str, command: list[str]
+    custom: Any,
+    namespace: str,
+    name: str,
+    target: str,
+    reference: str,
+    command: list[str],
+    data: str,
 ) -> None:
     spec = {
         "modelDeploymentRef": {"name": target},
@@ -130,6 +136,7 @@ def monitor(
         "retrain": {
             "command": command,
             "configMaps": [{"name": "trainer", "mountPath": "/opt/trainer"}],
+            "env": [{"name": "TRAINING_DATA_URI", "value": data}],
             "cooldown": "1h",
         },
     }
@@ -212,8 +219,10 @@ def test_a_breach_retrains_validates_canaries_and_promotes_and_the_monitor_sees_
     wait_ready(api_client, ns, name, 240)
     s3_uri = f"s3://{s3['bucket']}/{key}"
     train_cmd = ["python", "/opt/trainer/train.py"]
-    monitor(custom, ns, "quality", name, s3_uri, train_cmd)
-    monitor(custom, ns, "broken", name, s3_uri, ["python", "-c", "raise SystemExit('no GPU')"])
+    kept = f"s3://{s3['bucket']}/loop/{name}/retrained"
+    monitor(custom, ns, "quality", name, s3_uri, train_cmd, kept)
+    fail = ["python", "-c", "raise SystemExit('no GPU')"]
+    monitor(custom, ns, "broken", name, s3_uri, fail, kept)
     clients = Clients(service_url(api_client, ns, name))
     clients.start()
     t0 = time.monotonic()
@@ -313,6 +322,7 @@ def test_a_breach_retrains_validates_canaries_and_promotes_and_the_monitor_sees_
         clients.join(timeout=15)
     print(f"answers by version: {dict(clients.answers)}, labels: {dict(clients.labels)}")
     assert broken["phase"] == "Failed" and "the Job failed" in broken["message"]
+    assert broken["message"].endswith("the container said: no GPU")
     assert broken.get("version") is None
     jobs = client.BatchV1Api(api_client).list_namespaced_job(
         ns, label_selector="app.kubernetes.io/component=retrain"

@@ -455,3 +455,25 @@ async def test_feedback_says_why_it_cannot_keep_labels(
     assert down.status_code == 503 and down.json()["error"]["code"] == "feedback_unavailable"
     assert served.status_code == 200
     assert again.status_code == 200 and again.json()["unknown_ids"] == [pid]
+
+
+async def test_a_label_sent_the_moment_its_answer_arrives_is_kept(
+    model_uri: str, mlflow_url: str, redis_url: str
+) -> None:
+    """The log is written after the answer: a label racing it waits for it, not 'unknown'."""
+    stream = f"modelops:predictions:test:{uuid.uuid4().hex[:8]}"
+    app = app_for(
+        model_uri,
+        mlflow_url,
+        prediction_log_enabled=True,
+        prediction_log_redis_url=redis_url,
+        prediction_log_stream=stream,
+    )
+    outcomes = []
+    async with serve_in_process(app) as client:
+        for _ in range(30):
+            answer = await client.post("/predict", json={"features": rows(2)})
+            pid = answer.json()["prediction_id"]
+            sent = [{"id": f"{pid}:0", "label": 1}, {"id": f"{pid}:1", "label": 0}]
+            outcomes.append((await client.post("/feedback", json=sent)).json())
+    assert all(o["kept"] == 2 for o in outcomes), [o for o in outcomes if o["kept"] != 2]
