@@ -193,6 +193,7 @@ def create_app(
         limit=settings.max_concurrent_requests,
         deadline_s=settings.request_timeout_ms / 1000.0,
         on_error=metrics.error,
+        side=frozenset({"/feedback"}),
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for router in (

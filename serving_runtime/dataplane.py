@@ -283,6 +283,9 @@ class DataPlane:
             cached = await self.cache.get(key)
             hit = cached_output(cached, model.identity, len(x), want_proba)
             if hit is not None:
+                # Logged like any answer: the drift check sees what was served, and a label
+                # for this prediction id joins.
+                self._log(model, x, hit, prediction_id)
                 return hit
         if self.settings.batching_enabled:
             out = await self._batcher_for(model).submit(x, want_proba)
@@ -301,10 +304,15 @@ class DataPlane:
                     "q": None if out.probabilities is None else out.probabilities.tolist(),
                 },
             )
+        self._log(model, x, out, prediction_id)
+        return out
+
+    def _log(
+        self, model: LoadedModel, x: ModelInput, out: ModelOutput, prediction_id: str | None
+    ) -> None:
         if self.predlog is not None:
             names = model.schema.names if model.schema is not None else ()
             self.predlog.log(names, x, out.predictions, model.version, len(x), prediction_id)
-        return out
 
     # --- protocols ------------------------------------------------------------------------
 

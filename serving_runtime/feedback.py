@@ -16,10 +16,10 @@ from modelops.serving_runtime.errors import InvalidInput, ServingError
 from modelops.serving_runtime.redisconn import CircuitBreaker
 
 REQUEST_ID_HEADER = "x-request-id"
-# Letters, digits and . _ - only: a row's id is ID:ROW, so the separator stays unambiguous,
-# and an id is safe inside a Redis key and a log line.
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-ROW_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(:[0-9]{1,9})?$")
+# Printable ASCII without spaces: a tracing or order id works as it is, and an id is safe in a
+# log line and as a sorted-set member.
+ID_PATTERN = re.compile(r"^[\x21-\x7e]{1,128}$")
+ROW_ID = re.compile(r"^[\x21-\x7e]{1,128}(:[0-9]{1,9})?$")
 MAX_LABELS = 10_000
 MAX_LABEL_CHARS = 256
 FIELD = "data"
@@ -46,15 +46,12 @@ def new_id() -> str:
 
 
 def request_id(supplied: str | None) -> str:
-    """The client's own id (X-Request-Id) when it sent one, else a new one."""
-    if supplied is None or supplied == "":
-        return new_id()
-    if not ID_PATTERN.match(supplied):
-        raise InvalidInput(
-            "X-Request-Id must be 1 to 128 letters, digits, '.', '_' or '-', starting with a "
-            "letter or digit"
-        )
-    return supplied
+    """The client's own id (X-Request-Id) when it is one (printable ASCII, no spaces, at most
+    128), else a new one: an id a proxy made up must not fail the request; the answer's
+    X-Prediction-Id says which id the labels go by."""
+    if supplied and ID_PATTERN.match(supplied):
+        return supplied
+    return new_id()
 
 
 def row_ids(prediction_id: str, rows: int) -> list[str]:
@@ -64,9 +61,10 @@ def row_ids(prediction_id: str, rows: int) -> list[str]:
     return [f"{prediction_id}:{i}" for i in range(rows)]
 
 
-def index_key(stream: str, row_id: str) -> str:
-    """Marks a logged row: what lets POST /feedback tell a known id from an unknown one."""
-    return f"{stream}:id:{row_id}"
+def index_key(stream: str) -> str:
+    """The sorted set of logged rows' ids (scored by time): what lets POST /feedback tell a
+    known id from an unknown one."""
+    return f"{stream}:ids"
 
 
 def labels_stream(stream: str) -> str:
@@ -97,7 +95,9 @@ def parse(doc: Any) -> list[Label]:
             raise InvalidInput(f"{where} has unknown fields: {', '.join(extra)}")
         row_id, label = item.get("id"), item.get("label")
         if not isinstance(row_id, str) or not ROW_ID.match(row_id):
-            raise InvalidInput(f"{where}: id must be a prediction id (ID or ID:ROW)")
+            raise InvalidInput(
+                f"{where}: id must be a prediction id (ID or ID:ROW, printable ASCII)"
+            )
         if label is None or isinstance(label, (dict, list)):
             raise InvalidInput(f"{where}: label must be a number, a string or a boolean")
         if isinstance(label, str) and len(label) > MAX_LABEL_CHARS:
@@ -164,41 +164,12 @@ class FeedbackStore:
         for delay in (0.0, *self.recheck_delays_s):
             if delay:
                 await asyncio.sleep(delay)
-            pipe = self.client.pipeline(transaction=False)
-            for i in pending:
-                pipe.exists(index_key(self.stream, labels[i].id))
-            found = await pipe.execute()
-            for i, hit in zip(pending, found, strict=True):
-                known[i] = bool(hit)
+            found = await self.client.zmscore(
+                index_key(self.stream), [labels[i].id for i in pending]
+            )
+            for i, score in zip(pending, found, strict=True):
+                known[i] = score is not None
             pending = [i for i in pending if not known[i]]
             if not pending:
                 break
         return known
-
-
-def read_labels(client: Any, stream: str, since_ts: float, page: int = 1000) -> Any:
-    """Every label that arrived at or after `since_ts`, as a DataFrame (id, label, ts).
-
-    `client` is a synchronous `redis.Redis`, as for the log's reader."""
-    import pandas as pd
-
-    start = f"{int(since_ts * 1000)}-0"
-    rows: list[dict[str, Any]] = []
-    while True:
-        batch = client.xrange(labels_stream(stream), min=start, max="+", count=page)
-        if not batch:
-            break
-        for _id, fields in batch:
-            raw = fields.get(FIELD.encode(), fields.get(FIELD))
-            if raw is None:
-                continue
-            try:
-                doc = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                continue
-            rows.append({"id": doc.get("id"), "label": doc.get("label"), "ts": doc.get("ts")})
-        last = batch[-1][0]
-        start = f"({last.decode() if isinstance(last, bytes) else last}"
-        if len(batch) < page:
-            break
-    return pd.DataFrame.from_records(rows, columns=["id", "label", "ts"])

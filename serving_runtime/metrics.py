@@ -49,6 +49,7 @@ def identified_as(prediction_id: str) -> None:
 # The routes, so a path never becomes a label value by itself (unbounded cardinality).
 _FIXED = {
     "/predict",
+    "/feedback",
     "/predict/batch",
     "/invocations",
     "/health",

@@ -8,14 +8,14 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
 
-from modelops.serving_runtime.feedback import index_key, row_ids
+from modelops.serving_runtime.feedback import index_key, labels_stream, row_ids
 from modelops.serving_runtime.redisconn import CircuitBreaker
 
 log = logging.getLogger("modelops.serving_runtime.predlog")
@@ -25,7 +25,6 @@ log = logging.getLogger("modelops.serving_runtime.predlog")
 #  "features": {column: value}, "prediction": value}
 FIELD = "data"
 MAX_QUEUED_ROWS = 50_000
-DEFAULT_INDEX_TTL_SECONDS = 7 * 86400
 WRITE_CHUNK = 500
 
 
@@ -220,14 +219,18 @@ class PredictionLogger:
             pipe = self.client.pipeline(transaction=False)
             for doc in docs:
                 pipe.xadd(self.stream, {FIELD: doc}, maxlen=self.max_len, approximate=True)
-            # The index POST /feedback checks ids against; it expires with the log's entries.
-            ttl = int(self.policy.max_age_seconds or DEFAULT_INDEX_TTL_SECONDS)
-            for row_id in ids:
-                pipe.set(index_key(self.stream, row_id), b"1", ex=ttl)
+            # The ids POST /feedback checks labels against: a sorted set by time, trimmed like
+            # the stream (by count and by age), so it never outgrows nor outlives the log.
+            index = index_key(self.stream)
+            now = time.time()
+            if ids:
+                pipe.zadd(index, dict.fromkeys(ids, now))
+                pipe.zremrangebyrank(index, 0, -self.max_len - 1)
             if self.policy.max_age_seconds:
                 # Stream ids begin with the arrival time in milliseconds.
-                oldest = int((time.time() - self.policy.max_age_seconds) * 1000)
-                pipe.xtrim(self.stream, minid=f"{oldest}-0", approximate=False)
+                oldest = now - self.policy.max_age_seconds
+                pipe.xtrim(self.stream, minid=f"{int(oldest * 1000)}-0", approximate=False)
+                pipe.zremrangebyscore(index, "-inf", oldest)
             await pipe.execute()
         except Exception as e:
             self.breaker.failure(e)
@@ -254,8 +257,33 @@ class PredictionLogger:
         await self.client.aclose()
 
 
-# What read_window adds to the feature columns.
-META_COLUMNS = ("prediction", "prediction_id", "model_version", "logged_at")
+# What read_window adds to the feature columns: names no model input is likely to have (a
+# feature called `id` or `version` stays a feature).
+PREDICTION_ID = "__prediction_id"
+MODEL_VERSION = "__model_version"
+LOGGED_AT = "__logged_at"
+META_COLUMNS = ("prediction", PREDICTION_ID, MODEL_VERSION, LOGGED_AT)
+
+
+def stream_docs(client: Any, stream: str, start: str, end: str, page: int) -> Iterator[Any]:
+    """The JSON documents of a stream's entries from `start` to `end` (XRANGE ids), a page
+    at a time; entries that are not ours are skipped."""
+    while True:
+        batch = client.xrange(stream, min=start, max=end, count=page)
+        if not batch:
+            return
+        for _id, fields in batch:
+            raw = fields.get(FIELD.encode(), fields.get(FIELD))
+            if raw is None:
+                continue
+            try:
+                yield orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+        last = batch[-1][0]
+        start = f"({last.decode() if isinstance(last, bytes) else last}"
+        if len(batch) < page:
+            return
 
 
 def read_window(
@@ -277,32 +305,30 @@ def read_window(
     start = f"{int(since_ts * 1000)}-0"
     end = "+" if until_ts is None else f"{int(until_ts * 1000) + 1}"
     rows: list[dict[str, Any]] = []
-    while True:
-        batch = client.xrange(stream, min=start, max=end, count=page)
-        if not batch:
-            break
-        for _id, fields in batch:
-            raw = fields.get(FIELD.encode()) if FIELD.encode() in fields else fields.get(FIELD)
-            if raw is None:
-                continue
-            try:
-                doc = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                continue
-            ts = float(doc.get("ts", 0.0))
-            if ts < since_ts or (until_ts is not None and ts >= until_ts):
-                continue
-            row = dict(doc.get("features") or {})
-            row["prediction"] = doc.get("prediction")
-            row["prediction_id"] = doc.get("id")
-            row["model_version"] = doc.get("model_version")
-            row["logged_at"] = ts
-            rows.append(row)
-        last = batch[-1][0]
-        last = last.decode() if isinstance(last, bytes) else str(last)
-        start = f"({last}"
-        if len(batch) < page:
-            break
+    for doc in stream_docs(client, stream, start, end, page):
+        ts = float(doc.get("ts", 0.0))
+        if ts < since_ts or (until_ts is not None and ts >= until_ts):
+            continue
+        row = dict(doc.get("features") or {})
+        row["prediction"] = doc.get("prediction")
+        row[PREDICTION_ID] = doc.get("id")
+        row[MODEL_VERSION] = doc.get("model_version")
+        row[LOGGED_AT] = ts
+        rows.append(row)
     if not rows:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in META_COLUMNS})
     return pd.DataFrame.from_records(rows)
+
+
+def read_labels(client: Any, stream: str, since_ts: float, page: int = 1000) -> Any:
+    """Every label sent to POST /feedback at or after `since_ts`, as a DataFrame (id, label,
+    ts): they live beside the log, in `<stream>:feedback`."""
+    import pandas as pd
+
+    rows = [
+        {"id": doc.get("id"), "label": doc.get("label"), "ts": doc.get("ts")}
+        for doc in stream_docs(
+            client, labels_stream(stream), f"{int(since_ts * 1000)}-0", "+", page
+        )
+    ]
+    return pd.DataFrame.from_records(rows, columns=["id", "label", "ts"])

@@ -36,9 +36,8 @@ def main() -> int:
     from mlflow.models import infer_signature
     from sklearn.base import clone
 
-    from modelops.serving_runtime.feedback import read_labels
-    from modelops.serving_runtime.jobs.performance import join
-    from modelops.serving_runtime.predlog import read_window
+    from modelops.serving_runtime.jobs.performance import join_log
+    from modelops.serving_runtime.predlog import read_labels, read_window
 
     env = os.environ
     name, stable = env["MODELOPS_MODEL_NAME"], env["MODELOPS_STABLE_VERSION"]
@@ -50,16 +49,14 @@ def main() -> int:
     # The window's predictions, each with the label a client sent for it.
     logged = read_window(client, stream, start)
     labels = read_labels(client, stream, start)
-    predictions = logged.rename(columns={"prediction_id": "id", "logged_at": "ts"})
-    joined, counts = join(predictions, labels)
+    joined, features, counts = join_log(logged, labels)
     print(json.dumps({"window": counts}), flush=True)
     if len(joined) < MIN_ROWS:
         raise SystemExit(f"only {len(joined)} labelled predictions in the window; need {MIN_ROWS}")
 
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     served = mlflow.sklearn.load_model(f"models:/{name}/{stable}")
-    features = [str(c) for c in served.feature_names_in_]
-    frame = joined[features].astype(float)
+    frame = features[[str(c) for c in served.feature_names_in_]].astype(float)
     target = pd.Series(joined["label"].to_numpy(), name="label").astype(served.classes_.dtype)
     model = clone(served).fit(frame, target)
 

@@ -42,7 +42,7 @@ async def reconcile(namespace: str, name: str, logger: logging.Logger | Any) -> 
     await scaffold.reconcile(KIND.kind, namespace, name, work)
     if seen:
         # Outside the pass's lock, which recording the Job's end takes again.
-        await retraining.settle(seen[0])
+        await retraining.settle_quietly(seen[0])
 
 
 async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any) -> DriftMonitor:
@@ -157,8 +157,8 @@ def _performance(body: dict[str, Any], namespace: str, name: str, job_name: str,
     labelled = f"{perf.labelled} of {perf.predictions} predictions labelled"
     if perf.reason == policy.BREACHED:
         events.warn(body, policy.PERFORMANCE_DEGRADED, f"{job_name}: {perf.message} ({labelled})")
-    elif perf.reason == policy.TOO_FEW_LABELS:
-        events.info(body, policy.TOO_FEW_LABELS, f"{job_name}: {perf.message} ({labelled})")
+    elif perf.reason in (policy.TOO_FEW_LABELS, policy.NOT_COMPUTED):
+        events.info(body, perf.reason, f"{job_name}: {perf.message} ({labelled})")
     elif perf.reason == policy.WITHIN_THRESHOLDS:
         events.info(body, "PerformanceWithinThresholds", f"{job_name}: {labelled}")
 

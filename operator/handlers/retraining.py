@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from datetime import timedelta
 from typing import Any
 
 import kopf
@@ -18,6 +19,7 @@ from modelops.operator.api.v1alpha1.drift_monitor import (
     RetrainStatus,
 )
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment
+from modelops.operator.api.v1alpha1.schedule import duration_seconds
 from modelops.operator.clients import kube, registry
 from modelops.operator.handlers import events, parsing, scaffold
 from modelops.operator.resources.common import managed_labels
@@ -25,11 +27,13 @@ from modelops.operator.resources.drift_monitor import DEFAULT_WINDOW, DriftTarge
 from modelops.operator.resources.retraining import COMPONENT, build_retrain_job
 from modelops.operator.settings import get_settings
 from modelops.operator.status import retraining as policy
+from modelops.operator.status.allowlists import tracking_uri_allowed
 from modelops.operator.status.runs import controller, terminated_message
 
 KIND = kinds.DRIFT_MONITOR
 log = logging.getLogger(__name__)
 LAST_WORDS = 500
+CREATE_GRACE = timedelta(seconds=60)
 
 
 def decide(
@@ -78,12 +82,16 @@ async def launch(
     body: dict[str, Any], dm: DriftMonitor, run: RetrainStatus, result: DriftResult
 ) -> None:
     """Create the Job the status already names; a failure to create it ends the run."""
-    target = await _target(dm)
+    try:
+        target = await _target(dm)
+    except Exception as exc:  # the apiserver: the run ends, the next breach may start one
+        await _finish(dm, run, None, f"could not read the ModelDeployment: {exc}"[:1000])
+        return
     if target is None or target.model_name is None:
         await _finish(dm, run, None, "the ModelDeployment serves no registered model to retrain")
         return
     end = (result.completion_time or scaffold.now()).timestamp()
-    window = policy.seconds(dm.spec.current.window or DEFAULT_WINDOW)
+    window = duration_seconds(dm.spec.current.window or DEFAULT_WINDOW)
     job = build_retrain_job(dm, target, run, figures(result), (end - window, end), get_settings())
     try:
         await asyncio.to_thread(kube.apply_child, job)
@@ -121,6 +129,9 @@ async def settle(dm: DriftMonitor) -> None:
     ns = dm.metadata["namespace"]
     job = await asyncio.to_thread(kube.get, kinds.JOB.kind, ns, run.job_name)
     if job is None:
+        # Status names the run before the Job is created: a pass in between is no loss.
+        if scaffold.now() - run.started_at < CREATE_GRACE:
+            return
         await _finish(dm, run, None, f"Job {run.job_name} is gone")
         return
     ref = controller(job)
@@ -140,6 +151,14 @@ async def settle(dm: DriftMonitor) -> None:
     if target is None or target.model_name is None:
         await _finish(dm, run, None, "the ModelDeployment is gone: no registry to check")
         return
+    settings = get_settings()
+    if not tracking_uri_allowed(
+        target.tracking_uri, settings.mlflow_tracking_uri, settings.allowed_tracking_uris
+    ):
+        # The operator asks only registries the platform allows (the spec may have changed
+        # since the run started).
+        await _finish(dm, run, None, f"trackingUri {target.tracking_uri} is not allowed here")
+        return
     try:
         version, message = await asyncio.to_thread(
             registry.retrained_version,
@@ -148,12 +167,20 @@ async def settle(dm: DriftMonitor) -> None:
             policy.TAG,
             run.retrain_id,
             target.tracking_uri,
-            get_settings(),
+            settings,
         )
     except Exception as exc:  # the registry is down: the next pass asks again
         log.warning(f"Could not check {run.job_name}'s registered version: {exc}")
         return
     await _finish(dm, run, version, message)
+
+
+async def settle_quietly(dm: DriftMonitor) -> None:
+    """settle() for the periodic pass: a failure is logged and tried again next pass."""
+    try:
+        await settle(dm)
+    except Exception as exc:
+        log.warning(f"Could not settle the retraining run of {dm.metadata['name']}: {exc}")
 
 
 async def _last_words(namespace: str, job: dict[str, Any]) -> str | None:
@@ -182,4 +209,4 @@ async def on_retrain_job(body: kopf.Body, **_: Any) -> None:
     )
     if dm_body is None or dm_body["metadata"].get("uid") != ref.get("uid"):
         return
-    await settle(parsing.parse(DriftMonitor, dm_body))
+    await settle_quietly(parsing.parse(DriftMonitor, dm_body))

@@ -77,6 +77,9 @@ def drift_args(dm: DriftMonitor, target: DriftTarget) -> list[str]:
     ns, name = dm.metadata["namespace"], dm.metadata["name"]
     args += ["--monitor", f"{ns}/{name}", "--model-deployment", spec.model_deployment_ref.name]
     if spec.performance is not None:
+        if target.model_uri and "--model" not in args and "--reference-model" not in args:
+            # Quality is judged for the version served, named here.
+            args += ["--model", target.model_uri]
         rules = [m.wire() for m in spec.performance.metrics]
         args += ["--performance", json.dumps(rules, separators=(",", ":"), sort_keys=True)]
         args += ["--min-labels", str(spec.performance.min_labels)]

@@ -34,6 +34,7 @@ PERFORMANCE_DEGRADED = "PerformanceDegraded"
 BREACHED = "Breached"
 WITHIN_THRESHOLDS = "WithinThresholds"
 TOO_FEW_LABELS = "TooFewLabels"
+NOT_COMPUTED = "NotComputed"
 TARGET_NOT_FOUND = "TargetNotFound"
 TARGET_NOT_DEPLOYED = "TargetNotDeployed"
 NO_DRIFT = "NoDrift"
@@ -73,7 +74,11 @@ def to_performance(doc: Any) -> PerformanceResult | None:
         predictions=predictions if isinstance(predictions, int) else None,
         labelled=labelled if isinstance(labelled, int) else None,
         join_rate=_number(doc.get("joinRate")),
-        reason=reason if reason in (BREACHED, WITHIN_THRESHOLDS, TOO_FEW_LABELS) else None,
+        reason=(
+            reason
+            if reason in (BREACHED, WITHIN_THRESHOLDS, TOO_FEW_LABELS, NOT_COMPUTED)
+            else None
+        ),
         message=str(doc.get("message") or "")[:1000] or None,
         metrics=values,
     )
@@ -208,8 +213,8 @@ def performance_condition(
     if perf is None or perf.reason is None:
         return cond(PERFORMANCE_DEGRADED, None, *_no_result(last))
     labelled = f"{perf.labelled} of {perf.predictions} predictions labelled"
-    if perf.reason == TOO_FEW_LABELS:
-        return cond(PERFORMANCE_DEGRADED, None, TOO_FEW_LABELS, f"{perf.message} ({labelled})")
+    if perf.reason in (TOO_FEW_LABELS, NOT_COMPUTED):
+        return cond(PERFORMANCE_DEGRADED, None, perf.reason, f"{perf.message} ({labelled})")
     figures = ", ".join(
         f"{m.name} {m.value:.4g}" for m in perf.metrics or [] if m.value is not None
     )

@@ -12,6 +12,7 @@ from modelops.operator.api.v1alpha1.feature_materialization import (
     MaterializationRun,
     ViewFreshness,
 )
+from modelops.operator.api.v1alpha1.schedule import duration_seconds
 from modelops.operator.status.conditions import (
     LAST_RUN_SUCCEEDED,
     NO_RUN_YET,
@@ -29,11 +30,6 @@ STALE = "Stale"
 LIST_LIMIT = 100
 FRESH = "Fresh"
 TOO_OLD = "MaxStalenessExceeded"
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def duration_seconds(text: str) -> int:
-    return int(text[:-1]) * _SECONDS[text[-1]]
 
 
 def to_run(doc: dict[str, Any], job_name: str, now: datetime) -> MaterializationRun:

@@ -7,16 +7,11 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from modelops.operator.api.v1alpha1.drift_monitor import DriftMonitor, DriftResult, RetrainStatus
+from modelops.operator.api.v1alpha1.schedule import duration_seconds
 from modelops.operator.status.drift_monitor import BREACHED
 
 Reason = Literal["Drift", "PerformanceBreach"]
 TAG = "modelops.retrain_id"
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def seconds(duration: str) -> int:
-    """30m -> 1800 (the API's CEL rule admits only this form)."""
-    return int(duration[:-1]) * _SECONDS[duration[-1]]
 
 
 def trigger(dm: DriftMonitor, result: DriftResult) -> Reason | None:
@@ -41,7 +36,7 @@ def held_back(current: RetrainStatus | None, cooldown: str, now: datetime) -> st
     if current.phase == "Running":
         return f"retraining run {current.job_name} is still running"
     finished = current.finished_at or current.started_at
-    until = finished + timedelta(seconds=seconds(cooldown))
+    until = finished + timedelta(seconds=duration_seconds(cooldown))
     if now < until:
         return (
             f"cooling down after {current.job_name} until "

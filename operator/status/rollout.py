@@ -14,6 +14,7 @@ from modelops.operator.api.v1alpha1.model_deployment import (
     RolloutPhase,
     RolloutStatus,
 )
+from modelops.operator.api.v1alpha1.schedule import duration_seconds
 from modelops.operator.status.analysis import Figures, evaluate, failures
 
 ANNOTATION = "modelops.dev/rollout"
@@ -23,11 +24,6 @@ ACTIVE: tuple[RolloutPhase, ...] = ("Validating", "Progressing", "Paused")
 SERVING: tuple[RolloutPhase, ...] = ("Progressing", "Paused")
 # The MLflow version tag naming a rollout's outcome.
 OUTCOME_TAG = "modelops.dev/rollout"
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def seconds(duration: str) -> int:
-    return int(duration[:-1]) * UNITS[duration[-1]]
 
 
 @dataclass(frozen=True)
@@ -143,12 +139,12 @@ class Rollouts:
         r = self.spec
         if r.strategy == "Canary":
             s = r.steps[min(step, len(r.steps) - 1)]
-            return "canary", s.weight, seconds(s.duration), None
+            return "canary", s.weight, duration_seconds(s.duration), None
         if r.strategy == "Shadow":
-            return "shadow", 0, seconds(r.shadow.duration), None
+            return "shadow", 0, duration_seconds(r.shadow.duration), None
         if r.strategy == "ABTest" and r.ab_test is not None:
             ab = r.ab_test
-            return "abtest", ab.weight, seconds(ab.duration), ab.key
+            return "abtest", ab.weight, duration_seconds(ab.duration), ab.key
         return "none", 0, 0, None
 
     def _status(self, **changes: object) -> RolloutStatus:

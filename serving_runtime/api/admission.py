@@ -30,7 +30,10 @@ class AdmissionMiddleware:
     """Pure ASGI, for POSTs (every scoring route; probes and metrics are GETs and always
     answered). Beyond `limit` requests in progress a request is refused at once, before its
     body is read, so memory stays bounded by the limit; a request still unanswered after
-    `deadline_s` gets a 504 and its work is cancelled (a queued batch slot is skipped)."""
+    `deadline_s` gets a 504 and its work is cancelled (a queued batch slot is skipped).
+
+    `side` paths (POST /feedback) count against a bound of their own, so labels, which may
+    wait a moment for the log, never take scoring's places."""
 
     def __init__(
         self,
@@ -39,12 +42,17 @@ class AdmissionMiddleware:
         limit: int,
         deadline_s: float,
         on_error: Callable[[str], None] | None = None,
+        side: frozenset[str] = frozenset(),
+        side_limit: int = 16,
     ) -> None:
         self.app = app
         self.limit = limit
         self.deadline_s = deadline_s
         self.on_error = on_error
+        self.side = side
+        self.side_limit = side_limit
         self.in_progress = 0
+        self.side_in_progress = 0
 
     def _count(self, code: str) -> None:
         if self.on_error is not None:
@@ -53,6 +61,9 @@ class AdmissionMiddleware:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
+            return
+        if scope["path"] in self.side:
+            await self._side(scope, receive, send)
             return
         if self.in_progress >= self.limit:
             self._count(Overloaded.code)
@@ -94,3 +105,22 @@ class AdmissionMiddleware:
             )
         finally:
             self.in_progress -= 1
+
+    async def _side(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.side_in_progress >= self.side_limit:
+            self._count(Overloaded.code)
+            await reply(
+                send,
+                Overloaded(
+                    f"{self.side_in_progress} {scope['path']} requests are in progress (the "
+                    f"limit is {self.side_limit}): retry shortly",
+                ),
+            )
+            return
+        self.side_in_progress += 1
+        try:
+            # No deadline of scoring's: its own waits are bounded (the log's re-checks, Redis's
+            # timeouts).
+            await self.app(scope, receive, send)
+        finally:
+            self.side_in_progress -= 1

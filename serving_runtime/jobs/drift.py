@@ -147,7 +147,7 @@ def window_labels(redis_url: str, stream: str, window: str, now: float) -> Any:
     none for the window's predictions can be older."""
     import redis
 
-    from modelops.serving_runtime.feedback import read_labels
+    from modelops.serving_runtime.predlog import read_labels
 
     try:
         client = redis.Redis.from_url(redis_url, socket_timeout=10, socket_connect_timeout=5)
@@ -163,16 +163,13 @@ def model_performance(args: argparse.Namespace, logged: Any, now: float) -> dict
     rules = performance.parse_rules(args.performance)
     window = args.window or "1h"
     labels = window_labels(args.redis_url, args.stream, window, now)
-    predictions = logged.rename(columns={"prediction_id": "id", "logged_at": "ts"})
     model = args.reference_model or args.model
     version = model.rsplit("/", 1)[-1] if model and _MODEL_URI.match(model) else None
-    if version is not None and version.isdigit():
-        # The quality of the version served, not of a mix: a canary's candidate and the
-        # version a promotion replaced are not what the bound is about.
-        predictions = predictions[predictions["model_version"].astype(str) == version]
-    else:
+    if version is not None and not version.isdigit():
         version = None
-    joined, counts = performance.join(predictions, labels)
+    # The quality of the version served, not of a mix: a canary's candidate and the version
+    # a promotion replaced are not what the bound is about.
+    joined, _, counts = performance.join_log(logged, labels, version)
     verdict = performance.evaluate(joined, rules, args.min_labels)
     total = counts["predictions"]
     return {
@@ -181,6 +178,7 @@ def model_performance(args: argparse.Namespace, logged: Any, now: float) -> dict
         "window": window,
         "predictions": total,
         "labelled": counts["labelled"],
+        "orphanLabels": counts["orphanLabels"],
         "joinRate": round(counts["labelled"] / total, 6) if total else None,
     }
 

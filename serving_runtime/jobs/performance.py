@@ -41,6 +41,7 @@ _EVIDENTLY_NAMES = {
 _KEY = "__modelops_key__"
 _TARGET = "__modelops_label__"
 _PROBA = "__modelops_proba__"
+_ROW = "__modelops_row__"
 
 # A metric's value, or why there is none.
 Score = float | str
@@ -178,6 +179,39 @@ def join(predictions: pd.DataFrame, labels: pd.DataFrame) -> tuple[pd.DataFrame,
     return joined.reset_index(drop=True), counts
 
 
+def join_log(
+    logged: pd.DataFrame, labels: pd.DataFrame, version: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """A window of the prediction log (predlog.read_window) joined with its labels: the
+    labelled rows' prediction and label, their features (row for row), and the counts. With
+    `version`, only that model version's predictions count."""
+    import pandas as pd
+
+    from modelops.serving_runtime.predlog import (
+        LOGGED_AT,
+        META_COLUMNS,
+        MODEL_VERSION,
+        PREDICTION_ID,
+    )
+
+    if version is not None and len(logged):
+        logged = logged[logged[MODEL_VERSION].astype(str) == version]
+    # Only the log's own columns go into the join: a feature called id, ts or label stays a
+    # feature.
+    keys = pd.DataFrame(
+        {
+            "id": logged[PREDICTION_ID].to_numpy(),
+            "prediction": logged["prediction"].to_numpy(),
+            "ts": logged[LOGGED_AT].to_numpy(),
+            _ROW: np.arange(len(logged)),
+        }
+    )
+    joined, counts = join(keys, labels)
+    rows = joined[_ROW].to_numpy(dtype=int)
+    features = logged.drop(columns=list(META_COLUMNS)).iloc[rows].reset_index(drop=True)
+    return joined.drop(columns=[_ROW, "id", "ts"]), features, counts
+
+
 def evaluate(
     joined: pd.DataFrame, rules: list[Rule], min_labels: int, task: str | None = None
 ) -> dict[str, Any]:
@@ -226,10 +260,12 @@ def judge(rules: list[Rule], scores: dict[str, Score], labelled: int) -> dict[st
         message = f"{within} metrics within thresholds {on}"
     if missing:
         message += f"; not computed: {', '.join(missing)}"
+    # A bound that could not be checked is no pass: without a breach, no verdict either.
+    reason = "Breached" if breaches else ("NotComputed" if missing else "WithinThresholds")
     return {
         "metrics": entries,
-        "degraded": bool(breaches),
-        "reason": "Breached" if breaches else "WithinThresholds",
+        "degraded": True if breaches else (None if missing else False),
+        "reason": reason,
         "message": message,
     }
 

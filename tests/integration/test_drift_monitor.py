@@ -327,6 +327,8 @@ def test_performance_joins_late_corrected_and_missing_labels_and_judges_the_wind
     breach = check([{"name": "accuracy", "min": 0.95}, {"name": "f1", "min": 0.5}], 50)
     few = check([{"name": "accuracy", "min": 0.85}], 300)
     assert (within["predictions"], within["labelled"], within["joinRate"]) == (300, 250, 0.833333)
+    # The unlogged id's label and the candidate's 20: none of them for the version judged.
+    assert within["orphanLabels"] == 21
     assert within["reason"] == "WithinThresholds" and within["modelVersion"] == version
     assert within["metrics"][0]["value"] == pytest.approx(0.9)
     assert within["metrics"][0]["passed"] is True

@@ -134,9 +134,9 @@ async def test_predictions_are_logged_to_a_capped_stream(
     assert list(window.columns) == [
         *COLS,
         "prediction",
-        "prediction_id",
-        "model_version",
-        "logged_at",
+        "__prediction_id",
+        "__model_version",
+        "__logged_at",
     ]
     assert window[COLS].to_numpy().tolist() == sent
     assert window["prediction"].tolist() == predicted
@@ -249,8 +249,8 @@ def tenant_acl(namespace: str, password: str) -> list[str]:
         "ACL", "SETUSER", namespace, "on", f">{password}", "resetkeys",
         f"~modelops:cache:{namespace}:*", f"~modelops:predictions:{namespace}:*",
         "resetchannels", "-@all",
-        "+get", "+set", "+exists", "+xadd", "+xtrim", "+xrange", "+xrevrange", "+xlen",
-        "+ping", "+hello",
+        "+get", "+set", "+xadd", "+xtrim", "+xrange", "+xrevrange", "+xlen",
+        "+zadd", "+zremrangebyrank", "+zremrangebyscore", "+zmscore", "+ping", "+hello",
     ]  # fmt: skip
 
 
@@ -337,7 +337,7 @@ async def test_every_answer_has_an_id_that_labels_join_to_days_later(
     """Ids in the body and the header (the client's own when it sends one), logged with each
     row; labels for them kept, a label for an id nobody logged counted and listed, a
     corrected label kept beside the first (the reader takes the newest)."""
-    from modelops.serving_runtime.feedback import read_labels
+    from modelops.serving_runtime.predlog import PREDICTION_ID, read_labels
 
     stream = f"modelops:predictions:test:{uuid.uuid4().hex[:8]}"
     app = app_for(
@@ -365,10 +365,10 @@ async def test_every_answer_has_an_id_that_labels_join_to_days_later(
                 ],
             },
         )
-        refused = await client.post(
+        replaced = await client.post(
             "/predict", json={"features": rows(1)}, headers={"X-Request-Id": "a b"}
         )
-        await _until(lambda: client_redis.xlen(stream) == 5)
+        await _until(lambda: client_redis.xlen(stream) == 6)
         generated = one.json()["prediction_id"]
         first = await client.post("/feedback", json={"id": generated, "label": True})
         batch = await client.post(
@@ -391,10 +391,11 @@ async def test_every_answer_has_an_id_that_labels_join_to_days_later(
     assert own.headers["x-prediction-id"] == "order-17"
     assert set(own.json()) == {"predictions"}  # MLflow's body, unchanged
     assert v2.json()["id"] == "v2-call-1" and v2.headers["x-prediction-id"] == "v2-call-1"
-    assert refused.status_code == 400 and "X-Request-Id" in refused.json()["error"]["message"]
-    assert "x-prediction-id" not in refused.headers
-    assert sorted(window["prediction_id"]) == sorted(
-        [generated, "order-17:0", "order-17:1", "order-17:2", "v2-call-1"]
+    # Not an id (a space): scored anyway, under an id of the runtime's own.
+    substitute = replaced.headers["x-prediction-id"]
+    assert replaced.status_code == 200 and substitute != "a b" and len(substitute) == 32
+    assert sorted(window[PREDICTION_ID]) == sorted(
+        [generated, substitute, "order-17:0", "order-17:1", "order-17:2", "v2-call-1"]
     )
     assert first.json() == {"received": 1, "kept": 1, "unknown": 0, "unknown_ids": []}
     assert batch.json() == {
@@ -435,10 +436,10 @@ async def test_feedback_says_why_it_cannot_keep_labels(
         pid = answer.json()["prediction_id"]
         await _until(
             lambda: (
-                redis.Redis.from_url(own_redis["url"]).exists(
-                    f"modelops:predictions:default:rt-redis:id:{pid}"
+                redis.Redis.from_url(own_redis["url"]).zscore(
+                    "modelops:predictions:default:rt-redis:ids", pid
                 )
-                == 1
+                is not None
             )
         )
         own_redis["stop"]()

@@ -115,10 +115,9 @@ class OnDrift(KubeModel):
     it, from this namespace and under its network policies; redirects are not followed."""
 
 
-PerformanceMetricName = Literal[
-    "accuracy", "precision", "recall", "f1", "roc_auc", "rmse", "mae", "r2"
-]
-CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+# roc_auc needs class probabilities, which the prediction log does not keep.
+PerformanceMetricName = Literal["accuracy", "precision", "recall", "f1", "rmse", "mae", "r2"]
+CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1")
 
 
 class PerformanceMetric(KubeModel):
@@ -140,9 +139,9 @@ class PerformanceMetric(KubeModel):
     }
 
     name: PerformanceMetricName
-    """accuracy, precision, recall, f1 or roc_auc (classifiers; precision, recall and f1 are
-    macro averages over more than two classes; roc_auc needs logged probabilities), or rmse,
-    mae or r2 (regressors). Computed by Evidently."""
+    """accuracy, precision, recall or f1 (classifiers; precision, recall and f1 are macro
+    averages over more than two classes), or rmse, mae or r2 (regressors). Computed by
+    Evidently."""
     min: float | None = None
     """The value must be at least this (e.g. accuracy 0.85)."""
     max: float | None = None
@@ -163,7 +162,7 @@ class Performance(KubeModel):
                     + str(list(CLASSIFICATION_METRICS))
                     + "))",
                     "message": "performance metrics are all classification metrics "
-                    "(accuracy, precision, recall, f1, roc_auc) or all regression metrics "
+                    "(accuracy, precision, recall, f1) or all regression metrics "
                     "(rmse, mae, r2)",
                 }
             ]
@@ -370,7 +369,7 @@ class PerformanceResult(KubeModel):
     join_rate: float | None = None
     """labelled / predictions."""
     reason: str | None = None
-    """WithinThresholds, Breached or TooFewLabels."""
+    """WithinThresholds, Breached, TooFewLabels or NotComputed (a measure had no value)."""
     message: str | None = None
     """What breached, or why there is no verdict."""
     metrics: list[PerformanceValue] | None = Field(default=None, max_length=8)

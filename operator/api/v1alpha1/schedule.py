@@ -14,6 +14,14 @@ CRON_CEL = (
     r"|[0-9*/,?A-Za-z-]+([ \t]+[0-9*/,?A-Za-z-]+){4})$')"
 )
 DURATION_PATTERN = r"^[1-9][0-9]*(s|m|h|d)$"
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> int:
+    """A duration DURATION_PATTERN admits (30m, 2h) in seconds."""
+    return int(text[:-1]) * _UNIT_SECONDS[text[-1]]
+
+
 # The CronJob controller names each run `<cronjob>-<minutes since the epoch>` (11 characters),
 # and a Job's name must fit a 63-character label value.
 MAX_CRONJOB_NAME = 52

@@ -84,3 +84,18 @@ async def test_a_timeout_inside_the_app_is_not_mistaken_for_the_deadline() -> No
         async with client(app) as c:
             await c.post("/predict", content=b"{}")
     assert app.in_progress == 0
+
+
+async def test_labels_have_a_bound_of_their_own_and_never_take_scorings_places() -> None:
+    app = AdmissionMiddleware(
+        SlowApp(delay=0.3), limit=1, deadline_s=5, side=frozenset({"/feedback"}), side_limit=2
+    )
+    async with client(app) as c:
+        labels = [asyncio.ensure_future(c.post("/feedback", content=b"{}")) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        third = await c.post("/feedback", content=b"{}")
+        scored = await c.post("/predict", content=b"{}")  # scoring's one place is free
+        assert third.status_code == 503 and "/feedback requests" in third.json()["error"]["message"]
+        assert scored.status_code == 200
+        assert [r.status_code for r in await asyncio.gather(*labels)] == [200, 200]
+    assert app.side_in_progress == 0 and app.in_progress == 0

@@ -10,6 +10,7 @@ from modelops.operator.api.v1alpha1.feature_materialization import (
     FeatureMaterialization,
     FeatureMaterializationStatus,
 )
+from modelops.operator.api.v1alpha1.schedule import duration_seconds
 from modelops.operator.status import conditions as shared
 from modelops.operator.status import feature_materialization as fs
 
@@ -46,7 +47,7 @@ def conds(f: FeatureMaterialization, st: FeatureMaterializationStatus, now: date
 
 @pytest.mark.parametrize(("text", "seconds"), [("30m", 1800), ("1h", 3600), ("2d", 172800)])
 def test_durations(text: str, seconds: int) -> None:
-    assert fs.duration_seconds(text) == seconds
+    assert duration_seconds(text) == seconds
 
 
 def test_fresh_then_stale_as_the_clock_moves() -> None:

@@ -64,7 +64,8 @@ def run(drift: bool, perf_reason: str | None = None, error: str | None = None) -
             "PerformanceBreach",
         ),
         ({"retrain": RETRAIN, "onDrift": {"retrain": True}}, run(True, error="boom"), None),
-        ({"onDrift": {"retrain": False}}, run(True, "Breached"), None),
+        # A template, and nothing asks for it.
+        ({"retrain": RETRAIN}, run(True, "Breached"), None),
     ],
 )
 def test_what_starts_a_run(

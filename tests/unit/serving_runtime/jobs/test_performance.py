@@ -289,9 +289,9 @@ def test_roc_auc_without_probabilities_is_not_computed(
     entry = metric(result, "roc_auc")
     assert entry["value"] is None and entry["passed"] is None
     assert re.search(why, str(entry["message"]))
-    # The metrics that can be computed still are, and a missing one is no breach.
+    # The metrics that can be computed still are; a missing one is no breach and no pass.
     assert metric(result, "accuracy")["value"] == 0.8
-    assert result["degraded"] is False
+    assert result["degraded"] is None and result["reason"] == "NotComputed"
     assert "1 of 2 metrics within thresholds" in str(result["message"])
     assert "not computed: roc_auc" in str(result["message"])
 
