@@ -206,13 +206,17 @@ def send_traffic(url: str, train: Any) -> None:
     print(f"sent {len(records)} more rows through the Service; the pods log a sample to Redis")
 
 
-def wait_for_run(kind: str, name: str, timeout: int = 240) -> dict[str, Any]:
-    """The status of a scheduled run: the CronJob controller starts it at the next minute."""
+def wait_for_run(
+    kind: str, name: str, after: datetime | None = None, timeout: int = 240
+) -> dict[str, Any]:
+    """The status of a scheduled run (started after `after`, when given): the CronJob
+    controller starts one at each minute."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         obj = json.loads(kubectl("get", kind, name, "-o", "json", capture=True))
         run = (obj.get("status") or {}).get("lastRun")
-        if run:
+        started = (run or {}).get("startTime")
+        if run and (after is None or (started and datetime.fromisoformat(started) >= after)):
             return run  # type: ignore[no-any-return]
         time.sleep(3)
     kubectl("get", "jobs,pods", "-o", "wide")
@@ -336,6 +340,13 @@ def main() -> int:
 
     step(f"Training a 100-tree random forest, registering it as models:/{MODEL_NAME}@champion")
     version, train, labels = train_and_register(services, seed=7)
+    import mlflow
+
+    try:
+        # A rerun starts from scratch: an earlier run's challenger would start a rollout.
+        mlflow.MlflowClient().delete_registered_model_alias(MODEL_NAME, "challenger")
+    except mlflow.exceptions.MlflowException:
+        pass
     # The world after the change: the same inputs, each class now what used to be the next.
     changed = train.assign(label=(labels + 1) % 3)
     holdout = WORK / "holdout.parquet"
@@ -423,9 +434,12 @@ def main() -> int:
 
     step("Predictions through the ModelDeployment's Service")
     send_traffic(service_url("fraud"), train)
+    # metav1.Time has second precision.
+    sent = datetime.now(UTC).replace(microsecond=0)
 
     step("The CronJobs' own scheduled runs: a drift check and a materialization")
-    drift = wait_for_run("dm", "fraud-drift")
+    # A run that started before the traffic was logged would find no rows.
+    drift = wait_for_run("dm", "fraud-drift", after=sent)
     print(f"drift run {drift['jobName']}: drifted columns {drift.get('driftedColumns')}")
     if drift.get("error"):
         print(f"drift run failed: {drift['error']}", file=sys.stderr)
@@ -463,8 +477,6 @@ def main() -> int:
         "--field-selector", "involvedObject.name=fraud-drift",
         "-o", "custom-columns=REASON:.reason,MESSAGE:.message",
     )  # fmt: skip
-    import mlflow
-
     champion = mlflow.MlflowClient().get_model_version_by_alias(MODEL_NAME, "champion").version
     print(f"models:/{MODEL_NAME}@champion now names version {champion}")
 
