@@ -7,6 +7,7 @@ store (S3Proxy) as plain processes."""
 from .cluster import (
     CLUSTER_COMPONENTS,
     NODE_NAMES,
+    OPERATOR_USER,
     build_binaries,
     cluster_down,
     cluster_running,
@@ -53,6 +54,7 @@ __all__ = [
     "node_up",
     "publish",
     "NODE_NAMES",
+    "OPERATOR_USER",
     "ROOT",
     "S3_BUCKET",
     "STATE",

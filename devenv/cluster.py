@@ -79,8 +79,8 @@ def node_manifest(name: str) -> dict[str, object]:
         },
         "spec": {"taints": [SIMULATED_TAINT]},
         "status": {
-            "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+            "allocatable": {"cpu": "1000", "memory": "4Ti", "pods": "1100"},
+            "capacity": {"cpu": "1000", "memory": "4Ti", "pods": "1100"},
             "nodeInfo": {
                 "architecture": "amd64",
                 "kubeletVersion": "fake",
@@ -105,10 +105,20 @@ def _prepare_state(state: Path, bins: Path) -> None:
         link.symlink_to(bins / tool)
 
 
-def _write_credentials(pki: Path) -> str:
-    """The admin bearer token (system:masters) and the service-account signing key pair."""
-    token = secrets.token_hex(24)
-    write_private(pki / "tokens.csv", f"{token},modelops-admin,modelops-admin,system:masters\n")
+# The operator's own identity when run on the host (tests, benchmarks): the apiserver's audit
+# log then records its every request apart from kubectl's and the tests' (OPERATOR_AUDIT).
+OPERATOR_USER = "modelops-operator"
+
+
+def _write_credentials(pki: Path) -> tuple[str, str]:
+    """The admin and operator bearer tokens (both system:masters) and the service-account
+    signing key pair."""
+    token, operator_token = secrets.token_hex(24), secrets.token_hex(24)
+    write_private(
+        pki / "tokens.csv",
+        f"{token},modelops-admin,modelops-admin,system:masters\n"
+        f"{operator_token},{OPERATOR_USER},{OPERATOR_USER},system:masters\n",
+    )
     subprocess.run(
         ["openssl", "genrsa", "-out", str(pki / "sa.key"), "2048"], check=True, capture_output=True
     )
@@ -117,7 +127,7 @@ def _write_credentials(pki: Path) -> str:
         check=True,
         capture_output=True,
     )
-    return token
+    return token, operator_token
 
 
 def _start_etcd(state: Path, bins: Path, port: int, peer_port: int) -> None:
@@ -139,14 +149,17 @@ def _start_etcd(state: Path, bins: Path, port: int, peer_port: int) -> None:
     wait_http(f"http://127.0.0.1:{port}/health", 30, proc=etcd)
 
 
-# What the tests read back from the apiserver's audit log: every list and watch of the kinds
-# the operator follows, with its query (label and field selectors) and user agent. Nothing else
-# is logged. A watch is logged when its response starts, not when it ends minutes later.
+# What the tests read back from the apiserver's audit log: every request of the operator's own
+# identity (what it costs the apiserver, by verb and resource), and every list and watch of the
+# kinds the operator follows, with its query (label and field selectors) and user agent. Nothing
+# else is logged. A watch is logged when its response starts, not when it ends minutes later.
 AUDIT_POLICY = """\
 apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
 rules:
+  - level: Metadata
+    users: [modelops-operator]
   - level: Metadata
     verbs: [list, watch]
     resources:
@@ -205,8 +218,10 @@ def _start_apiserver(state: Path, bins: Path, etcd_port: int, port: int, token: 
     return ca
 
 
-def _write_kubeconfig(state: Path, server: str, ca: Path, token: str) -> Path:
-    kubeconfig = state / "kubeconfig"
+def _write_kubeconfig(
+    state: Path, server: str, ca: Path, token: str, user: str = "modelops-admin"
+) -> Path:
+    kubeconfig = state / ("kubeconfig" if user == "modelops-admin" else f"kubeconfig-{user}")
     write_private(
         kubeconfig,
         "apiVersion: v1\n"
@@ -214,9 +229,9 @@ def _write_kubeconfig(state: Path, server: str, ca: Path, token: str) -> Path:
         "clusters:\n"
         f"- name: modelops\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\n"
         "users:\n"
-        f"- name: modelops-admin\n  user:\n    token: {token}\n"
+        f"- name: {user}\n  user:\n    token: {token}\n"
         "contexts:\n"
-        "- name: modelops\n  context:\n    cluster: modelops\n    user: modelops-admin\n"
+        f"- name: modelops\n  context:\n    cluster: modelops\n    user: {user}\n"
         "    namespace: default\n"
         "current-context: modelops\n",
     )
@@ -240,6 +255,10 @@ def _start_controllers(state: Path, bins: Path, kubeconfig: Path, ca: Path) -> N
             # Faster than the defaults so tests see GC and HPA decisions within seconds.
             "--horizontal-pod-autoscaler-sync-period=5s",
             "--horizontal-pod-autoscaler-downscale-stabilization=20s",
+            # Large clusters raise the client's 20 requests/s default (the scale benchmark
+            # creates a thousand Deployments at once; the controllers must not be its bound).
+            "--kube-api-qps=200",
+            "--kube-api-burst=400",
             "--node-monitor-grace-period=60s",
             "--v=1",
         ]
@@ -253,6 +272,8 @@ def _start_controllers(state: Path, bins: Path, kubeconfig: Path, ca: Path) -> N
             "--leader-elect=false",
             "--bind-address=127.0.0.1",
             "--secure-port=0",
+            "--kube-api-qps=200",
+            "--kube-api-burst=400",
             "--v=1",
         ]
     )
@@ -317,12 +338,13 @@ def cluster_up(state: Path = STATE) -> dict[str, str]:
     bins = build_binaries()
     log(f"binaries from {bins}")
     _prepare_state(state, bins)
-    token = _write_credentials(state / "pki")
+    token, operator_token = _write_credentials(state / "pki")
     etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
     _start_etcd(state, bins, etcd_port, peer_port)
     server = f"https://127.0.0.1:{api_port}"
     ca = _start_apiserver(state, bins, etcd_port, api_port, token)
     kubeconfig = _write_kubeconfig(state, server, ca, token)
+    operator_kubeconfig = _write_kubeconfig(state, server, ca, operator_token, OPERATOR_USER)
     _start_controllers(state, bins, kubeconfig, ca)
     _start_kwok(state, bins, kubeconfig)
     meta = {
@@ -330,6 +352,7 @@ def cluster_up(state: Path = STATE) -> dict[str, str]:
         "token": token,
         "ca": str(ca),
         "kubeconfig": str(kubeconfig),
+        "operator_kubeconfig": str(operator_kubeconfig),
         "bin": str(bins),
         "audit_log": str(state / "audit.log"),
     }

@@ -47,7 +47,11 @@ class OperatorSettings(BaseSettings):
     runtime_image: str = "ghcr.io/modelops/runtime:0.1.0"
     """The serving runtime image, used when a spec names none."""
     model_poll_seconds: float = Field(default=60.0, gt=0)
-    """How often aliases are re-resolved (a moved alias rolls out)."""
+    """How often aliases are re-resolved (a moved alias rolls out), each at its own offset
+    into the interval. A numbered version is never looked up again once resolved."""
+    resync_seconds: float = Field(default=3600.0, gt=0)
+    """How often a settled ModelDeployment gets a full pass (children listed and compared) on
+    top of the watches, which restore an edited or deleted child at once."""
     redis_url: str | None = None
     """Default Redis for prediction logs."""
     cluster_domain: str = "cluster.local"

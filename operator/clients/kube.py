@@ -155,9 +155,9 @@ def patch_status(kind: str, namespace: str, name: str, status: dict[str, Any]) -
     )
 
 
-def names(kind: str, namespace: str | None, fields: str = "") -> list[tuple[str, str]]:
-    """(namespace, name) of every object of a kind, in one namespace or (None) all of them,
-    optionally filtered by a field selector."""
+def list_all(kind: str, namespace: str | None, fields: str = "") -> list[dict[str, Any]]:
+    """Every object of a kind, in one namespace or (None) all of them, optionally filtered by a
+    field selector."""
     query = [("fieldSelector", fields)] if fields else None
     items = _call(
         "GET",
@@ -165,7 +165,8 @@ def names(kind: str, namespace: str | None, fields: str = "") -> list[tuple[str,
         query_params=query,
         header_params={"Accept": "application/json"},
     )
-    return [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in items["items"]]
+    found: list[dict[str, Any]] = items["items"]
+    return found
 
 
 def get_raw(path: str) -> dict[str, Any] | None:

@@ -97,7 +97,9 @@ async def on_drift_monitor_change(meta: kopf.Meta, logger: kopf.Logger, **_: Any
 
 
 @resync.every(KIND.kind, get_settings().model_poll_seconds)
-async def resync_drift_monitor(namespace: str, name: str, logger: logging.Logger) -> None:
+async def resync_drift_monitor(
+    namespace: str, name: str, logger: logging.Logger, _listed: dict[str, Any] | None = None
+) -> None:
     """Follow the target's rollouts (the reference is the served version's training data)."""
     await reconcile(namespace, name, logger)
 

@@ -71,7 +71,9 @@ async def on_feature_materialization_change(meta: kopf.Meta, logger: kopf.Logger
 
 
 @resync.every(KIND.kind, STALENESS_INTERVAL)
-async def resync_feature_materialization(namespace: str, name: str, logger: logging.Logger) -> None:
+async def resync_feature_materialization(
+    namespace: str, name: str, logger: logging.Logger, _listed: dict[str, Any] | None = None
+) -> None:
     """Re-evaluate Stale and restore a drifted CronJob."""
     await reconcile(namespace, name, logger, apply=True)
 

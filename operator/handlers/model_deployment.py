@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import kopf
@@ -12,7 +13,7 @@ from modelops.operator.api import kinds
 from modelops.operator.api.v1alpha1.feature_materialization import FeatureStoreRef
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment, ResolvedModel
 from modelops.operator.clients import kube, registry
-from modelops.operator.handlers import events, parsing, resync, rollout, scaffold
+from modelops.operator.handlers import children, events, parsing, resync, rollout, scaffold
 from modelops.operator.planning import key as child_key
 from modelops.operator.planning import plan as plan_children
 from modelops.operator.resources.common import managed_labels, managed_selector, selector_labels
@@ -35,6 +36,9 @@ SKIP_PREFLIGHT = "modelops.dev/skip-compatibility-check"
 
 # Pre-flight results per pinned version: a version's files never change once registered.
 _preflight_cache: dict[tuple[str, str, bool], Compatibility] = {}
+# When each ModelDeployment last had a full pass (monotonic seconds): the periodic pass owes
+# one only every resync_seconds once it is settled.
+_last_full: dict[tuple[str, str], float] = {}
 
 
 def _tracking(md: ModelDeployment) -> str:
@@ -57,13 +61,19 @@ async def _preflight(md: ModelDeployment, model: ResolvedModel) -> Compatibility
 
 
 async def _resolve(md: ModelDeployment) -> tuple[Resolution, Compatibility]:
-    resolution = await asyncio.to_thread(
-        registry.resolve, md.spec.model.uri, _tracking(md), get_settings()
-    )
+    """The registry's answer and the pre-flight verdict, each asked again only when it can
+    have changed: a resolved numbered version is not looked up, a checked one not downloaded."""
+    resolution = policy.still_resolved(md)
+    if resolution is None:
+        resolution = await asyncio.to_thread(
+            registry.resolve, md.spec.model.uri, _tracking(md), get_settings()
+        )
     model = resolution.model
     if model is None or model.resolved_uri is None:
         return resolution, policy.previous_compatibility(md)
-    return resolution, await _preflight(md, model)
+    skip = md.metadata.get("annotations", {}).get(SKIP_PREFLIGHT) == "true"
+    known = None if skip else policy.still_compatible(md, resolution)
+    return resolution, known if known is not None else await _preflight(md, model)
 
 
 async def _features(
@@ -82,17 +92,29 @@ async def _features(
     return store, policy.features_fresh(ref, fm)
 
 
-async def reconcile(namespace: str, name: str, logger: logging.Logger | Any, resolve: bool) -> None:
+async def reconcile(
+    namespace: str,
+    name: str,
+    logger: logging.Logger | Any,
+    resolve: bool,
+    deployment: dict[str, Any] | None = None,
+) -> None:
     """One idempotent pass: create, update, resume, the poll timer and child events all land
-    here and converge to the same children and status."""
+    here and converge to the same children and status. With `deployment` (a status-only change
+    of it), only status is brought up to date, unless a rollout is under way."""
 
     async def work(body: dict[str, Any]) -> None:
-        await _reconcile(body, logger, resolve)
+        await _reconcile(body, logger, resolve, deployment)
 
     await scaffold.reconcile(KIND.kind, namespace, name, work)
 
 
-async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any, resolve: bool) -> None:
+async def _reconcile(
+    body: dict[str, Any],
+    logger: logging.Logger | Any,
+    resolve: bool,
+    seen: dict[str, Any] | None = None,
+) -> None:
     md = parsing.parse(ModelDeployment, body)
     settings = get_settings()
     allowlists.check_model_deployment(md.spec, settings)
@@ -117,15 +139,27 @@ async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any, resolve
 
     feature_store, features_fresh = await _features(md)
     deployment: dict[str, Any] | None = None
-    if served is not None:
+    if served is not None and seen is not None and not plan.active:
+        deployment = seen
+    elif served is not None:
         desired = desired_children(md, served, settings, feature_store, rollout.pods_spec(md, plan))
-        observed = await asyncio.to_thread(
-            kube.list_owned, CHILD_KINDS, ns, md.metadata["uid"], managed_selector(COMPONENT)
-        )
+        # Before the first rollout there is nothing to list: each child is read once by name
+        # before it is created (apply_child), one request instead of five lists.
+        observed: list[dict[str, Any]] = []
+        if current is not None:
+            # This owner's children only: a selector on the component alone would list every
+            # ModelDeployment's in the namespace, on every pass of each.
+            instance = ",".join(f"{k}={v}" for k, v in selector_labels(name, COMPONENT).items())
+            selector = f"{managed_selector(COMPONENT)},{instance}"
+            observed = await asyncio.to_thread(
+                kube.list_owned, CHILD_KINDS, ns, md.metadata["uid"], selector
+            )
         actions = plan_children(desired, observed)
-        owned = {child_key(o) for o in observed}
+        owned = {child_key(o): o for o in observed}
+        deployment = next((o for o in observed if o["kind"] == kinds.DEPLOYMENT.kind), None)
         for obj in actions.apply:
             applied = await asyncio.to_thread(kube.apply_child, obj, child_key(obj) in owned)
+            children.remember(applied)
             if obj["kind"] == kinds.DEPLOYMENT.kind:
                 deployment = applied
         for key in actions.delete:
@@ -151,6 +185,7 @@ async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any, resolve
         resync.soon(KIND.kind, ns, name, rollout.FOLLOW_UP_SECONDS, resync_model_deployment)
     if not resolve:
         return
+    _last_full[(ns, name)] = time.monotonic()
     if compat.compatible is False:
         events.warn(body, policy.INCOMPATIBLE, compat.message)
     if resolution.model is None:
@@ -163,19 +198,64 @@ async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any, resolve
 @kopf.on.update(*KIND.resource, field="spec")
 @kopf.on.update(*KIND.resource, field="metadata.annotations")
 async def on_model_deployment_change(
-    meta: kopf.Meta, logger: kopf.Logger, retry: int, **_: Any
+    body: kopf.Body, meta: kopf.Meta, reason: str, logger: kopf.Logger, retry: int, **_: Any
 ) -> None:
+    # An operator (re)starting finds settled ModelDeployments as it left them: their children
+    # are checked now, their aliases at their next poll (spread over the interval), so a
+    # thousand of them do not ask the registry all at once.
+    resolve = not (
+        reason == kopf.Reason.RESUME and policy.settled(parsing.parse(ModelDeployment, dict(body)))
+    )
     try:
-        await reconcile(meta["namespace"], meta["name"], logger, resolve=True)
+        await reconcile(meta["namespace"], meta["name"], logger, resolve=resolve)
     except kopf.TemporaryError as e:
         # Exponential backoff while the registry is down, capped at five minutes.
         raise kopf.TemporaryError(str(e), delay=min(300, 5 * 2**retry)) from None
 
 
+# One registry answer per URI serves every ModelDeployment polling it within this many seconds
+# (a model deployed in fifty namespaces costs one lookup per poll interval, not fifty).
+POLL_SHARED_SECONDS = 5.0
+_polled: dict[tuple[str, str], tuple[float, Resolution]] = {}
+
+
+async def _poll(uri: str, tracking: str) -> Resolution:
+    key, now = (tracking, uri), time.monotonic()
+    hit = _polled.get(key)
+    if hit is not None and now - hit[0] < POLL_SHARED_SECONDS:
+        return hit[1]
+    resolution = await asyncio.to_thread(registry.resolve, uri, tracking, get_settings())
+    if len(_polled) > 10_000:
+        _polled.clear()
+    _polled[key] = (time.monotonic(), resolution)
+    return resolution
+
+
+async def _alias_moved(listed: ModelDeployment) -> bool:
+    """Whether the registry now resolves the URI to another version than the one served (or
+    cannot resolve it: the full pass reports why)."""
+    resolution = await _poll(listed.spec.model.uri, _tracking(listed))
+    current = policy.pinned(listed)
+    return (
+        resolution.model is None
+        or current is None
+        or resolution.model.resolved_uri != current.resolved_uri
+    )
+
+
 @resync.every(KIND.kind, get_settings().model_poll_seconds)
-async def resync_model_deployment(namespace: str, name: str, logger: logging.Logger) -> None:
-    """Re-resolve the alias (a moved alias rolls out) and restore drifted children."""
+async def resync_model_deployment(
+    namespace: str, name: str, logger: logging.Logger, listed: dict[str, Any] | None = None
+) -> None:
+    """Re-resolve a movable URI (a moved alias rolls out); a full pass while one is not settled
+    and every resync_seconds (restores anything its watches missed)."""
     try:
+        if listed is not None:
+            md = parsing.parse(ModelDeployment, listed)
+            last = _last_full.setdefault((namespace, name), time.monotonic())
+            due = policy.periodic(md, time.monotonic() - last, get_settings().resync_seconds)
+            if due == "none" or (due == "poll" and not await _alias_moved(md)):
+                return
         await reconcile(namespace, name, logger, resolve=True)
     except kopf.TemporaryError:
         pass  # status already says why; the next tick retries
@@ -188,28 +268,37 @@ def _owner_name(body: kopf.Body) -> str | None:
     return None
 
 
-async def _reconcile_owner(body: kopf.Body, logger: kopf.Logger) -> None:
+async def _reconcile_owner(
+    body: kopf.Body, logger: kopf.Logger, deployment: dict[str, Any] | None = None
+) -> None:
     owner = _owner_name(body)
     ns = body.get("metadata", {}).get("namespace")
     if owner is None or ns is None:
         return
-    await reconcile(ns, owner, logger, resolve=False)
+    await reconcile(ns, owner, logger, resolve=False, deployment=deployment)
 
 
 CHILD_LABELS = managed_labels(COMPONENT)
 
 
 @kopf.on.event(*kinds.DEPLOYMENT.resource, labels=CHILD_LABELS)
-async def on_predictor_deployment_event(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
+async def on_predictor_deployment_event(
+    type: str | None, body: kopf.Body, logger: kopf.Logger, **_: Any
+) -> None:
     """Readiness changes flow into the owner's status; a hand edit or deletion is undone."""
-    await _reconcile_owner(body, logger)
+    change = children.observe(type, body)
+    if change == "spec":
+        await _reconcile_owner(body, logger)
+    elif change == "status":
+        await _reconcile_owner(body, logger, deployment=dict(body))
 
 
 @kopf.on.event(*kinds.SERVICE.resource, labels=CHILD_LABELS)
 @kopf.on.event(*kinds.HPA.resource, labels=CHILD_LABELS)
 @kopf.on.event(*kinds.PDB.resource, labels=CHILD_LABELS)
+@kopf.on.event(*kinds.CONFIG_MAP.resource, labels=CHILD_LABELS)
 async def on_predictor_child_event(
     type: str | None, body: kopf.Body, logger: kopf.Logger, **_: Any
 ) -> None:
-    if type in ("DELETED", "MODIFIED"):
+    if children.observe(type, body) == "spec":
         await _reconcile_owner(body, logger)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,12 +22,15 @@ from modelops.operator.clients import kube
 from modelops.operator.resources.common import outside
 from modelops.operator.settings import get_settings
 
-# pass(namespace, name, logger)
-Pass = Callable[[str, str, logging.Logger], Awaitable[None]]
+# pass(namespace, name, logger, the object as the periodic list read it (None: not listed))
+Pass = Callable[[str, str, logging.Logger, dict[str, Any] | None], Awaitable[None]]
 log = logging.getLogger(__name__)
 # At most this many passes of one kind at once: a thousand resources do not take a thousand
 # registry calls in the same second, nor one after another for minutes.
 CONCURRENCY = 8
+# Each object's pass comes at its own offset into the interval (a stable hash of its name, up to
+# this share of the interval): a thousand passes spread over the minute, not all at its start.
+SPREAD = 0.8
 SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
@@ -105,16 +109,26 @@ class _Passes:
     running: dict[tuple[str, str], asyncio.Task[None]]
 
 
-async def _tick(job: Resync, passes: _Passes, namespaces: list[str], excluded: list[str]) -> None:
-    found: list[tuple[str, str]] = []
-    for ns in lists(namespaces, excluded):
-        listed = await asyncio.to_thread(kube.names, job.kind, ns, outside(excluded))
-        found += [(n, name) for n, name in listed if served(n, namespaces)]
+def offset(namespace: str, name: str, interval: float) -> float:
+    """Where in the interval an object's pass comes: the same place every tick."""
+    digest = hashlib.sha256(f"{namespace}/{name}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 * interval * SPREAD
 
-    async def one(namespace: str, name: str) -> None:
+
+async def _tick(job: Resync, passes: _Passes, namespaces: list[str], excluded: list[str]) -> None:
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for ns in lists(namespaces, excluded):
+        listed = await asyncio.to_thread(kube.list_all, job.kind, ns, outside(excluded))
+        for item in listed:
+            meta = item["metadata"]
+            if served(meta["namespace"], namespaces):
+                found[(meta["namespace"], meta["name"])] = item
+
+    async def one(namespace: str, name: str, item: dict[str, Any]) -> None:
+        await asyncio.sleep(offset(namespace, name, job.interval))
         async with passes.gate:
             try:
-                await job.run(namespace, name, log)
+                await job.run(namespace, name, log, item)
             except Exception:  # one object's failure must not stop the others' passes
                 log.exception(f"Resync of {job.kind} {namespace}/{name} failed")
 
@@ -124,9 +138,9 @@ async def _tick(job: Resync, passes: _Passes, namespaces: list[str], excluded: l
 
         return forget
 
-    for key in found:
+    for key, item in found.items():
         if key not in passes.running:
-            task = asyncio.create_task(one(*key))
+            task = asyncio.create_task(one(*key, item))
             passes.running[key] = task
             task.add_done_callback(done(key))
     log.debug(f"Resync of {len(found)} {job.kind}(s), {len(passes.running)} in flight")
@@ -191,7 +205,7 @@ def soon(kind: str, namespace: str, name: str, delay: float, run: Pass) -> None:
         await asyncio.sleep(delay)
         _soon.pop(key, None)
         try:
-            await run(namespace, name, log)
+            await run(namespace, name, log, None)
         except Exception:
             log.exception(f"Follow-up pass of {kind} {namespace}/{name} failed")
 

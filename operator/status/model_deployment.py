@@ -3,9 +3,10 @@ the last status -> what to serve, conditions and facts, per API conventions."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from modelops.operator.api.base import Condition
 from modelops.operator.api.v1alpha1.model_deployment import (
@@ -24,6 +25,7 @@ from modelops.operator.status.conditions import (
     make_condition,
 )
 from modelops.operator.status.resolution import Compatibility, Resolution
+from modelops.operator.status.rollout import ACTIVE
 
 MODEL_RESOLVED = "ModelResolved"
 MODEL_COMPATIBLE = "ModelCompatible"
@@ -57,6 +59,72 @@ class Observed:
     """FeaturesFresh (status, reason, message) when the spec uses online features."""
     rollout: RolloutStatus | None = None
     """The current or last rollout."""
+
+
+# A registry URI naming one version: what it resolves to never changes once resolved.
+_PINNED = re.compile(r"^models:/[^/@]+/[0-9]+$")
+
+Periodic = Literal["full", "poll", "none"]
+
+
+def immutable(uri: str) -> bool:
+    """Whether `uri` resolves to the same files for ever: a numbered version, or a URI that
+    does not go through the registry (runs:/, s3://). Aliases, stages and latest move."""
+    return not uri.startswith("models:/") or _PINNED.match(uri) is not None
+
+
+def settled(md: ModelDeployment) -> bool:
+    """Whether the last pass saw this generation of the spec through to Ready with no rollout
+    in flight: a periodic pass then needs nothing from the apiserver."""
+    st = md.status
+    if st is None or st.observed_generation != md.metadata.get("generation"):
+        return False
+    if st.rollout is not None and st.rollout.phase in ACTIVE:
+        return False
+    ready = find(st.conditions, READY)
+    return ready is not None and ready.status == "True"
+
+
+def periodic(md: ModelDeployment, since_full: float | None, resync_seconds: float) -> Periodic:
+    """What the periodic pass owes one ModelDeployment: a full pass while it is not settled or
+    once every `resync_seconds` (children are kept by their watches in between); else a look
+    at the registry when its URI can move; else nothing."""
+    if not settled(md) or since_full is None or since_full >= resync_seconds:
+        return "full"
+    return "none" if immutable(md.spec.model.uri) else "poll"
+
+
+def still_resolved(md: ModelDeployment) -> Resolution | None:
+    """The last resolution, when the registry need not be asked again: an immutable URI this
+    generation of the spec already resolved."""
+    current = pinned(md)
+    st = md.status
+    if (
+        current is None
+        or st is None
+        or current.uri != md.spec.model.uri
+        or not immutable(current.uri)
+        or st.observed_generation != md.metadata.get("generation")
+    ):
+        return None
+    prev = find(st.conditions, MODEL_RESOLVED)
+    return Resolution(current) if prev is not None and prev.status == "True" else None
+
+
+def still_compatible(md: ModelDeployment, resolution: Resolution) -> Compatibility | None:
+    """The last pre-flight verdict, when it was about this version and this generation of the
+    spec (allowPickle, the skip annotation): no download again."""
+    current = pinned(md)
+    if (
+        resolution.model is None
+        or current is None
+        or current.resolved_uri != resolution.model.resolved_uri
+        or md.status is None
+        or md.status.observed_generation != md.metadata.get("generation")
+    ):
+        return None
+    compat = previous_compatibility(md)
+    return compat if compat.compatible is not None else None
 
 
 # What to serve, decided from status alone (no registry call on child events).
