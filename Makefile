@@ -17,7 +17,7 @@ TYPECHECK := build/typecheck
         check-infra cluster-up cluster-down services-up services-down down demo-down status \
         node-binaries node-up node-smoke node-down \
         lint typecheck imports crds crds-check openapi openapi-check api-docs api-docs-check \
-        golden bench images images-verify clean
+        golden bench reliability images images-verify clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_ -]+:.*## ' $(MAKEFILE_LIST) | \
@@ -163,6 +163,14 @@ golden: setup ## rewrite the builders' golden files from examples/ (review the d
 bench: setup system-deps ## serving benchmarks against mlflow models serve, and a shadow's cost (ratios)
 	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/shadow.py
+
+# The control plane with kwok nodes, MLflow and the operator on this machine (no real node):
+# about 15 minutes at 1,000 ModelDeployments. COUNT=N for another size.
+COUNT ?= 1000
+reliability: setup system-deps $(NODE_DEPS_STAMP) ## the operator at scale and across a restart; writes docs/reliability-report.md
+	bash scripts/build-control-plane.sh >/dev/null
+	bash scripts/get-s3.sh >/dev/null
+	$(BIN)/python bench/reliability.py --count $(COUNT)
 
 # The images without a Docker engine or a registry: buildah, a python base made from Debian
 # packages (debootstrap) passed as BASE_IMAGE, stamps keyed by the inputs' hash (a warm run takes

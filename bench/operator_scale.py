@@ -34,6 +34,7 @@ import devenv  # noqa: E402
 
 STATE = devenv.STATE / "scale"
 PREFIX = "scale-"
+PEER_PREFIX = "peer-"
 MODEL = "scale"
 # Watches are long-lived: counted as requests when (re)opened, which at rest they are not.
 LONG_RUNNING = {"watch"}
@@ -234,7 +235,7 @@ def clear_previous(meta: dict[str, str]) -> None:
     old = [
         n
         for n in kubectl(meta, "get", "namespaces", "-o", "name").split()
-        if n.startswith(f"namespace/{PREFIX}")
+        if n.startswith((f"namespace/{PREFIX}", f"namespace/{PEER_PREFIX}"))
     ]
     if old:
         kubectl(meta, "delete", "--timeout=600s", *old)
@@ -261,6 +262,9 @@ def environment(count: int) -> Iterator[tuple[dict[str, str], str, Operator, Cou
             "KUBECONFIG": meta["operator_kubeconfig"],
             "MODELOPS_MLFLOW_TRACKING_URI": proxy.url,
             "MODELOPS_METRICS_PORT": str(devenv.free_port()),
+            # As Dockerfile.operator sets it: glibc's per-thread arenas would keep the peak of
+            # the client threads' JSON parsing as resident memory.
+            "MALLOC_ARENA_MAX": "2",
         },
         logdir,
     )
@@ -287,6 +291,57 @@ def environment(count: int) -> Iterator[tuple[dict[str, str], str, Operator, Cou
     finally:
         op.stop()
         kubectl(meta, "delete", "namespace", namespace, "--wait=false")
+
+
+def peer(meta: dict[str, str], source: str, count: int) -> float:
+    """The floor this control plane sets: the operator's own children (Deployment and Service
+    per ModelDeployment), copied to a namespace of their own and created with 16 clients at
+    once, no operator involved. Seconds until every Deployment is available."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kubernetes import client, config
+
+    api_client = config.new_client_from_config(config_file=meta["kubeconfig"])
+    apps, core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
+    target = f"{PEER_PREFIX}{int(time.time())}"  # not served: the operator never sees it
+    core.create_namespace(
+        {
+            "metadata": {
+                "name": target,
+                "annotations": devenv.SIMULATED_NAMESPACE_ANNOTATIONS,
+            }
+        }
+    )
+
+    def clean(obj: dict[str, Any]) -> dict[str, Any]:
+        m = obj["metadata"]
+        spec = {k: v for k, v in obj["spec"].items() if k not in ("clusterIP", "clusterIPs")}
+        meta_ = {"name": m["name"], "labels": m.get("labels", {})}
+        return {"metadata": meta_, "spec": spec}
+
+    deployments = [
+        clean(d)
+        for d in json.loads(kubectl(meta, "get", "deployments", "-n", source, "-o", "json"))[
+            "items"
+        ]
+    ]
+    services = [
+        clean(d)
+        for d in json.loads(kubectl(meta, "get", "services", "-n", source, "-o", "json"))["items"]
+    ]
+    start = time.monotonic()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda d: apps.create_namespaced_deployment(target, d), deployments))
+        list(pool.map(lambda s: core.create_namespaced_service(target, s), services))
+    deadline = start + 900
+    while time.monotonic() < deadline:
+        items = apps.list_namespaced_deployment(target).items
+        if sum((d.status.available_replicas or 0) >= 1 for d in items) >= count:
+            break
+        time.sleep(2)
+    elapsed = time.monotonic() - start
+    core.delete_namespace(target)
+    return elapsed
 
 
 def run(count: int, rest: float) -> dict[str, Any]:
@@ -319,6 +374,11 @@ def run(count: int, rest: float) -> dict[str, Any]:
         figures["ready_seconds"] = round(time.monotonic() - start, 1)
         figures["rss_mib_ready"] = round(op.rss_mib())
         print(f"{count} Ready in {figures['ready_seconds']} s, RSS {figures['rss_mib_ready']} MiB")
+        figures["peer_available_seconds"] = round(peer(meta, namespace, count), 1)
+        figures["ready_vs_peer"] = round(
+            figures["ready_seconds"] / figures["peer_available_seconds"], 2
+        )
+        print(f"the same children without the operator: {figures['peer_available_seconds']} s")
 
         # At rest: nothing changes for `rest` seconds (at least one poll interval).
         quiet_since(meta, time.time() - 1, quiet=5, timeout=300)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import ctypes
 import logging
 from typing import Any
 
@@ -17,7 +20,7 @@ from modelops.operator.resources.common import managed_selector, outside
 from modelops.operator.settings import get_settings
 
 OWN_KINDS = (kinds.MODEL_DEPLOYMENT, kinds.DRIFT_MONITOR, kinds.FEATURE_MATERIALIZATION)
-SERVING_CHILDREN = (kinds.DEPLOYMENT, kinds.SERVICE, kinds.HPA, kinds.PDB)
+SERVING_CHILDREN = (kinds.DEPLOYMENT, kinds.SERVICE, kinds.HPA, kinds.PDB, kinds.CONFIG_MAP)
 RUN_KINDS = (kinds.JOB, kinds.POD)
 
 
@@ -71,3 +74,33 @@ def ensure_peering(name: str, clusterwide: bool, logger: kopf.Logger | logging.L
         except ApiException as e:
             if e.status != 409:  # already there
                 raise
+
+
+# How often freed memory goes back to the system. glibc keeps what the client threads freed
+# after a burst (a thousand objects created at once) in its heaps, resident for good.
+TRIM_SECONDS = 30.0
+_trim: list[asyncio.Task[None]] = []
+
+
+async def _trim_forever() -> None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (musl, macOS): nothing to trim
+        return
+    while True:
+        await asyncio.sleep(TRIM_SECONDS)
+        libc.malloc_trim(0)
+
+
+@kopf.on.startup()
+async def start_trimming(**_: Any) -> None:
+    _trim.append(asyncio.create_task(_trim_forever()))
+
+
+@kopf.on.cleanup()
+async def stop_trimming(**_: Any) -> None:
+    for task in _trim:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    _trim.clear()

@@ -110,13 +110,17 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def mlflow_url(
-    tmp_path_factory: pytest.TempPathFactory, s3: dict[str, str], cluster: dict[str, str]
-) -> Iterator[str]:
+def mlflow_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """MLflow's state directory: its access log is logs/mlflow.log."""
+    return tmp_path_factory.mktemp("mlflow")
+
+
+@pytest.fixture(scope="session")
+def mlflow_url(mlflow_state: Path, s3: dict[str, str], cluster: dict[str, str]) -> Iterator[str]:
     """MLflow storing its artifacts in the S3 store (s3://BUCKET/mlflow), served through the
     server (mlflow-artifacts:/) as on EKS: clients of MLflow need no S3 keys. The server
     hands out presigned URLs for downloads, so it names the store by an address pods reach."""
-    state = tmp_path_factory.mktemp("mlflow")
+    state = mlflow_state
     shared = {**s3, "endpoint": devenv.node_endpoint(devenv.STATE, "s3", s3["endpoint"])}
     url = devenv.mlflow_start(state, s3=shared)
     yield url
@@ -202,7 +206,8 @@ def operator(
 ) -> Iterator[OperatorProcess]:
     env = {
         **os.environ,
-        "KUBECONFIG": cluster["kubeconfig"],
+        # Its own user: the apiserver's audit log records its every request (test_scale).
+        "KUBECONFIG": cluster.get("operator_kubeconfig", cluster["kubeconfig"]),
         "MODELOPS_MLFLOW_TRACKING_URI": mlflow_url,
         "MODELOPS_MODEL_POLL_SECONDS": str(POLL_SECONDS),
         # What `make images` tags and the real node imports: job pods (DriftMonitor,

@@ -19,7 +19,7 @@ from .helpers import read_or_none, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 CHILDREN = {"pods", "services", "deployments", "jobs", "horizontalpodautoscalers",
-            "poddisruptionbudgets"}  # fmt: skip
+            "poddisruptionbudgets", "configmaps"}  # fmt: skip
 OWN = {"modeldeployments", "driftmonitors", "featurematerializations"}
 
 
@@ -31,7 +31,9 @@ def operator_reads(audit_log: Path) -> list[dict[str, Any]]:
             continue
         for line in path.read_text().splitlines():
             event = json.loads(line)
-            if not event.get("userAgent", "").startswith("kopf/"):
+            if not event.get("userAgent", "").startswith("kopf/") or "objectRef" not in event:
+                continue
+            if event["verb"] not in ("list", "watch"):
                 continue
             query = parse_qs(urlsplit(event["requestURI"]).query)
             found.append(

@@ -61,9 +61,10 @@ def test_a_field_dropped_from_the_desired_child_is_applied_away() -> None:
 
 def test_the_hash_is_of_the_content() -> None:
     a, b = obj("v1", "Service", "m", type="A"), obj("v1", "Service", "m", type="B")
-    assert stamped(a)["metadata"]["annotations"][APPLIED_HASH] == stamped(dict(a))["metadata"][
-        "annotations"
-    ][APPLIED_HASH]
+    assert (
+        stamped(a)["metadata"]["annotations"][APPLIED_HASH]
+        == stamped(dict(a))["metadata"]["annotations"][APPLIED_HASH]
+    )
     assert (
         stamped(a)["metadata"]["annotations"][APPLIED_HASH]
         != stamped(b)["metadata"]["annotations"][APPLIED_HASH]

@@ -46,3 +46,13 @@ def test_peering_lives_cluster_wide_or_in_each_served_namespace() -> None:
     ]
     # Outside a pod, with no namespace named: the default namespace's.
     assert peering_paths("p", False, []) == ["/apis/kopf.dev/v1/namespaces/default/kopfpeerings/p"]
+
+
+def test_each_object_has_its_own_stable_place_in_the_interval() -> None:
+    from modelops.operator.handlers.resync import SPREAD, offset
+
+    places = [offset("ns", f"m-{i}", 60.0) for i in range(200)]
+    assert places == [offset("ns", f"m-{i}", 60.0) for i in range(200)]
+    assert all(0 <= p < 60.0 * SPREAD for p in places)
+    # Spread, not bunched: every sixth of the window holds some.
+    assert {int(p // (60.0 * SPREAD / 6)) for p in places} == set(range(6))

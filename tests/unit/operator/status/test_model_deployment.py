@@ -182,3 +182,69 @@ def test_features_fresh_is_reported_without_blocking_ready(
     assert c["FeaturesFresh"] == expected
     assert c["Ready"] == ("True", s.READY_REASON)
     assert "FeaturesFresh" not in conds(compute(ok(deployment())))
+
+
+# The periodic pass: what a settled ModelDeployment owes it.
+
+
+def settled_md(uri: str = "models:/fraud@champion", generation: int = 3, **status: Any) -> Any:
+    """A ModelDeployment whose last pass saw generation 3 through to Ready, serving V7."""
+    md = make_md({"model": {"uri": uri}}, generation=generation)
+    served = V7.model_copy(update={"uri": uri})
+    st = compute(s.Observed(r.Resolution(served), r.Compatibility(True), deployment(), served), md)
+    md.status = st.model_copy(update={"observed_generation": 3, **status})
+    return md
+
+
+@pytest.mark.parametrize(
+    ("uri", "fixed"),
+    [
+        ("models:/fraud/7", True),
+        ("runs:/abc/model", True),
+        ("s3://bucket/model", True),
+        ("models:/fraud@champion", False),
+        ("models:/fraud/Production", False),
+        ("models:/fraud/latest", False),
+    ],
+)
+def test_only_aliases_stages_and_latest_can_move(uri: str, fixed: bool) -> None:
+    assert s.immutable(uri) is fixed
+
+
+def test_a_settled_pinned_version_owes_the_periodic_pass_nothing() -> None:
+    md = settled_md("models:/fraud/7")
+    assert s.settled(md)
+    assert s.periodic(md, since_full=10, resync_seconds=3600) == "none"
+    assert s.periodic(settled_md(), since_full=10, resync_seconds=3600) == "poll"
+
+
+def test_a_full_pass_when_unsettled_or_once_per_resync_interval() -> None:
+    assert s.periodic(settled_md(), since_full=3600, resync_seconds=3600) == "full"
+    assert s.periodic(settled_md(), since_full=None, resync_seconds=3600) == "full"
+    changed = settled_md(generation=4)  # a spec change not yet seen through
+    assert not s.settled(changed)
+    assert s.periodic(changed, since_full=1, resync_seconds=3600) == "full"
+    failing = settled_md(conditions=[])
+    assert s.periodic(failing, since_full=1, resync_seconds=3600) == "full"
+
+
+def test_a_resolved_numbered_version_is_not_looked_up_again() -> None:
+    md = settled_md("models:/fraud/7")
+    again = s.still_resolved(md)
+    assert again is not None and again.model is not None
+    assert again.model.resolved_uri == "models:/fraud/7"
+    assert s.still_resolved(settled_md()) is None  # an alias can move
+    assert s.still_resolved(settled_md("models:/fraud/7", generation=4)) is None
+    other = make_md({"model": {"uri": "models:/fraud/8"}})
+    other.status = md.status
+    assert s.still_resolved(other) is None  # the spec names another version now
+
+
+def test_the_pre_flight_verdict_stands_for_the_same_version_and_spec() -> None:
+    md = settled_md()
+    same = r.Resolution(V7)
+    verdict = s.still_compatible(md, same)
+    assert verdict is not None and verdict.compatible is True
+    moved = r.Resolution(V7.model_copy(update={"resolved_uri": "models:/fraud/8", "version": "8"}))
+    assert s.still_compatible(md, moved) is None
+    assert s.still_compatible(settled_md(generation=4), same) is None
