@@ -65,9 +65,7 @@ async def _resolve(md: ModelDeployment) -> tuple[Resolution, Compatibility]:
     have changed: a resolved numbered version is not looked up, a checked one not downloaded."""
     resolution = policy.still_resolved(md)
     if resolution is None:
-        resolution = await asyncio.to_thread(
-            registry.resolve, md.spec.model.uri, _tracking(md), get_settings()
-        )
+        resolution = await _lookup(md.spec.model.uri, _tracking(md), max_age=0)
     model = resolution.model
     if model is None or model.resolved_uri is None:
         return resolution, policy.previous_compatibility(md)
@@ -216,25 +214,43 @@ async def on_model_deployment_change(
 # One registry answer per URI serves every ModelDeployment polling it within this many seconds
 # (a model deployed in fifty namespaces costs one lookup per poll interval, not fifty).
 POLL_SHARED_SECONDS = 5.0
-_polled: dict[tuple[str, str], tuple[float, Resolution]] = {}
+_answers: dict[tuple[str, str], tuple[float, Resolution]] = {}
+_asking: dict[tuple[str, str], asyncio.Future[Resolution]] = {}
 
 
-async def _poll(uri: str, tracking: str) -> Resolution:
-    key, now = (tracking, uri), time.monotonic()
-    hit = _polled.get(key)
-    if hit is not None and now - hit[0] < POLL_SHARED_SECONDS:
+async def _lookup(uri: str, tracking: str, max_age: float) -> Resolution:
+    """The registry's answer for `uri`: a numbered version's is kept for good (it never
+    changes), another's reused for `max_age` seconds, and a lookup already in flight is
+    joined, never repeated (a thousand ModelDeployments of one alias created together ask
+    once)."""
+    key = (tracking, uri)
+    hit = _answers.get(key)
+    if hit is not None and (policy.immutable(uri) or time.monotonic() - hit[0] < max_age):
         return hit[1]
-    resolution = await asyncio.to_thread(registry.resolve, uri, tracking, get_settings())
-    if len(_polled) > 10_000:
-        _polled.clear()
-    _polled[key] = (time.monotonic(), resolution)
+    if (pending := _asking.get(key)) is not None:
+        return await asyncio.shield(pending)
+    future: asyncio.Future[Resolution] = asyncio.get_running_loop().create_future()
+    _asking[key] = future
+    try:
+        resolution = await asyncio.to_thread(registry.resolve, uri, tracking, get_settings())
+        future.set_result(resolution)
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved: no "never retrieved" warning when nobody joined
+        raise
+    finally:
+        _asking.pop(key, None)
+    if resolution.model is not None:  # failures are asked again
+        if len(_answers) > 10_000:
+            _answers.clear()
+        _answers[key] = (time.monotonic(), resolution)
     return resolution
 
 
 async def _alias_moved(listed: ModelDeployment) -> bool:
     """Whether the registry now resolves the URI to another version than the one served (or
     cannot resolve it: the full pass reports why)."""
-    resolution = await _poll(listed.spec.model.uri, _tracking(listed))
+    resolution = await _lookup(listed.spec.model.uri, _tracking(listed), POLL_SHARED_SECONDS)
     current = policy.pinned(listed)
     return (
         resolution.model is None

@@ -1,0 +1,67 @@
+"""The registry lookups ModelDeployments share: joined while in flight, a numbered version's
+kept, an alias's reused only for the window asked for, a failure never kept."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from modelops.operator.api.v1alpha1.model_deployment import ResolvedModel
+from modelops.operator.handlers import model_deployment as h
+from modelops.operator.status.resolution import Resolution
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+        self.failing: set[str] = set()
+
+
+@pytest.fixture
+def registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
+    fake = Registry()
+    asked, failing = fake.asked, fake.failing
+    lock = threading.Lock()
+
+    def resolve(uri: str, tracking: str, settings: Any) -> Resolution:
+        with lock:
+            asked.append(uri)
+        time.sleep(0.05)  # long enough for the others to arrive while it is in flight
+        if uri in failing:
+            return Resolution(None, "RegistryUnavailable", "down")
+        return Resolution(ResolvedModel(uri=uri, resolved_uri="models:/m/1", version="1"))
+
+    monkeypatch.setattr(h.registry, "resolve", resolve)
+    monkeypatch.setattr(h, "_answers", {})
+    monkeypatch.setattr(h, "_asking", {})
+    yield fake
+
+
+async def test_a_thousand_creations_of_one_alias_ask_once(registry: Registry) -> None:
+    answers = await asyncio.gather(*(h._lookup("models:/m@a", "t", 0) for _ in range(1000)))
+    assert registry.asked == ["models:/m@a"]
+    assert {a.model.resolved_uri for a in answers if a.model} == {"models:/m/1"}
+
+
+async def test_an_alias_is_asked_again_after_its_window_a_version_never(
+    registry: Registry,
+) -> None:
+    await h._lookup("models:/m@a", "t", 0)
+    await h._lookup("models:/m@a", "t", 0)  # nothing in flight, no window: asked again
+    await h._lookup("models:/m@a", "t", 60)  # within the window: the last answer
+    await h._lookup("models:/m/1", "t", 0)
+    await h._lookup("models:/m/1", "t", 0)
+    assert registry.asked == ["models:/m@a", "models:/m@a", "models:/m/1"]
+
+
+async def test_a_failure_is_not_kept(registry: Registry) -> None:
+    registry.failing.add("models:/m/2")
+    first = await h._lookup("models:/m/2", "t", 60)
+    assert first.model is None
+    await h._lookup("models:/m/2", "t", 60)
+    assert registry.asked == ["models:/m/2", "models:/m/2"]
