@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -95,14 +96,15 @@ async def reconcile(
     name: str,
     logger: logging.Logger | Any,
     resolve: bool,
-    deployment: dict[str, Any] | None = None,
+    deployment: Callable[[], dict[str, Any] | None] | None = None,
 ) -> None:
     """One idempotent pass: create, update, resume, the poll timer and child events all land
-    here and converge to the same children and status. With `deployment` (a status-only change
+    here and converge to the same children and status. With `deployment` (the latest body of a
+    status-only change of it, taken when the pass begins)
     of it), only status is brought up to date, unless a rollout is under way."""
 
     async def work(body: dict[str, Any]) -> None:
-        await _reconcile(body, logger, resolve, deployment)
+        await _reconcile(body, logger, resolve, deployment() if deployment else None)
 
     await scaffold.reconcile(KIND.kind, namespace, name, work)
 
@@ -137,8 +139,14 @@ async def _reconcile(
 
     feature_store, features_fresh = await _features(md)
     deployment: dict[str, Any] | None = None
-    if served is not None and seen is not None and not plan.active:
-        deployment = seen
+    observed_generation = md.status.observed_generation if md.status else None
+    if (
+        served is not None
+        and seen is not None
+        and not plan.active
+        and observed_generation == md.metadata.get("generation")
+    ):
+        deployment = seen  # a status-only change of a child whose spec is already as desired
     elif served is not None:
         desired = desired_children(md, served, settings, feature_store, rollout.pods_spec(md, plan))
         # Before the first rollout there is nothing to list: each child is read once by name
@@ -268,6 +276,8 @@ async def resync_model_deployment(
     try:
         if listed is not None:
             md = parsing.parse(ModelDeployment, listed)
+            if len(_last_full) > 100_000:  # deleted objects' entries: start afresh
+                _last_full.clear()
             last = _last_full.setdefault((namespace, name), time.monotonic())
             due = policy.periodic(md, time.monotonic() - last, get_settings().resync_seconds)
             if due == "none" or (due == "poll" and not await _alias_moved(md)):
@@ -284,14 +294,37 @@ def _owner_name(body: kopf.Body) -> str | None:
     return None
 
 
-async def _reconcile_owner(
-    body: kopf.Body, logger: kopf.Logger, deployment: dict[str, Any] | None = None
-) -> None:
+async def _reconcile_owner(body: kopf.Body, logger: kopf.Logger) -> None:
     owner = _owner_name(body)
     ns = body.get("metadata", {}).get("namespace")
     if owner is None or ns is None:
         return
-    await reconcile(ns, owner, logger, resolve=False, deployment=deployment)
+    await reconcile(ns, owner, logger, resolve=False)
+
+
+# Status-only changes of an owner's Deployment wait here for one pass of the owner, which takes
+# the latest: the handler returns at once, so four changes while a pass waits cost one pass.
+_status_waiting: dict[tuple[str, str], dict[str, Any]] = {}
+STATUS_DELAY = 0.2
+
+
+async def _status_pass(namespace: str, name: str, logger: logging.Logger, _: Any = None) -> None:
+    def take() -> dict[str, Any] | None:
+        # None (another pass took it): this pass lists and compares the children instead.
+        return _status_waiting.pop((namespace, name), None)
+
+    await reconcile(namespace, name, logger, resolve=False, deployment=take)
+
+
+def _status_of_owner(body: kopf.Body) -> None:
+    owner = _owner_name(body)
+    ns = body.get("metadata", {}).get("namespace")
+    if owner is None or ns is None:
+        return
+    if len(_status_waiting) > 10_000:  # owners deleted while their change waited
+        _status_waiting.clear()
+    _status_waiting[(ns, owner)] = dict(body)
+    resync.soon(f"{KIND.kind}/status", ns, owner, STATUS_DELAY, _status_pass)
 
 
 CHILD_LABELS = managed_labels(COMPONENT)
@@ -306,7 +339,7 @@ async def on_predictor_deployment_event(
     if change == "spec":
         await _reconcile_owner(body, logger)
     elif change == "status":
-        await _reconcile_owner(body, logger, deployment=dict(body))
+        _status_of_owner(body)
 
 
 @kopf.on.event(*kinds.SERVICE.resource, labels=CHILD_LABELS)
