@@ -13,7 +13,8 @@ Change = Literal["spec", "status", "none"]
 # Written by controllers, not by us: a change of them is not a hand edit.
 CONTROLLER_ANNOTATIONS = frozenset({"deployment.kubernetes.io/revision"})
 
-_seen: dict[str, str] = {}
+# uid -> (digest, resourceVersion) of the last event or apply seen.
+_seen: dict[str, tuple[str, str]] = {}
 
 
 def fingerprint(body: Mapping[str, Any]) -> str:
@@ -29,26 +30,32 @@ def fingerprint(body: Mapping[str, Any]) -> str:
 
 def remember(body: Mapping[str, Any] | None) -> None:
     """Record a child as this operator just applied it: its own echo is then no hand edit."""
-    uid = ((body or {}).get("metadata") or {}).get("uid")
-    if body is not None and uid:
-        _seen[uid] = fingerprint(body)
+    meta = (body or {}).get("metadata") or {}
+    if body is not None and meta.get("uid"):
+        _seen[meta["uid"]] = (fingerprint(body), str(meta.get("resourceVersion", "")))
 
 
 def observe(event_type: str | None, body: Mapping[str, Any]) -> Change:
     """Classify a watch event of a child: `spec` (created by another, edited or deleted: a full
-    pass of the owner), `status` (only its status moved) or `none` (first seen in the watch's
-    initial listing: the owners' own resume passes look at it)."""
-    uid = (body.get("metadata") or {}).get("uid") or ""
+    pass of the owner), `status` (only its status moved) or `none` (nothing new: first seen in
+    the watch's initial listing, where the owners' own resume passes look at it; the same
+    version listed again after the watch lost its place; the echo of our own apply)."""
+    meta = body.get("metadata") or {}
+    uid, version = meta.get("uid") or "", str(meta.get("resourceVersion", ""))
     if event_type == "DELETED":
         _seen.pop(uid, None)
         return "spec"
-    before, now = _seen.get(uid), fingerprint(body)
-    _seen[uid] = now
-    if before == now:
-        return "status"
-    if event_type is None and before is None:
-        return "none"
-    return "spec"
+    before, digest = _seen.get(uid), fingerprint(body)
+    _seen[uid] = (digest, version)
+    if before is None:
+        return "none" if event_type is None else "spec"
+    if before[0] != digest:
+        return "spec"
+    return "none" if before[1] == version else "status"
+
+
+def forget(uid: str) -> None:
+    _seen.pop(uid, None)
 
 
 def forget_all() -> None:

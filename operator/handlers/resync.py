@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -209,4 +210,6 @@ def soon(kind: str, namespace: str, name: str, delay: float, run: Pass) -> None:
         except Exception:
             log.exception(f"Follow-up pass of {kind} {namespace}/{name} failed")
 
-    _soon[key] = asyncio.get_running_loop().create_task(later())
+    # A context of its own: the caller's (a pass holding one of scaffold's slots) must not let
+    # the follow-up skip the limit on passes at work.
+    _soon[key] = asyncio.get_running_loop().create_task(later(), context=contextvars.Context())

@@ -24,6 +24,7 @@ from modelops.operator.status.conditions import (
     keep_transition_times,
     make_condition,
 )
+from modelops.operator.status.failures import FAILURE_REASONS
 from modelops.operator.status.resolution import Compatibility, Resolution
 from modelops.operator.status.rollout import ACTIVE
 
@@ -73,16 +74,29 @@ def immutable(uri: str) -> bool:
     return not uri.startswith("models:/") or _PINNED.match(uri) is not None
 
 
+def failing(md: ModelDeployment) -> bool:
+    """Whether the last pass failed (an apply refused, the API down): Ready names the failure
+    until a full pass succeeds, and no status-only pass may paper over it."""
+    ready = find(md.status.conditions if md.status else None, READY)
+    return ready is not None and ready.reason in FAILURE_REASONS
+
+
 def settled(md: ModelDeployment) -> bool:
-    """Whether the last pass saw this generation of the spec through to Ready with no rollout
-    in flight: a periodic pass then needs nothing from the apiserver."""
+    """Whether the last pass saw this generation of the spec through to Ready (or to a
+    suspension asked for) with no rollout in flight: a periodic pass then needs nothing from
+    the apiserver. One that reads online features is never settled: its FeatureMaterialization
+    changes without its own generation moving."""
     st = md.status
     if st is None or st.observed_generation != md.metadata.get("generation"):
+        return False
+    if md.spec.features is not None:
         return False
     if st.rollout is not None and st.rollout.phase in ACTIVE:
         return False
     ready = find(st.conditions, READY)
-    return ready is not None and ready.status == "True"
+    return ready is not None and (
+        ready.status == "True" or (ready.status == "False" and ready.reason == SUSPENDED)
+    )
 
 
 def periodic(md: ModelDeployment, since_full: float | None, resync_seconds: float) -> Periodic:
@@ -112,8 +126,9 @@ def still_resolved(md: ModelDeployment) -> Resolution | None:
 
 
 def still_compatible(md: ModelDeployment, resolution: Resolution) -> Compatibility | None:
-    """The last pre-flight verdict, when it was about this version and this generation of the
-    spec (allowPickle, the skip annotation): no download again."""
+    """The last pre-flight verdict, when it passed for this version and this generation of the
+    spec (allowPickle, the skip annotation): no download again. A failed verdict is checked
+    again: it depends on what the runtime image ships, which an upgrade changes."""
     current = pinned(md)
     if (
         resolution.model is None
@@ -124,7 +139,7 @@ def still_compatible(md: ModelDeployment, resolution: Resolution) -> Compatibili
     ):
         return None
     compat = previous_compatibility(md)
-    return compat if compat.compatible is not None else None
+    return compat if compat.compatible is True else None
 
 
 # What to serve, decided from status alone (no registry call on child events).

@@ -65,13 +65,29 @@ def test_a_hand_edit_is_a_spec_change(edit: Any) -> None:
     assert children.observe("MODIFIED", edited) == "spec"
 
 
-def test_the_echo_of_our_own_apply_is_not_a_hand_edit() -> None:
+def test_the_echo_of_our_own_apply_is_nothing_new() -> None:
     d = deployment()
     children.observe(None, d)
     applied = copy.deepcopy(d)
     applied["spec"]["replicas"] = 2
+    applied["metadata"]["resourceVersion"] = "2"
     children.remember(applied)
-    assert children.observe("MODIFIED", applied) == "status"
+    assert children.observe("MODIFIED", applied) == "none"
+
+
+def test_the_same_version_listed_again_after_a_lost_watch_is_nothing_new() -> None:
+    d = deployment()
+    children.observe(None, d)
+    assert children.observe(None, copy.deepcopy(d)) == "none"
+
+
+def test_a_forgotten_child_is_taken_for_edited_at_its_next_event() -> None:
+    d = deployment()
+    children.observe(None, d)
+    children.forget("u1")
+    later = copy.deepcopy(d)
+    later["metadata"]["resourceVersion"] = "2"
+    assert children.observe("MODIFIED", later) == "spec"
 
 
 def test_a_deletion_or_a_child_made_by_another_is_a_spec_change() -> None:

@@ -248,3 +248,36 @@ def test_the_pre_flight_verdict_stands_for_the_same_version_and_spec() -> None:
     moved = r.Resolution(V7.model_copy(update={"resolved_uri": "models:/fraud/8", "version": "8"}))
     assert s.still_compatible(md, moved) is None
     assert s.still_compatible(settled_md(generation=4), same) is None
+
+
+def test_a_failed_pass_is_never_settled_and_a_suspension_is() -> None:
+    from modelops.operator.api.base import Condition
+
+    def with_ready(status: str, reason: str) -> Any:
+        md = settled_md("models:/fraud/7")
+        assert md.status is not None
+        conditions = [c for c in md.status.conditions or [] if c.type != "Ready"]
+        ready = Condition(
+            type="Ready", status=status, reason=reason, message="m", last_transition_time=NOW
+        )
+        md.status = md.status.model_copy(update={"conditions": [*conditions, ready]})
+        return md
+
+    refused = with_ready("False", "ApplyFailed")
+    assert s.failing(refused) and not s.settled(refused)
+    assert s.periodic(refused, since_full=1, resync_seconds=3600) == "full"
+    suspended = with_ready("False", "Suspended")
+    assert s.settled(suspended) and not s.failing(suspended)
+
+
+def test_a_failed_pre_flight_is_checked_again() -> None:
+    md = settled_md()
+    assert md.status is not None
+    flipped = [
+        c.model_copy(update={"status": "False", "reason": "Incompatible"})
+        if c.type == "ModelCompatible"
+        else c
+        for c in md.status.conditions or []
+    ]
+    md.status = md.status.model_copy(update={"conditions": flipped})
+    assert s.still_compatible(md, r.Resolution(V7)) is None
