@@ -102,7 +102,10 @@ def audit_entries(meta: dict[str, str], start: float, end: float) -> list[dict[s
             for line in lines:
                 if devenv.OPERATOR_USER not in line:
                     continue
-                entry = json.loads(line)
+                try:
+                    entry = json.loads(line.strip("\x00"))
+                except json.JSONDecodeError:
+                    continue  # a line cut by a rotation
                 if entry.get("user", {}).get("username") != devenv.OPERATOR_USER:
                     continue
                 at = datetime.fromisoformat(entry["requestReceivedTimestamp"]).timestamp()

@@ -20,22 +20,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import operator_scale  # noqa: E402
 
-# (figure, target, the figure's key, whether it meets the target)
-Row = tuple[str, str, str, Callable[[Any], bool]]
+# (figure, target, the figure's key, whether it meets the target; None: a figure for context)
+Row = tuple[str, str, str, Callable[[Any], bool] | None]
 SCALE_ROWS: list[Row] = [
     ("ModelDeployments applied at once, all Ready", "within 90 s", "ready_seconds",
      lambda v: v <= 90),
     ("the same Deployments and Services created without the operator, all available",
-     "(the control plane's floor)", "peer_available_seconds", lambda v: True),
-    ("Ready time over the floor", "(the operator's share)", "ready_vs_peer", lambda v: True),
+     "(the control plane's floor)", "peer_available_seconds", None),
+    ("Ready time over the floor", "(the operator's share)", "ready_vs_peer", None),
     ("operator RSS once all Ready", "under 350 MiB", "rss_mib_ready", lambda v: v < 350),
     ("operator RSS at rest", "under 350 MiB", "rss_mib_rest", lambda v: v < 350),
     ("operator's apiserver requests at rest (audit log)", "under 10/s", "rest_apiserver_rps",
      lambda v: v < 10),
     ("MLflow calls at rest for pinned versions", "none", "rest_mlflow_pinned",
      lambda v: v == 0),
-    ("MLflow calls at rest for aliases (half the objects)", "one per URI per poll",
-     "rest_mlflow_calls", lambda v: True),
+    ("MLflow calls at rest for the alias (half the objects, one URI)",
+     "a few per poll interval", "rest_mlflow_calls", None),
     ("child writes on 50 status-only changes", "none", "status_change_child_writes",
      lambda v: v == 0),
     ("operator restart: settled (every object resumed, then quiet)", "within 60 s",
@@ -60,7 +60,7 @@ def table(rows: list[Row], figures: dict[str, Any]) -> list[str]:
     lines = ["| figure | target | measured | |", "|---|---|---|---|"]
     for label, target, key, ok in rows:
         value = figures.get(key)
-        mark = "" if value is None else ("met" if ok(value) else "**missed**")
+        mark = "" if value is None or ok is None else ("met" if ok(value) else "**missed**")
         lines.append(f"| {label} | {target} | {'not measured' if value is None else value} "
                      f"| {mark} |")  # fmt: skip
     return lines
@@ -93,6 +93,9 @@ def report(figures: dict[str, Any]) -> str:
             "Requests on the status-only changes: "
             + json.dumps(figures.get("status_change_requests", {})),
             "",
+            f"Over {figures.get('rest_seconds')} s at rest; MLflow calls by path: "
+            + json.dumps(figures.get("rest_mlflow_by_path", {})),
+            "",
             "See docs/reliability.md's last section for what is not measured yet.",
             "",
         ]
@@ -110,6 +113,8 @@ def main() -> int:
         n for path, n in figures["rest_mlflow_by_path"].items() if "model-versions/get" in path
     )
     figures["restart_rewritten_count"] = len(figures["restart_rewritten"])
+    (ROOT / "build").mkdir(exist_ok=True)
+    (ROOT / "build" / "reliability.json").write_text(json.dumps(figures, indent=2))
     args.out.write_text(report(figures))
     print(f"wrote {args.out}")
     return 0

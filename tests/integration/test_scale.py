@@ -42,7 +42,10 @@ def audited(audit_log: Path, namespace: str, since: float) -> list[dict[str, Any
         for line in path.read_text(errors="replace").splitlines():
             if devenv.OPERATOR_USER not in line or namespace not in line:
                 continue
-            entry = json.loads(line)
+            try:
+                entry = json.loads(line.strip("\x00"))
+            except json.JSONDecodeError:
+                continue  # a line cut by a rotation
             if entry.get("user", {}).get("username") != devenv.OPERATOR_USER:
                 continue
             if entry.get("objectRef", {}).get("namespace") != namespace:
