@@ -56,6 +56,18 @@ def audited(audit_log: Path, namespace: str, since: float) -> list[dict[str, Any
     return found
 
 
+def settle(audit_log: Path, namespace: str, quiet: float = 5.0, timeout: float = 60.0) -> None:
+    """Wait until the operator has made no request about the namespace for `quiet` seconds
+    (the children's last status changes after Ready have been taken in)."""
+    start = time.time()
+    while time.time() - start < timeout:
+        recent = passes(audited(audit_log, namespace, time.time() - quiet))
+        if not recent and time.time() - start >= quiet:
+            return
+        time.sleep(1)
+    raise AssertionError(f"the operator was still busy with {namespace} after {timeout} s")
+
+
 def registry_calls(mlflow_log: Path, model: str, since: float) -> list[str]:
     """MLflow's access-log lines about `model` since `since` (its stamps are whole seconds)."""
     stamp = re.compile(r"^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d)")
@@ -139,7 +151,7 @@ def test_settled_model_deployments_cost_nothing_at_rest_and_a_restart_rewrites_n
 
     # At rest for five poll intervals: the pinned version is never looked up again, the alias
     # is, and nothing in the namespace is read or written.
-    time.sleep(POLL_SECONDS)
+    settle(audit, namespace)
     t0 = time.time()
     time.sleep(5 * POLL_SECONDS)
     assert passes(audited(audit, namespace, t0)) == []
@@ -154,7 +166,7 @@ def test_settled_model_deployments_cost_nothing_at_rest_and_a_restart_rewrites_n
         core.delete_namespaced_pod(pod.metadata.name, namespace, grace_period_seconds=0)
     time.sleep(2)
     wait_for(lambda: all_ready(custom, namespace), 60, "Ready again")
-    time.sleep(2)
+    settle(audit, namespace)
     done = passes(audited(audit, namespace, t0))
     # The owners' status was looked at (a GET each pass), and not one child listed or written:
     # a full pass would list five kinds, even where it applies nothing.
