@@ -95,23 +95,7 @@ def kubectl(meta: dict[str, str], *args: str, input: str | None = None) -> str:
 
 def audit_entries(meta: dict[str, str], start: float, end: float) -> list[dict[str, Any]]:
     """The operator's requests received in [start, end), from the audit log and its backup."""
-    log = Path(meta["audit_log"])
-    found = []
-    for path in (*sorted(log.parent.glob("audit-*.log")), log):
-        with open(path, errors="replace") as lines:
-            for line in lines:
-                if devenv.OPERATOR_USER not in line:
-                    continue
-                try:
-                    entry = json.loads(line.strip("\x00"))
-                except json.JSONDecodeError:
-                    continue  # a line cut by a rotation
-                if entry.get("user", {}).get("username") != devenv.OPERATOR_USER:
-                    continue
-                at = datetime.fromisoformat(entry["requestReceivedTimestamp"]).timestamp()
-                if start <= at < end:
-                    found.append(entry)
-    return found
+    return devenv.operator_requests(Path(meta["audit_log"]), start, end)
 
 
 def describe(entries: list[dict[str, Any]]) -> dict[str, int]:

@@ -14,6 +14,7 @@ from .cluster import (
     cluster_up,
     kubectl,
     node_manifest,
+    operator_requests,
 )
 from .node import (
     HOST_SERVICES_NAMESPACE,
@@ -69,6 +70,7 @@ __all__ = [
     "log",
     "mlflow_start",
     "node_manifest",
+    "operator_requests",
     "redis_start",
     "s3_env",
     "s3_start",

@@ -7,6 +7,7 @@ import secrets
 import shutil
 import subprocess
 import time
+from datetime import datetime
 from pathlib import Path
 
 from .node import SIMULATED_TAINT, node_down, node_up, real_node_wanted
@@ -171,6 +172,33 @@ rules:
       - {group: modelops.dev}
   - level: None
 """
+
+
+def operator_requests(
+    audit_log: Path, start: float, end: float = float("inf"), namespace: str | None = None
+) -> list[dict[str, object]]:
+    """The operator's own requests (OPERATOR_USER) received in [start, end), optionally only
+    those about objects in `namespace`, from the audit log and its rotated backups."""
+    found: list[dict[str, object]] = []
+    for path in (*sorted(audit_log.parent.glob("audit-*.log")), audit_log):
+        if not path.exists():
+            continue
+        with open(path, errors="replace") as lines:
+            for line in lines:
+                if OPERATOR_USER not in line or (namespace and namespace not in line):
+                    continue
+                try:
+                    entry = json.loads(line.strip("\x00"))
+                except json.JSONDecodeError:
+                    continue  # a line cut by a rotation
+                if entry.get("user", {}).get("username") != OPERATOR_USER:
+                    continue
+                if namespace and entry.get("objectRef", {}).get("namespace") != namespace:
+                    continue
+                stamp = entry["requestReceivedTimestamp"].replace("Z", "+00:00")
+                if start <= datetime.fromisoformat(stamp).timestamp() < end:
+                    found.append(entry)
+    return found
 
 
 def _start_apiserver(state: Path, bins: Path, etcd_port: int, port: int, token: str) -> Path:

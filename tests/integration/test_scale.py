@@ -4,7 +4,6 @@ access log. The short version of `bench/operator_scale.py`, which runs it at a t
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from datetime import datetime
@@ -37,23 +36,7 @@ def passes(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def audited(audit_log: Path, namespace: str, since: float) -> list[dict[str, Any]]:
     """The operator's requests about objects in `namespace` received since `since`."""
-    found = []
-    for path in (*audit_log.parent.glob("audit-*.log"), audit_log):
-        for line in path.read_text(errors="replace").splitlines():
-            if devenv.OPERATOR_USER not in line or namespace not in line:
-                continue
-            try:
-                entry = json.loads(line.strip("\x00"))
-            except json.JSONDecodeError:
-                continue  # a line cut by a rotation
-            if entry.get("user", {}).get("username") != devenv.OPERATOR_USER:
-                continue
-            if entry.get("objectRef", {}).get("namespace") != namespace:
-                continue
-            at = datetime.fromisoformat(entry["requestReceivedTimestamp"]).timestamp()
-            if at >= since:
-                found.append(entry)
-    return found
+    return devenv.operator_requests(audit_log, since, namespace=namespace)
 
 
 def settle(audit_log: Path, namespace: str, quiet: float = 5.0, timeout: float = 60.0) -> None:
