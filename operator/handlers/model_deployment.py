@@ -263,16 +263,21 @@ async def _lookup(uri: str, tracking: str, max_age: float) -> Resolution:
 
 
 async def _alias_moved(listed: ModelDeployment) -> bool:
-    """Whether the registry now resolves the URI to another version than the one served (or
-    cannot resolve it: the full pass reports why)."""
+    """Whether the registry now resolves the URI, or the rollout's candidate URI, to a version
+    the last full pass did not see (or cannot resolve it: the full pass reports why)."""
     window = get_settings().model_poll_seconds * POLL_SHARED_SHARE
-    resolution = await _lookup(listed.spec.model.uri, _tracking(listed), window)
     current = policy.pinned(listed)
-    return (
-        resolution.model is None
-        or current is None
-        or resolution.model.resolved_uri != current.resolved_uri
-    )
+    if current is None:
+        return True
+    seen = {current.resolved_uri}
+    last = listed.status.rollout if listed.status else None
+    if last is not None:
+        seen.add(last.candidate_uri)  # a candidate rolled back stays as its rollout left it
+    for uri in policy.movable(listed):
+        resolution = await _lookup(uri, _tracking(listed), window)
+        if resolution.model is None or resolution.model.resolved_uri not in seen:
+            return True
+    return False
 
 
 @resync.every(KIND.kind, get_settings().model_poll_seconds)

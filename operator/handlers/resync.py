@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,7 @@ from typing import Any
 import kopf
 
 from modelops.operator.clients import kube
+from modelops.operator.handlers import scaffold
 from modelops.operator.resources.common import outside
 from modelops.operator.settings import get_settings
 
@@ -210,6 +210,5 @@ def soon(kind: str, namespace: str, name: str, delay: float, run: Pass) -> None:
         except Exception:
             log.exception(f"Follow-up pass of {kind} {namespace}/{name} failed")
 
-    # A context of its own: the caller's (a pass holding one of scaffold's slots) must not let
-    # the follow-up skip the limit on passes at work.
-    _soon[key] = asyncio.get_running_loop().create_task(later(), context=contextvars.Context())
+    # The caller may be a pass holding one of scaffold's slots: the follow-up takes its own.
+    _soon[key] = asyncio.get_running_loop().create_task(later(), context=scaffold.detached())

@@ -28,6 +28,14 @@ _gate: asyncio.Semaphore | None = None
 _holding: contextvars.ContextVar[bool] = contextvars.ContextVar("holding", default=False)
 
 
+def detached() -> contextvars.Context:
+    """The caller's context (kopf's own variables kept) for a task that must take a slot of
+    its own: a follow-up scheduled from within a pass does not run inside that pass."""
+    context = contextvars.copy_context()
+    context.run(_holding.set, False)
+    return context
+
+
 @asynccontextmanager
 async def _slot() -> AsyncIterator[None]:
     """One of the CONCURRENCY slots; a pass that starts another (a result recorded from within

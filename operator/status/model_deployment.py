@@ -102,10 +102,17 @@ def settled(md: ModelDeployment) -> bool:
 def periodic(md: ModelDeployment, since_full: float | None, resync_seconds: float) -> Periodic:
     """What the periodic pass owes one ModelDeployment: a full pass while it is not settled or
     once every `resync_seconds` (children are kept by their watches in between); else a look
-    at the registry when its URI can move; else nothing."""
+    at the registry when its URI or its rollout's candidate can move; else nothing."""
     if not settled(md) or since_full is None or since_full >= resync_seconds:
         return "full"
-    return "none" if immutable(md.spec.model.uri) else "poll"
+    return "poll" if movable(md) else "none"
+
+
+def movable(md: ModelDeployment) -> list[str]:
+    """The URIs of the spec the registry may resolve differently tomorrow: the model's and the
+    rollout's candidate (an alias a training job moves)."""
+    uris = [md.spec.model.uri, md.spec.rollout.candidate]
+    return [u for u in uris if u is not None and not immutable(u)]
 
 
 def still_resolved(md: ModelDeployment) -> Resolution | None:

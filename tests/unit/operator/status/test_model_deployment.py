@@ -281,3 +281,12 @@ def test_a_failed_pre_flight_is_checked_again() -> None:
     ]
     md.status = md.status.model_copy(update={"conditions": flipped})
     assert s.still_compatible(md, r.Resolution(V7)) is None
+
+
+def test_a_candidate_alias_is_polled_even_beside_a_pinned_model() -> None:
+    md = settled_md("models:/fraud/7")
+    md.spec.rollout.candidate = "models:/fraud@challenger"
+    assert s.movable(md) == ["models:/fraud@challenger"]
+    assert s.periodic(md, since_full=10, resync_seconds=3600) == "poll"
+    md.spec.rollout.candidate = "models:/fraud/8"
+    assert s.periodic(md, since_full=10, resync_seconds=3600) == "none"
