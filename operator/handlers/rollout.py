@@ -36,10 +36,11 @@ def _selector(md: ModelDeployment) -> str:
     return ",".join(f"{k}={v}" for k, v in labels.items())
 
 
-async def _pod_figures(md: ModelDeployment) -> list[tuple[str, pods.PodFigures | None]]:
-    found = await asyncio.to_thread(
-        kube.list_labelled, kinds.POD.kind, md.metadata["namespace"], _selector(md)
-    )
+async def _pod_figures(
+    md: ModelDeployment, found: list[dict[str, Any]] | None = None
+) -> list[tuple[str, pods.PodFigures | None]]:
+    if found is None:
+        found = await _pods(md)
     ips = [
         p["status"]["podIP"]
         for p in found
@@ -49,6 +50,13 @@ async def _pod_figures(md: ModelDeployment) -> list[tuple[str, pods.PodFigures |
     ]
     scraped = await asyncio.gather(*(asyncio.to_thread(pods.scrape, ip) for ip in ips))
     return list(zip(ips, scraped, strict=True))
+
+
+async def _pods(md: ModelDeployment) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = await asyncio.to_thread(
+        kube.list_labelled, kinds.POD.kind, md.metadata["namespace"], _selector(md)
+    )
+    return found
 
 
 def _sum(scraped: list[tuple[str, pods.PodFigures | None]], version: str) -> Figures:
@@ -88,8 +96,11 @@ async def decide(
     scraped: list[tuple[str, pods.PodFigures | None]] = []
     figures, settled = None, False
     if prev is not None and prev.phase == "Progressing" and stable is not None:
-        scraped = await _pod_figures(md)
+        found = await _pods(md)
+        scraped = await _pod_figures(md, found)
         figures = (_sum(scraped, prev.candidate_version), _sum(scraped, stable.version or ""))
+        # A pod shutting down still answers until the Service drops it, from its older split.
+        draining = any(p["metadata"].get("deletionTimestamp") for p in found)
         dep = await asyncio.to_thread(
             kube.get, kinds.DEPLOYMENT.kind, md.metadata["namespace"], md.metadata["name"]
         )
@@ -100,7 +111,7 @@ async def decide(
             current = all(
                 fig is not None and (fig.revision or 0) >= prev.revision for _, fig in scraped
             )
-            settled = not facts.rolling and facts.ready >= 1 and current
+            settled = not facts.rolling and facts.ready >= 1 and current and not draining
     validation = None
     if prev is not None and prev.phase == "Validating":
         validation = await _validation_result(md, prev.candidate_version)
