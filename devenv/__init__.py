@@ -16,6 +16,7 @@ from .cluster import (
     node_manifest,
     operator_requests,
 )
+from .faults import restart
 from .node import (
     HOST_SERVICES_NAMESPACE,
     NODE_IP,
@@ -49,6 +50,7 @@ __all__ = [
     "NODE_PROCESSES",
     "SIMULATED_NAMESPACE_ANNOTATIONS",
     "import_images",
+    "restart",
     "node_down",
     "node_endpoint",
     "node_running",

@@ -97,7 +97,7 @@ def import_images(state: Path = STATE) -> dict[str, str]:
     refs = {"runtime": paths["RUNTIME_IMAGE"], "operator": paths["OPERATOR_IMAGE"]}
     done_file = node_dir(state) / "images.imported"
     done = set(done_file.read_text().split()) if done_file.exists() else set()
-    ctr = [_node_bin(state, "ctr"), "-a", str(node_dir(state) / "containerd" / "containerd.sock")]
+    ctr = [node_bin(state, "ctr"), "-a", str(node_dir(state) / "containerd" / "containerd.sock")]
     for name in ("runtime", "operator"):
         archive = paths[f"{name.upper()}_ARCHIVE"]
         if not Path(archive).exists():
@@ -116,7 +116,7 @@ def import_images(state: Path = STATE) -> dict[str, str]:
     return refs
 
 
-def _node_bin(state: Path, name: str) -> str:
+def node_bin(state: Path, name: str) -> str:
     toml = (node_dir(state) / "etc" / "containerd.toml").read_text()
     for line in toml.splitlines():
         if line.strip().startswith("bin_dirs"):

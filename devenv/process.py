@@ -135,6 +135,22 @@ class Proc:
                 child.wait()
         self.pidfile.unlink(missing_ok=True)
 
+    def restart(self) -> int:
+        """Stop the process and start it again as it ran: same command line and environment
+        (a fault test's restart of kubelet, containerd, etcd or the apiserver)."""
+        pid = self.pid()
+        if pid is None:
+            raise RuntimeError(f"{self.name} is not running")
+        proc = Path(f"/proc/{pid}")
+        argv = [os.fsdecode(a) for a in (proc / "cmdline").read_bytes().split(b"\0")[:-1]]
+        env = dict(
+            os.fsdecode(v).split("=", 1)
+            for v in (proc / "environ").read_bytes().split(b"\0")
+            if b"=" in v
+        )
+        self.stop()
+        return self.start(argv, env)
+
 
 def wait_http(
     url: str,

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 
@@ -35,10 +35,23 @@ CHILD_KINDS = [
 ]
 SKIP_PREFLIGHT = "modelops.dev/skip-compatibility-check"
 
+# What the in-memory maps below hold at most: the oldest entry goes first.
+MEMORY_LIMIT = 10_000
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _keep(memory: dict[K, V], key: K, value: V) -> None:
+    memory.pop(key, None)  # re-inserted last: the newest
+    while len(memory) >= MEMORY_LIMIT:
+        del memory[next(iter(memory))]
+    memory[key] = value
+
+
 # Pre-flight results per pinned version: a version's files never change once registered.
 _preflight_cache: dict[tuple[str, str, bool], Compatibility] = {}
 # When each ModelDeployment last had a full pass (monotonic seconds): the periodic pass owes
-# one only every resync_seconds once it is settled.
+# one only every resync_seconds once it is settled. Dropped when the object is deleted.
 _last_full: dict[tuple[str, str], float] = {}
 
 
@@ -57,7 +70,7 @@ async def _preflight(md: ModelDeployment, model: ResolvedModel) -> Compatibility
             registry.check_compatibility, model, tracking, get_settings(), allow_pickle
         )
         if compat.compatible is not None:
-            _preflight_cache[key] = compat
+            _keep(_preflight_cache, key, compat)
     return compat
 
 
@@ -194,7 +207,7 @@ async def _reconcile(
         resync.soon(KIND.kind, ns, name, rollout.FOLLOW_UP_SECONDS, resync_model_deployment)
     if not resolve:
         return
-    _last_full[(ns, name)] = time.monotonic()
+    _keep(_last_full, (ns, name), time.monotonic())
     if compat.compatible is False:
         events.warn(body, policy.INCOMPATIBLE, compat.message)
     if resolution.model is None:
@@ -254,9 +267,7 @@ async def _lookup(uri: str, tracking: str, max_age: float) -> Resolution:
             if done.cancelled() or done.exception() is not None:
                 return
             if done.result().model is not None:  # failures are asked again
-                if len(_answers) > 10_000:
-                    _answers.clear()
-                _answers[key] = (time.monotonic(), done.result())
+                _keep(_answers, key, (time.monotonic(), done.result()))
 
         task.add_done_callback(keep)
     return await asyncio.shield(task)
@@ -294,9 +305,10 @@ async def resync_model_deployment(
             except kopf.PermanentError:
                 pass  # the full pass reports it in status
         if md is not None:
-            if len(_last_full) > 100_000:  # deleted objects' entries: start afresh
-                _last_full.clear()
-            last = _last_full.setdefault((namespace, name), time.monotonic())
+            last = _last_full.get((namespace, name))
+            if last is None:
+                last = time.monotonic()
+                _keep(_last_full, (namespace, name), last)
             due = policy.periodic(md, time.monotonic() - last, get_settings().resync_seconds)
             if due == "none" or (due == "poll" and not await _alias_moved(md)):
                 return
@@ -332,6 +344,7 @@ async def _restore(body: kopf.Body, logger: kopf.Logger) -> None:
 
 # Status-only changes of an owner's Deployment wait here for one pass of the owner, which takes
 # the latest: the handler returns at once, so four changes while a pass waits cost one pass.
+# Dropped when the owner is deleted.
 _status_waiting: dict[tuple[str, str], dict[str, Any]] = {}
 STATUS_DELAY = 0.2
 
@@ -349,13 +362,19 @@ def _status_of_owner(body: kopf.Body) -> None:
     ns = body.get("metadata", {}).get("namespace")
     if owner is None or ns is None:
         return
-    if len(_status_waiting) > 10_000:  # owners deleted while their change waited
-        _status_waiting.clear()
-    _status_waiting[(ns, owner)] = dict(body)
+    _keep(_status_waiting, (ns, owner), dict(body))
     resync.soon(f"{KIND.kind}/status", ns, owner, STATUS_DELAY, _status_pass)
 
 
 CHILD_LABELS = managed_labels(COMPONENT)
+
+
+@kopf.on.event(*KIND.resource)
+def on_model_deployment_event(type: str, namespace: str | None, name: str, **_: Any) -> None:
+    """A deleted ModelDeployment's in-memory entries go with it."""
+    if type == "DELETED" and namespace is not None:
+        _last_full.pop((namespace, name), None)
+        _status_waiting.pop((namespace, name), None)
 
 
 @kopf.on.event(*kinds.DEPLOYMENT.resource, labels=CHILD_LABELS)

@@ -24,9 +24,16 @@ class Outcome:
     """Seconds from sending to the answer (or the error), per request."""
     answers: list[tuple[float, int | None, str | None]] = field(default_factory=list, repr=False)
     """(monotonic time answered, status or None, the version that answered), per request."""
+    refusals: Counter[str] = field(default_factory=Counter)
+    """The bodies of non-2xx answers (their first 300 bytes): who refused, and why."""
 
     def by_version(self, since: float = 0.0) -> Counter[str | None]:
         return Counter(v for t, _, v in self.answers if t >= since)
+
+    def failures(self) -> list[tuple[float, int | None]]:
+        """(wall-clock time, status or None) of each failed request: to read against events."""
+        offset = time.time() - time.monotonic()
+        return [(t + offset, s) for t, s, _ in self.answers if s is None or not 200 <= s < 300]
 
     @property
     def failed(self) -> int:
@@ -55,17 +62,17 @@ class Load:
         self.lock = threading.Lock()
         self.outcome = Outcome()
 
-    def _one(self) -> tuple[int | None, str | None, str | None]:
+    def _one(self) -> tuple[int | None, str | None, str | None, bytes]:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
         with self.lock:
             body = next(self.bodies)
         try:
             conn.request("POST", self.path, body, {"Content-Type": "application/json"})
             resp = conn.getresponse()
-            resp.read()
-            return resp.status, None, resp.getheader(VERSION_HEADER)
+            text = resp.read()
+            return resp.status, None, resp.getheader(VERSION_HEADER), text
         except (OSError, http.client.HTTPException) as e:
-            return None, type(e).__name__, None
+            return None, type(e).__name__, None, b""
         finally:
             conn.close()
 
@@ -73,7 +80,7 @@ class Load:
         next_at = time.monotonic()
         while not self.stopping.is_set():
             started = time.monotonic()
-            status, error, version = self._one()
+            status, error, version, text = self._one()
             took = time.monotonic() - started
             with self.lock:
                 self.outcome.sent += 1
@@ -83,6 +90,7 @@ class Load:
                     self.outcome.ok += 1
                 elif status is not None:
                     self.outcome.statuses[status] += 1
+                    self.outcome.refusals[text[:300].decode(errors="replace")] += 1
                 else:
                     self.outcome.errors[error or "?"] += 1
             next_at += self.interval

@@ -5,6 +5,7 @@ a rollout under load with no failed request, and an HPA acting on real CPU."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import time
 import urllib.parse
@@ -71,8 +72,21 @@ def wait_ready(api_client: Any, namespace: str, name: str, timeout: float) -> di
 
 
 def service_url(api_client: Any, namespace: str, name: str) -> str:
+    """The Service's URL, once it takes connections. A ModelDeployment is Ready when its pods
+    are; kube-proxy routes the Service to them a moment later (until then the node refuses the
+    connection), and a test counting every failed request starts counting after that."""
     svc = client.CoreV1Api(api_client).read_namespaced_service(name, namespace)
-    return f"http://{svc.spec.cluster_ip}:{svc.spec.ports[0].port}"
+    ip, port = svc.spec.cluster_ip, svc.spec.ports[0].port
+
+    def connects() -> bool:
+        try:
+            socket.create_connection((ip, port), timeout=2).close()
+        except OSError:
+            return False
+        return True
+
+    wait_for(connects, 30, f"the Service {namespace}/{name} to take connections", interval=0.1)
+    return f"http://{ip}:{port}"
 
 
 def running_pods(api_client: Any, namespace: str, name: str) -> list[Any]:

@@ -130,6 +130,41 @@ def event_reasons(api_client: Any, namespace: str, name: str) -> Counter[str]:
     return Counter(e.reason for e in events.items)
 
 
+def timeline(
+    api_client: Any,
+    namespace: str,
+    failures: list[tuple[float, int | None]],
+    marks: tuple[tuple[float, str], ...] = (),
+) -> str:
+    """Failed requests among the namespace's events and pod lifecycles, in time order: what a
+    failed zero-failure assertion needs to be read."""
+    core = client.CoreV1Api(api_client)
+    rows = [(t, f"request failed ({s or 'connection'})") for t, s in failures]
+    rows += marks
+    for ev in core.list_namespaced_event(namespace).items:
+        at = ev.last_timestamp or ev.event_time or ev.first_timestamp
+        if at is not None:
+            rows.append((at.timestamp(), f"{ev.involved_object.name}: {ev.reason} {ev.message}"))
+    for pod in core.list_namespaced_pod(namespace).items:
+        rows.append((pod.metadata.creation_timestamp.timestamp(), f"{pod.metadata.name} created"))
+        if pod.metadata.deletion_timestamp is not None:
+            at = pod.metadata.deletion_timestamp.timestamp() - (
+                pod.metadata.deletion_grace_period_seconds or 0
+            )
+            rows.append((at, f"{pod.metadata.name} marked terminating"))
+        for cond in pod.status.conditions or []:
+            if cond.type == "Ready" and cond.last_transition_time is not None:
+                rows.append(
+                    (
+                        cond.last_transition_time.timestamp(),
+                        f"{pod.metadata.name} Ready={cond.status}",
+                    )
+                )
+    stamp = "%H:%M:%S.%f"
+    lines = [f"{datetime.fromtimestamp(t).strftime(stamp)[:-3]} {w}" for t, w in sorted(rows)]
+    return "\n".join(lines)
+
+
 def shares(url: str, requests: int) -> Counter[str | None]:
     """The version that answered each of `requests` requests, sent as fast as 16 clients go."""
     with Load(f"{url}/predict", INPUTS, rate=100_000) as load:
@@ -307,8 +342,10 @@ def test_a_good_candidate_is_promoted_through_its_steps_across_an_operator_resta
     with Load(f"{url}/predict", INPUTS, rate=60) as load:
         v2 = log_threshold_model(name, mlflow_url, cut=0.5, alias="challenger")
         second = wait_rollout(api_client, ns, name, "the second step", lambda r: r.get("step") == 1)
+        marks = [(time.time(), "operator stopped")]
         operator.stop()
         time.sleep(8)
+        marks.append((time.time(), "operator started"))
         operator.start()
         done = wait_rollout(
             api_client, ns, name, "the promotion", lambda r: r["phase"] == "Promoted"
@@ -316,6 +353,8 @@ def test_a_good_candidate_is_promoted_through_its_steps_across_an_operator_resta
         wait_ready(api_client, ns, name, 240)
     out = load.outcome
     print(f"promoted: {done['message']}; {out.sent} requests, {out.failed} failed")
+    if out.failed:
+        print(timeline(api_client, ns, out.failures(), tuple(marks)), dict(out.refusals))
     assert out.failed == 0, (dict(out.statuses), dict(out.errors))
     assert done["startedAt"] == second["startedAt"], "resumed, not restarted from zero"
     assert [a["metric"] for a in done["analysis"]][:2] == ["requests", "errorRate"]

@@ -65,3 +65,25 @@ async def test_a_failure_is_not_kept(registry: Registry) -> None:
     assert first.model is None
     await h._lookup("models:/m/2", "t", 60)
     assert registry.asked == ["models:/m/2", "models:/m/2"]
+
+
+async def test_answers_past_the_limit_push_out_the_oldest_not_all(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(h, "MEMORY_LIMIT", 3)
+    for version in range(1, 5):
+        await h._lookup(f"models:/m/{version}", "t", 0)
+    assert [uri for _, uri in h._answers] == ["models:/m/2", "models:/m/3", "models:/m/4"]
+    await h._lookup("models:/m/2", "t", 0)  # still kept: not asked again
+    assert registry.asked == [f"models:/m/{v}" for v in range(1, 5)]
+
+
+def test_a_deleted_model_deployment_takes_its_memory_with_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(h, "_last_full", {("ns", "a"): 1.0, ("ns", "b"): 2.0})
+    monkeypatch.setattr(h, "_status_waiting", {("ns", "a"): {}})
+    h.on_model_deployment_event(type="MODIFIED", namespace="ns", name="a")
+    assert ("ns", "a") in h._last_full and ("ns", "a") in h._status_waiting
+    h.on_model_deployment_event(type="DELETED", namespace="ns", name="a")
+    assert h._last_full == {("ns", "b"): 2.0} and h._status_waiting == {}
