@@ -46,6 +46,57 @@ SCALE_ROWS: list[Row] = [
 ]  # fmt: skip
 
 
+# (the fault's key in tests/integration/test_faults.py's figures, what happened)
+FAULTS = [
+    ("kubelet", "the kubelet restarted"),
+    ("containerd", "containerd restarted"),
+    ("kube-apiserver", "kube-apiserver restarted"),
+    ("etcd", "etcd restarted"),
+    ("mlflow", "MLflow down while a pod starts (it waits not ready, joins when MLflow is back)"),
+]
+
+
+def faults(rate: float, after: float) -> dict[str, Any]:
+    """tests/integration/test_faults.py at `rate` requests/s, the load held `after` seconds
+    past each fault, on the real node; its figures, and whether every test passed."""
+    out = ROOT / "build" / "faults.json"
+    out.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != "MODELOPS_REAL_NODE"}
+    env |= {
+        "MODELOPS_FAULT_RATE": str(rate),
+        "MODELOPS_FAULT_AFTER_SECONDS": str(after),
+        "MODELOPS_FAULTS_OUT": str(out),
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/integration/test_faults.py", "-q", "-s",
+         "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        env=env,
+    )  # fmt: skip
+    found: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    return {"passed": run.returncode == 0, "rate": rate, "after": after, "by_fault": found}
+
+
+def fault_table(run: dict[str, Any]) -> list[str]:
+    lines = [
+        "| fault | requests (rate/s) | non-2xx | connection errors | away or recovered | "
+        "a change acted on after |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, label in FAULTS:
+        f = run["by_fault"].get(key)
+        if f is None:
+            lines.append(f"| {label} | not measured | | | | |")
+            continue
+        back = f.get("away_seconds", f.get("recovered_seconds"))
+        lines.append(
+            f"| {label} | {f['sent']} ({f['rate']}) | {f['non_2xx']} | "
+            f"{f['connection_errors']} | {back} s | "
+            f"{f.get('converged_seconds', '-')} s |"
+        )
+    return lines
+
+
 def commit() -> str:
     out = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
@@ -64,6 +115,24 @@ def table(rows: list[Row], figures: dict[str, Any]) -> list[str]:
         lines.append(f"| {label} | {target} | {'not measured' if value is None else value} "
                      f"| {mark} |")  # fmt: skip
     return lines
+
+
+def fault_section(run: dict[str, Any] | None) -> list[str]:
+    if run is None:
+        return []
+    verdict = "every fault test passed" if run["passed"] else "**a fault test failed**"
+    return [
+        "## Faults under load (the real node)",
+        "",
+        f"Two pods of a logistic regression behind their Service; requests at {run['rate']:.0f}/s "
+        f"on fresh connections from 3 s before each fault to {run['after']:.0f} s after it is "
+        f'over; every outcome counted ({verdict}). "Away" is from the stop to serving again; '
+        'for MLflow, "recovered" is from MLflow\'s return to the new pod ready. The change '
+        "acted on after the fault is a scale from 2 to 3 replicas, to Ready.",
+        "",
+        *fault_table(run),
+        "",
+    ]
 
 
 def report(figures: dict[str, Any]) -> str:
@@ -96,6 +165,7 @@ def report(figures: dict[str, Any]) -> str:
             f"Over {figures.get('rest_seconds')} s at rest; MLflow calls by path: "
             + json.dumps(figures.get("rest_mlflow_by_path", {})),
             "",
+            *fault_section(figures.get("faults")),
             "See docs/reliability.md's last section for what is not measured yet.",
             "",
         ]
@@ -107,8 +177,11 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--rest", type=float, default=130.0)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "reliability-report.md")
+    parser.add_argument("--fault-rate", type=float, default=300.0)
+    parser.add_argument("--fault-after", type=float, default=60.0)
     args = parser.parse_args()
     figures = operator_scale.run(args.count, args.rest)
+    figures["faults"] = faults(args.fault_rate, args.fault_after)
     figures["rest_mlflow_pinned"] = sum(
         n for path, n in figures["rest_mlflow_by_path"].items() if "model-versions/get" in path
     )

@@ -135,9 +135,8 @@ class Proc:
                 child.wait()
         self.pidfile.unlink(missing_ok=True)
 
-    def restart(self) -> int:
-        """Stop the process and start it again as it ran: same command line and environment
-        (a fault test's restart of kubelet, containerd, etcd or the apiserver)."""
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        """The command line and environment the running process was started with."""
         pid = self.pid()
         if pid is None:
             raise RuntimeError(f"{self.name} is not running")
@@ -148,6 +147,12 @@ class Proc:
             for v in (proc / "environ").read_bytes().split(b"\0")
             if b"=" in v
         )
+        return argv, env
+
+    def restart(self) -> int:
+        """Stop the process and start it again as it ran (a fault test's restart of kubelet,
+        containerd, etcd or the apiserver)."""
+        argv, env = self.command()
         self.stop()
         return self.start(argv, env)
 

@@ -122,6 +122,22 @@ class JobError(Exception):
     (`error`, exit code 1), or why the feature store could not be set up (at /ready)."""
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and those it was raised from or while handling."""
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not e for e in found):
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
+
+
+def _unreachable(exc: BaseException) -> bool:
+    return isinstance(exc, ConnectionError | TimeoutError) or any(
+        word in type(exc).__name__ for word in ("Connection", "Timeout")
+    )
+
+
 def reason_code(exc: BaseException, unavailable: str, failed: str) -> str:
     """A CamelCase code for a failed load, fit for anyone who can reach /ready. The exception's
     text stays in the logs: it can name hosts, paths or a credentialed URL."""
@@ -129,9 +145,8 @@ def reason_code(exc: BaseException, unavailable: str, failed: str) -> str:
         return exc.reason
     if getattr(exc, "error_code", None) in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
         return "ModelNotFound"
-    if isinstance(exc, ConnectionError | TimeoutError) or any(
-        word in type(exc).__name__ for word in ("Connection", "Timeout")
-    ):
+    if any(_unreachable(e) for e in _chain(exc)):
+        # MLflow's client wraps the connection error of requests in an MlflowException.
         return unavailable
     if isinstance(exc, ImportError):
         return "DependencyMissing"

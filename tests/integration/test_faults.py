@@ -6,12 +6,15 @@ node still starts pods). `make reliability` reports the long versions."""
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from kubernetes import client
 
@@ -23,7 +26,9 @@ from .load import Load, Outcome
 from .test_pods import GROUP, PLURAL, ROW, VERSION, deploy, md, service_url, wait_ready
 
 pytestmark = pytest.mark.timeout(480)
-RATE = 100
+# `make reliability` runs these longer and faster, and collects their figures.
+RATE = float(os.environ.get("MODELOPS_FAULT_RATE", "100"))
+AFTER = float(os.environ.get("MODELOPS_FAULT_AFTER_SECONDS", "10"))
 
 
 @dataclass(frozen=True)
@@ -69,13 +74,32 @@ def containers(api_client: Any, served: Served) -> dict[str, int]:
     }
 
 
+@pytest.fixture(scope="module")
+def figures() -> Iterator[dict[str, dict[str, Any]]]:
+    """Each fault's figures, written to MODELOPS_FAULTS_OUT (for the report) when it is set."""
+    found: dict[str, dict[str, Any]] = {}
+    yield found
+    if os.environ.get("MODELOPS_FAULTS_OUT"):
+        Path(os.environ["MODELOPS_FAULTS_OUT"]).write_text(json.dumps(found, indent=2))
+
+
+def counted(out: Outcome, **more: Any) -> dict[str, Any]:
+    return {
+        "sent": out.sent,
+        "rate": round(out.rate),
+        "non_2xx": sum(out.statuses.values()),
+        "connection_errors": sum(out.errors.values()),
+        **more,
+    }
+
+
 def under_load(served: Served, fault: Callable[[], float]) -> tuple[Outcome, float]:
-    """Requests at RATE through the Service from 3 s before `fault` until 10 s after it
-    returns (what it was away, in seconds)."""
+    """Requests at RATE through the Service from 3 s before `fault` until AFTER seconds after
+    it returns (what it was away, in seconds)."""
     with Load(f"{served.url}/predict", json.dumps(ROW).encode(), rate=RATE) as load:
         time.sleep(3)
         away = fault()
-        time.sleep(10)
+        time.sleep(AFTER)
     return load.outcome, away
 
 
@@ -105,22 +129,106 @@ def report(component: str, out: Outcome, away: float) -> str:
 
 @pytest.mark.parametrize("component", ["kubelet", "containerd"])
 def test_running_pods_keep_serving_through_a_restart_of_the(
-    component: str, api_client: Any, served: Served
+    component: str, api_client: Any, served: Served, figures: dict[str, dict[str, Any]]
 ) -> None:
     before = containers(api_client, served)
     out, away = under_load(served, lambda: devenv.restart(component))
     print(report(component, out, away))
+    figures[component] = counted(out, away_seconds=round(away, 1))
     assert out.failed == 0, (dict(out.statuses), dict(out.errors))
     assert containers(api_client, served) == before, "the same pods, no container restarted"
+    t0 = time.monotonic()
     scale_to_three(api_client, served)
+    figures[component]["converged_seconds"] = round(time.monotonic() - t0, 1)
 
 
 @pytest.mark.parametrize("component", ["kube-apiserver", "etcd"])
 def test_serving_is_untouched_and_the_operator_converges_after_a_restart_of_the(
-    component: str, api_client: Any, served: Served, operator: OperatorProcess
+    component: str,
+    api_client: Any,
+    served: Served,
+    operator: OperatorProcess,
+    figures: dict[str, dict[str, Any]],
 ) -> None:
     out, away = under_load(served, lambda: devenv.restart(component))
     print(report(component, out, away))
+    figures[component] = counted(out, away_seconds=round(away, 1))
     assert out.failed == 0, (dict(out.statuses), dict(out.errors))
     assert operator.proc is not None and operator.proc.poll() is None, "the operator still runs"
+    t0 = time.monotonic()
     scale_to_three(api_client, served)
+    figures[component]["converged_seconds"] = round(time.monotonic() - t0, 1)
+
+
+def readiness(ip: str) -> tuple[int, dict[str, Any]]:
+    """A pod's own /ready answer: its status code and body (the reason it is not ready)."""
+    try:
+        answer = httpx.get(f"http://{ip}:8080/ready", timeout=3)
+    except httpx.HTTPError as e:
+        return 0, {"error": str(e)}
+    return answer.status_code, answer.json()
+
+
+def test_a_pod_started_while_mlflow_is_down_waits_not_ready_and_joins_when_it_returns(
+    api_client: Any,
+    served: Served,
+    mlflow_state: Path,
+    mlflow_url: str,
+    figures: dict[str, dict[str, Any]],
+) -> None:
+    core = client.CoreV1Api(api_client)
+    mlflow = devenv.Proc(mlflow_state, "mlflow")
+    argv, env = mlflow.command()
+    before = containers(api_client, served)
+    with Load(f"{served.url}/predict", json.dumps(ROW).encode(), rate=RATE) as load:
+        time.sleep(3)
+        mlflow.stop()
+        try:
+            core.delete_namespaced_pod(min(before), served.namespace)
+
+            def replacement() -> Any:
+                pods = core.list_namespaced_pod(
+                    served.namespace, label_selector=f"app.kubernetes.io/instance={served.name}"
+                ).items
+                return next(
+                    (p for p in pods if p.metadata.name not in before and p.status.pod_ip), None
+                )
+
+            pod = wait_for(replacement, 60, "the replacement pod to get an address")
+            name, ip = pod.metadata.name, pod.status.pod_ip
+
+            def refused() -> tuple[int, dict[str, Any]] | None:
+                code, body = readiness(ip)
+                return (code, body) if code == 503 and body.get("reason") else None
+
+            code, why = wait_for(refused, 120, f"{name} to say why it is not ready")
+            time.sleep(max(20.0, AFTER))  # down a while: still waiting, not crash-looping
+            held = core.read_namespaced_pod(name, served.namespace)
+        finally:
+            mlflow.start(argv, env)
+            devenv.wait_http(f"{mlflow_url}/health", 120, proc=mlflow)
+        t0 = time.monotonic()
+        wait_for(
+            lambda: (
+                containers(api_client, served).keys() == {name, *before} - {min(before)}
+                and readiness(ip)[0] == 200
+            ),
+            120,
+            f"{name} ready once MLflow is back",
+            interval=1,
+        )
+        recovered = time.monotonic() - t0
+        time.sleep(3)
+    out = load.outcome
+    print(
+        f"MLflow down while a pod started: it said {why.get('reason')!r}, ready "
+        f"{recovered:.1f}s after MLflow returned; {out.sent} requests at {out.rate:.0f}/s, "
+        f"{out.failed} failed ({dict(out.statuses)} {dict(out.errors)})"
+    )
+    figures["mlflow"] = counted(
+        out, reason=why.get("reason"), recovered_seconds=round(recovered, 1)
+    )
+    assert code == 503 and why["reason"] == "RegistryUnavailable", why
+    assert not any(c.ready for c in held.status.container_statuses), "ready without a model"
+    assert containers(api_client, served)[name] == 0, "waited for MLflow, never restarted"
+    assert out.failed == 0, (dict(out.statuses), dict(out.errors))

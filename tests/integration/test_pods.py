@@ -5,7 +5,6 @@ a rollout under load with no failed request, and an HPA acting on real CPU."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -72,21 +71,21 @@ def wait_ready(api_client: Any, namespace: str, name: str, timeout: float) -> di
 
 
 def service_url(api_client: Any, namespace: str, name: str) -> str:
-    """The Service's URL, once it takes connections. A ModelDeployment is Ready when its pods
-    are; kube-proxy routes the Service to them a moment later (until then the node refuses the
-    connection), and a test counting every failed request starts counting after that."""
+    """The Service's URL, once it routes to a pod. A ModelDeployment is Ready when its pods
+    are; kube-proxy routes the Service to them about a second later. Until then a connection
+    is refused, or (no rule for the address yet) leaves through the default route, where this
+    machine's egress proxy answers 404: a pod's own 200 on /ready is the only proof."""
     svc = client.CoreV1Api(api_client).read_namespaced_service(name, namespace)
-    ip, port = svc.spec.cluster_ip, svc.spec.ports[0].port
+    url = f"http://{svc.spec.cluster_ip}:{svc.spec.ports[0].port}"
 
-    def connects() -> bool:
+    def routed() -> bool:
         try:
-            socket.create_connection((ip, port), timeout=2).close()
-        except OSError:
+            return httpx.get(f"{url}/ready", timeout=2).status_code == 200
+        except httpx.HTTPError:
             return False
-        return True
 
-    wait_for(connects, 30, f"the Service {namespace}/{name} to take connections", interval=0.1)
-    return f"http://{ip}:{port}"
+    wait_for(routed, 30, f"the Service {namespace}/{name} to route to a ready pod", interval=0.1)
+    return url
 
 
 def running_pods(api_client: Any, namespace: str, name: str) -> list[Any]:
