@@ -164,10 +164,10 @@ bench: setup system-deps ## serving benchmarks against mlflow models serve, and 
 	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/shadow.py
 
-# The control plane with kwok nodes, MLflow and the operator on this machine (no real node):
-# about 15 minutes at 1,000 ModelDeployments. COUNT=N for another size.
+# The operator at scale on the kwok nodes (about 15 minutes at 1,000 ModelDeployments; COUNT=N
+# for another size), then the faults under load on the real node (about 12 minutes).
 COUNT ?= 1000
-reliability: setup system-deps $(NODE_DEPS_STAMP) ## the operator at scale and across a restart; writes docs/reliability-report.md
+reliability: setup system-deps $(NODE_DEPS_STAMP) images ## the operator at scale and across a restart, and faults under load; writes docs/reliability-report.md
 	bash scripts/build-control-plane.sh >/dev/null
 	bash scripts/get-s3.sh >/dev/null
 	$(BIN)/python bench/reliability.py --count $(COUNT)

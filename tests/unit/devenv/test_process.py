@@ -20,6 +20,21 @@ def test_proc_starts_tracks_and_stops_its_own_process(tmp_path: Path) -> None:
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
 
 
+def test_a_restart_runs_the_same_command_and_environment_anew(tmp_path: Path) -> None:
+    proc = process.Proc(tmp_path, "sleeper")
+    first = proc.start(["/bin/sleep", "60"], env={"PATH": "/bin", "FAULT": "kept"})
+    try:
+        assert proc.command() == (["/bin/sleep", "60"], {"PATH": "/bin", "FAULT": "kept"})
+        second = proc.restart()
+        assert second != first and proc.pid() == second
+        assert proc.command() == (["/bin/sleep", "60"], {"PATH": "/bin", "FAULT": "kept"})
+        assert not Path(f"/proc/{first}").exists() or "Z" in Path(f"/proc/{first}/stat").read_text()
+    finally:
+        proc.stop(timeout=5)
+    with pytest.raises(RuntimeError, match="sleeper is not running"):
+        proc.restart()
+
+
 def test_proc_ignores_a_recycled_pid_of_another_program(tmp_path: Path) -> None:
     other = subprocess.Popen(["/bin/sleep", "60"])
     try:
