@@ -95,10 +95,10 @@ def fault_table(run: dict[str, Any]) -> list[str]:
             lines.append(f"| {label} | not measured | | | | |")
             continue
         back = f.get("away_seconds", f.get("recovered_seconds"))
+        after = f.get("converged_seconds")
         lines.append(
             f"| {label} | {f['sent']} ({f['rate']}) | {f['non_2xx']} | "
-            f"{f['connection_errors']} | {back} s | "
-            f"{f.get('converged_seconds', '-')} s |"
+            f"{f['connection_errors']} | {back} s | {'-' if after is None else f'{after} s'} |"
         )
     return lines
 
