@@ -128,7 +128,10 @@ def _chain(exc: BaseException) -> list[BaseException]:
     current: BaseException | None = exc
     while current is not None and all(current is not e for e in found):
         found.append(current)
-        current = current.__cause__ or current.__context__
+        # `raise ... from None` hides the context: so does this walk.
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
     return found
 
 
@@ -145,11 +148,11 @@ def reason_code(exc: BaseException, unavailable: str, failed: str) -> str:
         return exc.reason
     if getattr(exc, "error_code", None) in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
         return "ModelNotFound"
-    if any(_unreachable(e) for e in _chain(exc)):
-        # MLflow's client wraps the connection error of requests in an MlflowException.
-        return unavailable
     if isinstance(exc, ImportError):
         return "DependencyMissing"
     if isinstance(exc, JobError):
         return "FeatureRepoInvalid"
+    if any(_unreachable(e) for e in _chain(exc)):
+        # MLflow's client wraps the connection error of requests in an MlflowException.
+        return unavailable
     return failed

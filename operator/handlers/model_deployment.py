@@ -51,7 +51,8 @@ def _keep(memory: dict[K, V], key: K, value: V) -> None:
 # Pre-flight results per pinned version: a version's files never change once registered.
 _preflight_cache: dict[tuple[str, str, bool], Compatibility] = {}
 # When each ModelDeployment last had a full pass (monotonic seconds): the periodic pass owes
-# one only every resync_seconds once it is settled. Dropped when the object is deleted.
+# one only every resync_seconds once it is settled. Not bounded like the maps below (a bound
+# would cost the objects past it their full passes): dropped when the object is deleted.
 _last_full: dict[tuple[str, str], float] = {}
 
 
@@ -207,7 +208,7 @@ async def _reconcile(
         resync.soon(KIND.kind, ns, name, rollout.FOLLOW_UP_SECONDS, resync_model_deployment)
     if not resolve:
         return
-    _keep(_last_full, (ns, name), time.monotonic())
+    _last_full[(ns, name)] = time.monotonic()
     if compat.compatible is False:
         events.warn(body, policy.INCOMPATIBLE, compat.message)
     if resolution.model is None:
@@ -305,10 +306,7 @@ async def resync_model_deployment(
             except kopf.PermanentError:
                 pass  # the full pass reports it in status
         if md is not None:
-            last = _last_full.get((namespace, name))
-            if last is None:
-                last = time.monotonic()
-                _keep(_last_full, (namespace, name), last)
+            last = _last_full.setdefault((namespace, name), time.monotonic())
             due = policy.periodic(md, time.monotonic() - last, get_settings().resync_seconds)
             if due == "none" or (due == "poll" and not await _alias_moved(md)):
                 return
@@ -370,7 +368,7 @@ CHILD_LABELS = managed_labels(COMPONENT)
 
 
 @kopf.on.event(*KIND.resource)
-def on_model_deployment_event(type: str, namespace: str | None, name: str, **_: Any) -> None:
+async def on_model_deployment_event(type: str, namespace: str | None, name: str, **_: Any) -> None:
     """A deleted ModelDeployment's in-memory entries go with it."""
     if type == "DELETED" and namespace is not None:
         _last_full.pop((namespace, name), None)

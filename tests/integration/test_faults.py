@@ -25,10 +25,10 @@ from .helpers import register_model, wait_for
 from .load import Load, Outcome
 from .test_pods import GROUP, PLURAL, ROW, VERSION, deploy, md, service_url, wait_ready
 
-pytestmark = pytest.mark.timeout(480)
 # `make reliability` runs these longer and faster, and collects their figures.
 RATE = float(os.environ.get("MODELOPS_FAULT_RATE", "100"))
 AFTER = float(os.environ.get("MODELOPS_FAULT_AFTER_SECONDS", "10"))
+pytestmark = pytest.mark.timeout(480 + 4 * AFTER)
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,10 @@ def served(
     pod_services: dict[str, str],
     mlflow_url: str,
     operator: OperatorProcess,
-) -> Served:
-    """A registered model served Ready by two pods on the real node."""
+) -> Iterator[Served]:
+    """A registered model served Ready by two pods on the real node. Afterwards the cluster
+    must be whole again: a fault test that failed half way says so here, not in a later
+    test's timeout."""
     name = f"f-{uuid.uuid4().hex[:6]}"
     register_model(mlflow_url, name)
     deploy(
@@ -59,19 +61,37 @@ def served(
         replicas=2,
     )
     wait_ready(api_client, real_namespace, name, 240)
-    return Served(real_namespace, name, service_url(api_client, real_namespace, name))
+    yield Served(real_namespace, name, service_url(api_client, real_namespace, name))
+    assert devenv.cluster_running(), "a control plane component is down after the fault"
+    assert devenv.node_running(), "a node process is down after the fault"
 
 
-def containers(api_client: Any, served: Served) -> dict[str, int]:
-    """Each live pod of the deployment and its containers' restarts."""
+def containers(api_client: Any, served: Served) -> dict[str, tuple[int, str | None]]:
+    """Each live pod of the deployment: its container's restarts and id (a container
+    replaced, whether or not the kubelet counted it yet)."""
     pods = client.CoreV1Api(api_client).list_namespaced_pod(
         served.namespace, label_selector=f"app.kubernetes.io/instance={served.name}"
     )
     return {
-        p.metadata.name: sum(s.restart_count for s in p.status.container_statuses or [])
+        p.metadata.name: (
+            sum(s.restart_count for s in p.status.container_statuses or []),
+            ",".join(s.container_id or "" for s in p.status.container_statuses or []) or None,
+        )
         for p in pods.items
         if p.metadata.deletion_timestamp is None
     }
+
+
+def answered(ip: str) -> float:
+    """How many /predict requests a pod answered 200 (its own /metrics)."""
+    text = httpx.get(f"http://{ip}:8080/metrics", timeout=3).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("modelops_runtime_requests_total{")
+        and 'endpoint="/predict"' in line
+        and 'code="200"' in line
+    )
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +140,25 @@ def scale_to_three(api_client: Any, served: Served) -> None:
     wait_for(converged, 180, f"{served.name} scaled to 3 ready replicas", interval=1)
 
 
+def child_restored(api_client: Any, served: Served) -> None:
+    """The operator's watches came back: a settled ModelDeployment's periodic pass does not
+    look at its children, so only a watch event restores a deleted one within the minute."""
+    policy = client.PolicyV1Api(api_client)
+    uid = policy.read_namespaced_pod_disruption_budget(served.name, served.namespace).metadata.uid
+
+    def back() -> bool:
+        try:
+            pdb = policy.read_namespaced_pod_disruption_budget(served.name, served.namespace)
+        except client.ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+        return bool(pdb.metadata.uid != uid)
+
+    policy.delete_namespaced_pod_disruption_budget(served.name, served.namespace)
+    wait_for(back, 60, f"the deleted PodDisruptionBudget of {served.name} restored", interval=1)
+
+
 def report(component: str, out: Outcome, away: float) -> str:
     return (
         f"{component} restarted under load ({away:.1f}s away): {out.sent} requests at "
@@ -134,12 +173,12 @@ def test_running_pods_keep_serving_through_a_restart_of_the(
     before = containers(api_client, served)
     out, away = under_load(served, lambda: devenv.restart(component))
     print(report(component, out, away))
-    figures[component] = counted(out, away_seconds=round(away, 1))
+    figures[component] = counted(out, away_seconds=round(away, 1), held=False)
     assert out.failed == 0, (dict(out.statuses), dict(out.errors))
-    assert containers(api_client, served) == before, "the same pods, no container restarted"
+    assert containers(api_client, served) == before, "the same pods, no container replaced"
     t0 = time.monotonic()
     scale_to_three(api_client, served)
-    figures[component]["converged_seconds"] = round(time.monotonic() - t0, 1)
+    figures[component] |= {"converged_seconds": round(time.monotonic() - t0, 1), "held": True}
 
 
 @pytest.mark.parametrize("component", ["kube-apiserver", "etcd"])
@@ -152,12 +191,14 @@ def test_serving_is_untouched_and_the_operator_converges_after_a_restart_of_the(
 ) -> None:
     out, away = under_load(served, lambda: devenv.restart(component))
     print(report(component, out, away))
-    figures[component] = counted(out, away_seconds=round(away, 1))
+    figures[component] = counted(out, away_seconds=round(away, 1), held=False)
     assert out.failed == 0, (dict(out.statuses), dict(out.errors))
     assert operator.proc is not None and operator.proc.poll() is None, "the operator still runs"
     t0 = time.monotonic()
     scale_to_three(api_client, served)
     figures[component]["converged_seconds"] = round(time.monotonic() - t0, 1)
+    child_restored(api_client, served)
+    figures[component]["held"] = True
 
 
 def readiness(ip: str) -> tuple[int, dict[str, Any]]:
@@ -182,8 +223,8 @@ def test_a_pod_started_while_mlflow_is_down_waits_not_ready_and_joins_when_it_re
     before = containers(api_client, served)
     with Load(f"{served.url}/predict", json.dumps(ROW).encode(), rate=RATE) as load:
         time.sleep(3)
-        mlflow.stop()
         try:
+            mlflow.stop()
             core.delete_namespaced_pod(min(before), served.namespace)
 
             def replacement() -> Any:
@@ -197,27 +238,21 @@ def test_a_pod_started_while_mlflow_is_down_waits_not_ready_and_joins_when_it_re
             pod = wait_for(replacement, 60, "the replacement pod to get an address")
             name, ip = pod.metadata.name, pod.status.pod_ip
 
-            def refused() -> tuple[int, dict[str, Any]] | None:
+            def refused() -> dict[str, Any] | None:
                 code, body = readiness(ip)
-                return (code, body) if code == 503 and body.get("reason") else None
+                return body if code == 503 and body.get("reason") else None
 
-            code, why = wait_for(refused, 120, f"{name} to say why it is not ready")
+            why = wait_for(refused, 120, f"{name} to say why it is not ready")
             time.sleep(max(20.0, AFTER))  # down a while: still waiting, not crash-looping
             held = core.read_namespaced_pod(name, served.namespace)
         finally:
             mlflow.start(argv, env)
             devenv.wait_http(f"{mlflow_url}/health", 120, proc=mlflow)
         t0 = time.monotonic()
-        wait_for(
-            lambda: (
-                containers(api_client, served).keys() == {name, *before} - {min(before)}
-                and readiness(ip)[0] == 200
-            ),
-            120,
-            f"{name} ready once MLflow is back",
-            interval=1,
-        )
+        wait_for(lambda: readiness(ip)[0] == 200, 120, f"{name} ready once MLflow is back")
         recovered = time.monotonic() - t0
+        # ...and in the Service: it takes its share of the requests.
+        wait_for(lambda: answered(ip) > 0, 60, f"{name} to answer through the Service")
         time.sleep(3)
     out = load.outcome
     print(
@@ -226,9 +261,10 @@ def test_a_pod_started_while_mlflow_is_down_waits_not_ready_and_joins_when_it_re
         f"{out.failed} failed ({dict(out.statuses)} {dict(out.errors)})"
     )
     figures["mlflow"] = counted(
-        out, reason=why.get("reason"), recovered_seconds=round(recovered, 1)
+        out, reason=why.get("reason"), recovered_seconds=round(recovered, 1), held=False
     )
-    assert code == 503 and why["reason"] == "RegistryUnavailable", why
+    assert why["reason"] == "RegistryUnavailable", why
     assert not any(c.ready for c in held.status.container_statuses), "ready without a model"
-    assert containers(api_client, served)[name] == 0, "waited for MLflow, never restarted"
+    assert containers(api_client, served)[name][0] == 0, "waited for MLflow, never restarted"
     assert out.failed == 0, (dict(out.statuses), dict(out.errors))
+    figures["mlflow"]["held"] = True

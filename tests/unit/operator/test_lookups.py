@@ -78,12 +78,12 @@ async def test_answers_past_the_limit_push_out_the_oldest_not_all(
     assert registry.asked == [f"models:/m/{v}" for v in range(1, 5)]
 
 
-def test_a_deleted_model_deployment_takes_its_memory_with_it(
+async def test_a_deleted_model_deployment_takes_its_memory_with_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(h, "_last_full", {("ns", "a"): 1.0, ("ns", "b"): 2.0})
     monkeypatch.setattr(h, "_status_waiting", {("ns", "a"): {}})
-    h.on_model_deployment_event(type="MODIFIED", namespace="ns", name="a")
+    await h.on_model_deployment_event(type="MODIFIED", namespace="ns", name="a")
     assert ("ns", "a") in h._last_full and ("ns", "a") in h._status_waiting
-    h.on_model_deployment_event(type="DELETED", namespace="ns", name="a")
+    await h.on_model_deployment_event(type="DELETED", namespace="ns", name="a")
     assert h._last_full == {("ns", "b"): 2.0} and h._status_waiting == {}

@@ -44,3 +44,23 @@ def test_a_cycle_in_the_chain_ends() -> None:
     a, b = ValueError("a"), ValueError("b")
     a.__context__, b.__context__ = b, a
     assert reason_code(a, "RegistryUnavailable", "LoadFailed") == "LoadFailed"
+
+
+def test_a_context_hidden_with_from_none_is_not_walked() -> None:
+    try:
+        try:
+            raise ConnectionError("registry down")
+        except ConnectionError:
+            raise ValueError("a corrupt model file") from None
+    except ValueError as e:
+        assert reason_code(e, "RegistryUnavailable", "LoadFailed") == "LoadFailed"
+
+
+def test_a_missing_dependency_is_named_even_while_handling_a_connection_error() -> None:
+    try:
+        try:
+            raise ConnectionError("registry down")
+        except ConnectionError:
+            raise ImportError("no module named xgboost")  # noqa: B904 - the case under test
+    except ImportError as e:
+        assert reason_code(e, "RegistryUnavailable", "LoadFailed") == "DependencyMissing"
