@@ -26,7 +26,10 @@ S3_BUCKET = "modelops"
 S3_REGION = "us-east-1"
 
 
-def redis_start(state: Path, port: int | None = None) -> str:
+def redis_start(state: Path, port: int | None = None, durable: bool = False) -> str:
+    """redis-server on loopback; `durable`: every write fsynced to its append-only file before
+    it is acknowledged, so a SIGKILL loses nothing that was acknowledged (the fault tests count
+    what the prediction log kept across a kill)."""
     port = port or free_port()
     data = state / "redis"
     data.mkdir(parents=True, exist_ok=True)
@@ -43,7 +46,8 @@ def redis_start(state: Path, port: int | None = None) -> str:
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes" if durable else "no",
+            *(["--appendfsync", "always"] if durable else []),
         ]
     )
     deadline = time.monotonic() + 20

@@ -73,7 +73,7 @@ class ResponseCache:
         return value
 
     def put(self, key: str, value: dict[str, Any]) -> None:
-        if not self.breaker.allow() or len(self._pending) >= MAX_PENDING_WRITES:
+        if len(self._pending) >= MAX_PENDING_WRITES or not self.breaker.allow():
             return
         task = asyncio.get_running_loop().create_task(self._put(key, orjson.dumps(value)))
         self._pending.add(task)

@@ -177,7 +177,8 @@ class PredictionLogger:
             return
         if self._cap is not None and not self._cap.take(rows):
             return  # sampled out by the rate cap, like the sample rate: not a failure
-        if self._queued_rows + rows > MAX_QUEUED_ROWS or not self.breaker.allow():
+        # Only queue here: the writer takes the breaker's probe and reports how it went.
+        if self._queued_rows + rows > MAX_QUEUED_ROWS or self.breaker.is_open:
             self._drop(rows)
             return
         self._queue.append(
@@ -216,7 +217,9 @@ class PredictionLogger:
             self._drop(len(docs))
             return
         try:
-            pipe = self.client.pipeline(transaction=False)
+            # MULTI/EXEC: a batch is written whole or not at all (a Redis killed mid-batch
+            # keeps none of it), so the drop counter is exactly what the stream lacks.
+            pipe = self.client.pipeline(transaction=True)
             for doc in docs:
                 pipe.xadd(self.stream, {FIELD: doc}, maxlen=self.max_len, approximate=True)
             # The ids POST /feedback checks labels against: a sorted set by time, trimmed like
@@ -243,7 +246,7 @@ class PredictionLogger:
     async def close(self, flush_timeout_s: float = 2.0) -> None:
         """Flush what is queued (briefly) and stop."""
         deadline = time.monotonic() + flush_timeout_s
-        while self._queue and time.monotonic() < deadline and self.breaker.allow():
+        while self._queue and time.monotonic() < deadline and not self.breaker.is_open:
             await self._write_some()
         if self._task is not None:
             self._task.cancel()

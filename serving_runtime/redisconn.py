@@ -50,7 +50,13 @@ class CircuitBreaker:
         self.failures = 0
         self.cooldown_s = cooldown_s
         self.open_until: float | None = None
-        self._probing = False
+        self._probe_until: float | None = None
+
+    @property
+    def _probing(self) -> bool:
+        # A probe that never reported (its caller cancelled, say) counts as failed once a
+        # cooldown has passed: else the breaker would stay open for good.
+        return self._probe_until is not None and self._clock() < self._probe_until
 
     @property
     def state(self) -> str:
@@ -58,13 +64,20 @@ class CircuitBreaker:
             return "closed"
         return "half-open" if self._clock() >= self.open_until else "open"
 
+    @property
+    def is_open(self) -> bool:
+        """Open and cooling down, without taking the probe: for a caller that only queues
+        work and leaves the try to someone else."""
+        return self.open_until is not None and self._clock() < self.open_until
+
     def allow(self) -> bool:
-        """Whether to try Redis now. In half-open state only one caller probes."""
+        """Whether to try Redis now. In half-open state only one caller probes; whoever is
+        allowed must report `success` or `failure`."""
         if self.open_until is None:
             return True
         if self._clock() < self.open_until or self._probing:
             return False
-        self._probing = True
+        self._probe_until = self._clock() + self.cooldown_s
         return True
 
     def success(self) -> None:
@@ -73,14 +86,14 @@ class CircuitBreaker:
         self.failures = 0
         self.cooldown_s = self.base_cooldown_s
         self.open_until = None
-        self._probing = False
+        self._probe_until = None
 
     def failure(self, error: BaseException | None = None) -> None:
         if self._on_error is not None:
             self._on_error()
         self.failures += 1
-        if self._probing:
-            self._probing = False
+        if self._probe_until is not None:
+            self._probe_until = None
             self.cooldown_s = min(self.cooldown_s * 2, self.max_cooldown_s)
             self.open_until = self._clock() + self.cooldown_s
         elif self.open_until is None and self.failures >= self.threshold:

@@ -100,13 +100,18 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def s3_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The S3 store's state directory: its data, keys and pid file (a fault test stops it)."""
+    return tmp_path_factory.mktemp("s3")
+
+
+@pytest.fixture(scope="session")
+def s3(s3_state: Path) -> Iterator[dict[str, str]]:
     """The S3-compatible store (S3Proxy): endpoint, bucket, region, access_key, secret_key.
     Clients reach it through the standard variables only: see `devenv.s3_env`."""
-    state = tmp_path_factory.mktemp("s3")
-    store = devenv.s3_start(state)
+    store = devenv.s3_start(s3_state)
     yield store
-    devenv.Proc(state, "s3").stop()
+    devenv.Proc(s3_state, "s3").stop()
 
 
 @pytest.fixture(scope="session")

@@ -443,24 +443,19 @@ def s3_secret(api_client: Any, namespace: str, s3: dict[str, str], endpoint: str
     )
 
 
-@pytest.mark.timeout(480)
-def test_scheduled_runs_reach_the_monitors_status(
+def drifting_deployment(
     api_client: Any,
-    real_namespace: str,
+    namespace: str,
     real_node: dict[str, str],
     pod_services: dict[str, str],
-    operator: OperatorProcess,
     mlflow_url: str,
     s3: dict[str, str],
     tmp_path: Path,
-) -> None:
-    """The CronJob's own scheduled runs, as containers of the runtime image on the real node:
-    one finds drift in what the deployment served and its termination message becomes status,
-    Events, an MLflow tag and a webhook call; one whose reference URI is unreachable fails,
-    and its error reaches status."""
-    namespace = real_namespace
+) -> tuple[str, str, str]:
+    """A ModelDeployment (no pods: drift runs read its prediction log) of a model whose
+    training data is in the object store, with 200 served rows logged, drifted in `c`; the
+    S3 keys in Secret `s3`. Returns its name, the model version and the reference's URI."""
     custom = client.CustomObjectsApi(api_client)
-    core = client.CoreV1Api(api_client)
     name = f"m{uuid.uuid4().hex[:8]}"
     version = register_model(mlflow_url, name, training_data=tmp_path / "train.parquet")
     # The reference in the object store, where a job pod reads it with the Secret's keys.
@@ -501,6 +496,51 @@ def test_scheduled_runs_reach_the_monitors_status(
         60,
         "the deployment's resolved model",
     )
+    # What the deployment served: the logged rows, drifted in `c`.
+    stream = f"modelops:predictions:{namespace}:{name}"
+    r = redis.Redis.from_url(pod_services["redis_ip"])
+    train = pd.read_parquet(tmp_path / "train.parquet")
+    served = train[["a", "b", "c", "d"]].sample(200, replace=True, random_state=3)
+    for i, row in enumerate(served.to_dict(orient="records")):
+        row["c"] = row["c"] * 5 + 4
+        doc = {
+            "ts": time.time() - 30 + i * 0.01,
+            "model_version": version,
+            "features": row,
+            "prediction": 0,
+        }
+        r.xadd(stream, {"data": orjson.dumps(doc)})
+    return name, version, f"s3://{s3['bucket']}/{key}"
+
+
+def last_run(api_client: Any, namespace: str, monitor: str) -> dict[str, Any] | None:
+    dm = client.CustomObjectsApi(api_client).get_namespaced_custom_object(
+        GROUP, VERSION, namespace, "driftmonitors", monitor
+    )
+    return (dm.get("status") or {}).get("lastRun")
+
+
+@pytest.mark.timeout(480)
+def test_scheduled_runs_reach_the_monitors_status(
+    api_client: Any,
+    real_namespace: str,
+    real_node: dict[str, str],
+    pod_services: dict[str, str],
+    operator: OperatorProcess,
+    mlflow_url: str,
+    s3: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """The CronJob's own scheduled runs, as containers of the runtime image on the real node:
+    one finds drift in what the deployment served and its termination message becomes status,
+    Events, an MLflow tag and a webhook call; one whose reference URI is unreachable fails,
+    and its error reaches status."""
+    namespace = real_namespace
+    custom = client.CustomObjectsApi(api_client)
+    core = client.CoreV1Api(api_client)
+    name, version, reference = drifting_deployment(
+        api_client, namespace, real_node, pod_services, mlflow_url, s3, tmp_path
+    )
     hook = Webhook()
     core.create_namespaced_secret(
         namespace,
@@ -513,7 +553,7 @@ def test_scheduled_runs_reach_the_monitors_status(
         (
             "watch",
             {
-                "reference": {"uri": f"s3://{s3['bucket']}/{key}"},
+                "reference": {"uri": reference},
                 "current": {"window": "10m", "minRows": 50},
                 "onDrift": {
                     "tagModelVersion": True,
@@ -536,31 +576,15 @@ def test_scheduled_runs_reach_the_monitors_status(
             },
         )
 
-    # What the deployment served: the logged rows, drifted in `c`.
-    stream = f"modelops:predictions:{namespace}:{name}"
-    r = redis.Redis.from_url(pod_services["redis_ip"])
-    train = pd.read_parquet(tmp_path / "train.parquet")
-    served = train[["a", "b", "c", "d"]].sample(200, replace=True, random_state=3)
-    for i, row in enumerate(served.to_dict(orient="records")):
-        row["c"] = row["c"] * 5 + 4
-        doc = {
-            "ts": time.time() - 30 + i * 0.01,
-            "model_version": version,
-            "features": row,
-            "prediction": 0,
-        }
-        r.xadd(stream, {"data": orjson.dumps(doc)})
-
-    def last_run(monitor: str) -> dict[str, Any] | None:
-        dm = custom.get_namespaced_custom_object(
-            GROUP, VERSION, namespace, "driftmonitors", monitor
-        )
-        return (dm.get("status") or {}).get("lastRun")
-
     # The CronJob controller starts the runs at the next minute; each pod starts Python,
     # Evidently and pandas on a shared 2-core machine.
     try:
-        run = wait_for(lambda: last_run("watch"), 200, "lastRun of a scheduled run", interval=2)
+        run = wait_for(
+            lambda: last_run(api_client, namespace, "watch"),
+            200,
+            "lastRun of a scheduled run",
+            interval=2,
+        )
     except AssertionError:
         print(pod_report(api_client, namespace))
         raise
@@ -613,7 +637,12 @@ def test_scheduled_runs_reach_the_monitors_status(
     line = f'modelops_drift_share{{monitor="watch",namespace="{namespace}"}}'
     assert line in text, text[-2000:]
 
-    failed = wait_for(lambda: last_run("broken"), 120, "lastRun of the failing run", interval=2)
+    failed = wait_for(
+        lambda: last_run(api_client, namespace, "broken"),
+        120,
+        "lastRun of the failing run",
+        interval=2,
+    )
     assert failed.get("datasetDrift") is None, failed
     assert "nowhere.modelops-dev" in failed.get("error", ""), failed
     broken = custom.get_namespaced_custom_object(

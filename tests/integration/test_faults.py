@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from kubernetes import client
 
 import devenv
@@ -23,11 +26,15 @@ import devenv
 from .conftest import OperatorProcess
 from .helpers import register_model, wait_for
 from .load import Load, Outcome
+from .test_drift_monitor import drifting_deployment, last_run
 from .test_pods import GROUP, PLURAL, ROW, VERSION, deploy, md, service_url, wait_ready
+from .test_runtime_process import serving
+from .test_runtime_redis import metric
 
 # `make reliability` runs these longer and faster, and collects their figures.
 RATE = float(os.environ.get("MODELOPS_FAULT_RATE", "100"))
 AFTER = float(os.environ.get("MODELOPS_FAULT_AFTER_SECONDS", "10"))
+REDIS_RATE = float(os.environ.get("MODELOPS_FAULT_REDIS_RATE", str(RATE)))
 pytestmark = pytest.mark.timeout(480 + 4 * AFTER)
 
 
@@ -268,3 +275,261 @@ def test_a_pod_started_while_mlflow_is_down_waits_not_ready_and_joins_when_it_re
     assert containers(api_client, served)[name][0] == 0, "waited for MLflow, never restarted"
     assert out.failed == 0, (dict(out.statuses), dict(out.errors))
     figures["mlflow"]["held"] = True
+
+
+# --- Redis: the cache and the prediction log's store, killed and firewalled ---------------
+
+# Twenty distinct rows in turn: after the first of each, the cache has the answer.
+BODIES = [json.dumps({"features": [[i / 10, -0.2, 0.3, 0.4]]}).encode() for i in range(20)]
+WRITTEN = "modelops_runtime_prediction_log_written_rows_total"
+DROPPED = "modelops_runtime_prediction_log_dropped_rows_total"
+HITS = "modelops_runtime_cache_hits_total"
+ERRORS = "modelops_runtime_redis_errors_total"
+
+
+@dataclass(frozen=True)
+class Logging:
+    """`modelops-runtime serve` (two workers) caching and logging every request to a Redis
+    that fsyncs each write before acknowledging it: what the stream holds after a kill is
+    exactly what the runtime was told was written."""
+
+    url: str
+    redis_url: str
+    redis_state: Path
+    port: int
+    stream: str
+
+    def metrics(self) -> str:
+        return httpx.get(f"{self.url}/metrics", timeout=5).text
+
+    def logged(self) -> int:
+        with redis.Redis.from_url(self.redis_url) as r:
+            return int(r.xlen(self.stream))
+
+
+@pytest.fixture
+def logging_runtime(mlflow_url: str, tmp_path: Path) -> Iterator[Logging]:
+    state = tmp_path / "redis"
+    redis_url = devenv.redis_start(state, durable=True)
+    name = f"fr-{uuid.uuid4().hex[:6]}"
+    register_model(mlflow_url, name)
+    stream = f"modelops:predictions:faults:{name}"
+    try:
+        with serving(
+            f"models:/{name}@champion",
+            mlflow_url,
+            tmp_path,
+            WORKERS="2",
+            CACHE_ENABLED="true",
+            REDIS_URL=redis_url,
+            PREDICTION_LOG_ENABLED="true",
+            PREDICTION_LOG_SAMPLE_RATE="1",
+            PREDICTION_LOG_STREAM=stream,
+            PREDICTION_LOG_MAX_LEN="10000000",
+            # Past this a request is a 504 and counts as failed: "within the deadline".
+            REQUEST_TIMEOUT_MS="1000",
+        ) as served:
+            port = int(redis_url.removeprefix("redis://127.0.0.1:").split("/")[0])
+            yield Logging(served["url"], redis_url, state, port, stream)
+    finally:
+        devenv.Proc(state, "redis").stop()
+
+
+def accounted(rt: Logging, ok: int) -> tuple[float, float]:
+    """(written, dropped) once every answered request's row is one or the other: the log
+    writes in the background, after the answer."""
+
+    def settled() -> tuple[float, float] | None:
+        text = rt.metrics()
+        written, dropped = metric(text, WRITTEN), metric(text, DROPPED)
+        return (written, dropped) if written + dropped >= ok else None
+
+    return wait_for(settled, 30, f"all {ok} answered rows written or counted dropped")
+
+
+def resumed(rt: Logging, since: float) -> float:
+    """Seconds from `since` until both the log writes and the cache answers again."""
+    text = rt.metrics()
+    written, hits = metric(text, WRITTEN), metric(text, HITS)
+
+    def both() -> bool:
+        now = rt.metrics()
+        return metric(now, WRITTEN) > written and metric(now, HITS) > hits
+
+    wait_for(both, 60, "the prediction log and the cache to resume", interval=0.2)
+    return time.monotonic() - since
+
+
+def test_redis_killed_under_load_fails_no_request_and_counts_every_row_it_did_not_log(
+    logging_runtime: Logging, figures: dict[str, dict[str, Any]]
+) -> None:
+    rt = logging_runtime
+    with Load(f"{rt.url}/predict", BODIES, rate=REDIS_RATE) as load:
+        time.sleep(3)
+        pid = devenv.Proc(rt.redis_state, "redis").pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(3)
+        devenv.redis_start(rt.redis_state, rt.port, durable=True)
+        back = time.monotonic()
+        recovered = resumed(rt, back)
+        time.sleep(AFTER)
+    out = load.outcome
+    written, dropped = accounted(rt, out.ok)
+    logged = rt.logged()
+    text = rt.metrics()
+    served = metric(text, "modelops_runtime_requests_total", endpoint="/predict", code="200")
+    print(
+        f"Redis killed under load: {out.sent} requests at {out.rate:.0f}/s, {out.failed} failed "
+        f"({dict(out.statuses)} {dict(out.errors)}); log and cache back {recovered:.1f}s after "
+        f"Redis; rows: {written:.0f} written, {dropped:.0f} dropped, {logged} in the stream"
+    )
+    figures["redis_killed"] = counted(
+        out,
+        recovered_seconds=round(recovered, 1),
+        rows_written=written,
+        rows_dropped=dropped,
+        rows_in_stream=logged,
+        held=False,
+    )
+    assert out.failed == 0, (dict(out.statuses), dict(out.errors), dict(out.refusals))
+    assert served == out.ok, "the runtime counted the requests the load generator saw answered"
+    assert dropped > 0, "the kill cost the log rows: else this test proved nothing"
+    assert written + dropped == out.ok, "every answered request's row written or dropped"
+    assert logged == written, "the stream holds exactly the rows counted written"
+    figures["redis_killed"]["held"] = True
+
+
+def latencies_between(out: Outcome, start: float, end: float) -> list[float]:
+    """The latencies of the requests answered between two monotonic times."""
+    return sorted(
+        lat for (t, _, _), lat in zip(out.answers, out.latencies, strict=True) if start <= t <= end
+    )
+
+
+def test_redis_unreachable_without_a_reset_keeps_requests_in_their_deadline_and_opens_the_breaker(
+    logging_runtime: Logging, figures: dict[str, dict[str, Any]]
+) -> None:
+    rt = logging_runtime
+    # Loopback packets to Redis dropped: no reset, no refusal, only silence.
+    rule = ["INPUT", "-i", "lo", "-p", "tcp", "--dport", str(rt.port), "-j", "DROP"]
+    hold = max(AFTER, 10.0)
+    with Load(f"{rt.url}/predict", BODIES, rate=REDIS_RATE) as load:
+        time.sleep(3)
+        before = rt.metrics()
+        subprocess.run(["iptables", "-w", "-I", *rule], check=True)
+        blocked = time.monotonic()
+        try:
+            time.sleep(hold)
+            during = rt.metrics()
+        finally:
+            subprocess.run(["iptables", "-w", "-D", *rule], check=True)
+        opened = time.monotonic()
+        recovered = resumed(rt, opened)
+        time.sleep(3)
+    out = load.outcome
+    written, dropped = accounted(rt, out.ok)
+    window = latencies_between(out, blocked, opened)
+    p99 = window[int(0.99 * (len(window) - 1))]
+    errors = {
+        c: metric(during, ERRORS, component=c) - metric(before, ERRORS, component=c)
+        for c in ("cache", "prediction_log")
+    }
+    print(
+        f"Redis firewalled {hold:.0f}s under load: {out.sent} requests at {out.rate:.0f}/s, "
+        f"{out.failed} failed; while blocked {len(window)} answered, p99 {p99 * 1000:.0f} ms, "
+        f"max {window[-1] * 1000:.0f} ms; Redis errors {errors}; back {recovered:.1f}s after"
+    )
+    figures["redis_firewalled"] = counted(
+        out,
+        recovered_seconds=round(recovered, 1),
+        p99_ms_blocked=round(p99 * 1000),
+        max_ms_blocked=round(window[-1] * 1000),
+        redis_errors_blocked=errors,
+        rows_dropped=dropped,
+        held=False,
+    )
+    assert out.failed == 0, (dict(out.statuses), dict(out.errors), dict(out.refusals))
+    # Every request waited at most one Redis timeout (50 ms), and only while the breaker was
+    # closed or probing: the requests did not queue up behind a silent Redis.
+    assert p99 < 0.25, f"p99 {p99 * 1000:.0f} ms while Redis was unreachable"
+    # Open: a few failures and a probe now and then, not one per request (two workers, two
+    # breakers each).
+    assert 0 < errors["cache"] < len(window) / 20, errors
+    assert written + dropped == out.ok, "every answered request's row written or dropped"
+    figures["redis_firewalled"]["held"] = True
+
+
+# --- The object store: down when a drift run reads its reference -------------------------
+
+
+def test_a_drift_run_with_the_object_store_down_fails_clearly_and_the_next_one_succeeds(
+    api_client: Any,
+    real_namespace: str,
+    real_node: dict[str, str],
+    pod_services: dict[str, str],
+    operator: OperatorProcess,
+    mlflow_url: str,
+    s3: dict[str, str],
+    s3_state: Path,
+    tmp_path: Path,
+    figures: dict[str, dict[str, Any]],
+) -> None:
+    namespace = real_namespace
+    name, _, reference = drifting_deployment(
+        api_client, namespace, real_node, pod_services, mlflow_url, s3, tmp_path
+    )
+    store = devenv.Proc(s3_state, "s3")
+    port = int(s3["endpoint"].rsplit(":", 1)[1])
+    try:
+        store.stop()
+        client.CustomObjectsApi(api_client).create_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            "driftmonitors",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "DriftMonitor",
+                "metadata": {"name": "watch"},
+                "spec": {
+                    "modelDeploymentRef": {"name": name},
+                    "schedule": "* * * * *",
+                    "reference": {"uri": reference},
+                    "current": {"window": "10m", "minRows": 50},
+                },
+            },
+        )
+        # The CronJob starts a run at the next minute; its pod starts Python and pandas.
+        failed = wait_for(
+            lambda: last_run(api_client, namespace, "watch"), 200, "the run with S3 down"
+        )
+    finally:
+        devenv.s3_start(s3_state, port)
+    back = time.monotonic()
+
+    def succeeded() -> dict[str, Any] | None:
+        run = last_run(api_client, namespace, "watch")
+        return run if run and run["jobName"] != failed["jobName"] and not run.get("error") else None
+
+    run = wait_for(succeeded, 200, "a later run to succeed with S3 back", interval=2)
+    recovered = time.monotonic() - back
+    dm = client.CustomObjectsApi(api_client).get_namespaced_custom_object(
+        GROUP, VERSION, namespace, "driftmonitors", "watch"
+    )
+    conditions = {c["type"]: c["status"] for c in dm["status"]["conditions"]}
+    print(
+        f"Object store down at a drift run: it failed with {failed.get('error')!r}; the next "
+        f"succeeded {recovered:.1f}s after the store was back (drifted: {run['driftedColumns']})"
+    )
+    figures["object_store"] = {
+        "error": failed.get("error"),
+        "recovered_seconds": round(recovered, 1),
+        "held": False,
+    }
+    assert failed.get("datasetDrift") is None, failed
+    # The failure names what it could not reach, not a traceback.
+    assert reference in failed["error"] and "Traceback" not in failed["error"], failed
+    assert run["datasetDrift"] is True and run["driftedColumns"] == ["c"], run
+    assert conditions["LastRunSucceeded"] == "True" and conditions["Ready"] == "True"
+    figures["object_store"]["held"] = True

@@ -222,24 +222,40 @@ def own_redis(tmp_path: Path) -> Iterator[dict[str, Any]]:
     stop()
 
 
-async def test_the_cache_recovers_when_redis_comes_back(
+async def test_the_cache_and_the_log_recover_when_redis_comes_back(
     model_uri: str, mlflow_url: str, own_redis: dict[str, Any]
 ) -> None:
-    app = app_for(model_uri, mlflow_url, cache_enabled=True, redis_url=own_redis["url"])
+    app = app_for(
+        model_uri,
+        mlflow_url,
+        cache_enabled=True,
+        redis_url=own_redis["url"],
+        prediction_log_enabled=True,
+    )
     features = rows(3)
+    written_metric = "modelops_runtime_prediction_log_written_rows_total"
     async with serve_in_process(app) as client:
         await client.post("/predict", json={"features": features})
+        before = 0.0
+        while before < 1:  # the first row written (in the background)
+            await asyncio.sleep(0.05)
+            before = metric((await client.get("/metrics")).text, written_metric)
         own_redis["stop"]()
         down = [await client.post("/predict", json={"features": features}) for _ in range(10)]
         own_redis["start"]()  # empty: the earlier entry is gone
         deadline = time.monotonic() + 15
-        hits = 0.0
-        while time.monotonic() < deadline and hits < 1:
+        hits = written = 0.0
+        while time.monotonic() < deadline and (hits < 1 or written <= before):
             await client.post("/predict", json={"features": features})
-            hits = metric((await client.get("/metrics")).text, "modelops_runtime_cache_hits_total")
+            text = (await client.get("/metrics")).text
+            hits = metric(text, "modelops_runtime_cache_hits_total")
+            written = metric(text, written_metric)
             await asyncio.sleep(0.2)
     assert all(d.status_code == 200 for d in down)
     assert hits >= 1  # the breaker closed again and the cache filled and hit
+    # The log's breaker closed again too (its probe once stayed taken for good: nothing was
+    # logged after an outage long enough to open it).
+    assert written > before
 
 
 def tenant_acl(namespace: str, password: str) -> list[str]:
@@ -250,7 +266,8 @@ def tenant_acl(namespace: str, password: str) -> list[str]:
         f"~modelops:cache:{namespace}:*", f"~modelops:predictions:{namespace}:*",
         "resetchannels", "-@all",
         "+get", "+set", "+xadd", "+xtrim", "+xrange", "+xrevrange", "+xlen",
-        "+zadd", "+zremrangebyrank", "+zremrangebyscore", "+zmscore", "+ping", "+hello",
+        "+zadd", "+zremrangebyrank", "+zremrangebyscore", "+zmscore", "+multi", "+exec",
+        "+ping", "+hello",
     ]  # fmt: skip
 
 

@@ -90,3 +90,28 @@ def test_breaker_cooldown_is_capped() -> None:
         assert breaker.allow()
         breaker.failure()
     assert breaker.cooldown_s == 3.0
+
+
+def test_a_probe_that_never_reports_is_taken_for_failed_after_a_cooldown() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker("t", threshold=1, cooldown_s=1.0, clock=clock)
+    breaker.failure()
+    clock.now += 1.01
+    assert breaker.allow()  # the probe; its caller is cancelled and never reports
+    clock.now += 0.5
+    assert not breaker.allow()
+    clock.now += 0.6
+    assert breaker.allow()  # another probe
+    breaker.success()
+    assert breaker.state == "closed"
+
+
+def test_is_open_leaves_the_probe_to_the_caller_who_reports() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker("t", threshold=1, cooldown_s=1.0, clock=clock)
+    assert not breaker.is_open
+    breaker.failure()
+    assert breaker.is_open
+    clock.now += 1.01
+    assert not breaker.is_open and not breaker.is_open  # asking twice takes nothing
+    assert breaker.allow()
