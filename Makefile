@@ -68,10 +68,11 @@ $(SYSDEPS_STAMP):
 	fi
 	mkdir -p $(dir $@) && touch $@
 
-binaries: $(NODE_DEPS_STAMP) ## build the control plane and the real node from Go modules, fetch S3Proxy (S3), into ~/.cache/modelops (once per version)
+binaries: $(NODE_DEPS_STAMP) ## build the control plane, the real node and vegeta (load) from Go modules, fetch S3Proxy (S3), into ~/.cache/modelops (once per version)
 	bash scripts/build-control-plane.sh >/dev/null
 	bash scripts/node/build-node.sh >/dev/null
 	bash scripts/get-s3.sh >/dev/null
+	bash scripts/get-vegeta.sh >/dev/null
 
 infra-tools: ## OpenTofu (from Go modules) and checkov (a venv of its own), cached by version
 	bash scripts/check-infra.sh tools >/dev/null
@@ -170,6 +171,7 @@ COUNT ?= 1000
 reliability: setup system-deps $(NODE_DEPS_STAMP) images ## the operator at scale and across a restart, and faults under load; writes docs/reliability-report.md
 	bash scripts/build-control-plane.sh >/dev/null
 	bash scripts/get-s3.sh >/dev/null
+	bash scripts/get-vegeta.sh >/dev/null
 	$(BIN)/python bench/reliability.py --count $(COUNT)
 
 # The images without a Docker engine or a registry: buildah, a python base made from Debian

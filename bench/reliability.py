@@ -1,7 +1,8 @@
 """`make reliability`: run the reliability and scale measurements and write their report,
-docs/reliability.md, a table of each figure against its target with the run's date and commit.
+docs/reliability-report.md, a table of each figure against its target with the run's date and
+commit. The parts: the operator at scale, the serving soak, the faults under load.
 
-    .venv/bin/python bench/reliability.py [--count 1000] [--out docs/reliability.md]
+    .venv/bin/python bench/reliability.py [--count 1000] [--only scale|soak|faults]
 """
 
 from __future__ import annotations
@@ -112,6 +113,57 @@ def fault_table(run: dict[str, Any]) -> list[str]:
             f"{'-' if after is None else f'{after} s'} | {'yes' if f.get('held') else '**no**'} |"
         )
     return lines
+
+
+def soak(rate: int, seconds: int) -> dict[str, Any]:
+    """tests/integration/test_soak.py at `rate` requests/s for `seconds`; its figures."""
+    out = ROOT / "build" / "soak.json"
+    out.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != "MODELOPS_REAL_NODE"}
+    env |= {
+        "MODELOPS_SOAK_RATE": str(rate),
+        "MODELOPS_SOAK_SECONDS": str(seconds),
+        "MODELOPS_SOAK_OUT": str(out),
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/integration/test_soak.py", "-q", "-s",
+         "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        env=env,
+    )  # fmt: skip
+    found: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    return {"run": stamp(), "passed": run.returncode == 0, **found}
+
+
+def soak_section(run: dict[str, Any] | None) -> list[str]:
+    if not run or "requests" not in run:
+        return [] if run is None else ["## The serving soak", "", "**It did not run.**", ""]
+    verdict = "every check held" if run["passed"] else "**a check failed**"
+    failed = run["requests"] - int(run["status_codes"].get("200", 0))
+    return [
+        "## The serving soak (the real node)",
+        "",
+        f"Run: {run['run']}.",
+        "",
+        f"{run['seconds']} s at {run['rate']} requests/s (vegeta, constant rate, 32 kept-alive "
+        "connections) through the Service of two pods of a logistic regression, one row per "
+        f"request, every row logged to Redis (sample rate 1); {verdict}. RSS is every process "
+        "of both pods, from their cgroups; growth is from the end of the warm-up (a third of "
+        "the run, at most 60 s) to the end.",
+        "",
+        "| figure | target | measured |",
+        "|---|---|---|",
+        f"| requests (answered per second) | {run['rate'] * run['seconds']} | "
+        f"{run['requests']} ({run['throughput']}/s) |",
+        f"| failed (non-200 or no answer) | 0 | {failed} |",
+        f"| latency p50 / p99 / max | p99 < 100 ms | {run['p50_ms']} / {run['p99_ms']} / "
+        f"{run['max_ms']} ms |",
+        f"| pods' RSS after warm-up, at the end | growth < 10% | {run['rss_warm_mib']} MiB, "
+        f"{run['rss_end_mib']} MiB ({run['rss_growth']:+.1%}) |",
+        f"| log rows written / dropped / in the stream | equal to answered | "
+        f"{run['rows_written']:.0f} / {run['rows_dropped']:.0f} / {run['rows_in_stream']} |",
+        "",
+    ]
 
 
 def redis_table(run: dict[str, Any]) -> list[str]:
@@ -230,6 +282,7 @@ def report(figures: dict[str, Any]) -> str:
             f"Over {figures.get('rest_seconds')} s at rest; MLflow calls by path: "
             + json.dumps(figures.get("rest_mlflow_by_path", {})),
             "",
+            *soak_section(figures.get("soak")),
             *fault_section(figures.get("faults")),
             "See docs/reliability.md's last section for what is not measured yet.",
             "",
@@ -245,15 +298,17 @@ def main() -> int:
     parser.add_argument("--fault-rate", type=float, default=300.0)
     parser.add_argument("--fault-after", type=float, default=60.0)
     parser.add_argument("--redis-rate", type=float, default=500.0)
+    parser.add_argument("--soak-rate", type=int, default=1000)
+    parser.add_argument("--soak-seconds", type=int, default=600)
     parser.add_argument(
         "--only",
-        choices=["scale", "faults"],
+        choices=["scale", "soak", "faults"],
         help="run one part; the other's figures are the last run's (build/reliability.json)",
     )
     args = parser.parse_args()
     saved = ROOT / "build" / "reliability.json"
     figures: dict[str, Any] = json.loads(saved.read_text()) if args.only and saved.exists() else {}
-    if args.only != "faults":
+    if args.only in (None, "scale"):
         figures |= operator_scale.run(args.count, args.rest)
         figures["run"] = stamp()
         figures["rest_mlflow_pinned"] = sum(
@@ -261,8 +316,10 @@ def main() -> int:
         )
         figures["restart_rewritten_count"] = len(figures["restart_rewritten"])
     if "count" not in figures:
-        raise SystemExit("no scale figures yet: run it without --only faults first")
-    if args.only != "scale":
+        raise SystemExit("no scale figures yet: run it with --only scale first")
+    if args.only in (None, "soak"):
+        figures["soak"] = soak(args.soak_rate, args.soak_seconds)
+    if args.only in (None, "faults"):
         figures["faults"] = faults(args.fault_rate, args.fault_after, args.redis_rate)
     saved.parent.mkdir(exist_ok=True)
     saved.write_text(json.dumps(figures, indent=2))

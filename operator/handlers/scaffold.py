@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from modelops.operator.clients import kube
 from modelops.operator.handlers import events, locks, parsing
 from modelops.operator.status import failures
+from modelops.operator.status.patch import merge_patch
 
 Pass = Callable[[dict[str, Any]], Awaitable[None]]
 M = TypeVar("M", bound=BaseModel)
@@ -111,6 +112,8 @@ async def report_failure(kind: str, body: dict[str, Any], failure: failures.Fail
 async def write_status(
     kind: str, meta: dict[str, Any], old: dict[str, Any], new: dict[str, Any]
 ) -> None:
-    """Merge-patch status when it changed (an unchanged status costs no write, no watch event)."""
-    if new != old:
-        await asyncio.to_thread(kube.patch_status, kind, meta["namespace"], meta["name"], new)
+    """Merge-patch status when it changed (an unchanged status costs no write, no watch event),
+    with null for what the new status no longer has."""
+    patch = merge_patch(old, new)
+    if patch:
+        await asyncio.to_thread(kube.patch_status, kind, meta["namespace"], meta["name"], patch)
