@@ -60,29 +60,36 @@ FAULTS = [
 ]
 
 
+def run_tests(module: str, out_variable: str, **env: str) -> tuple[bool, dict[str, Any]]:
+    """An integration test module (tests/integration/`module`.py) run with `env`, its knobs;
+    whether it passed, and the figures it wrote where `out_variable` told it."""
+    out = ROOT / "build" / f"{module}.json"
+    out.unlink(missing_ok=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", f"tests/integration/{module}.py", "-q", "-s",
+         "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "MODELOPS_REAL_NODE"}
+        | env
+        | {out_variable: str(out)},
+    )  # fmt: skip
+    return run.returncode == 0, json.loads(out.read_text()) if out.exists() else {}
+
+
 def faults(rate: float, after: float, redis_rate: float) -> dict[str, Any]:
     """tests/integration/test_faults.py at `rate` requests/s (`redis_rate` for the Redis
     faults), the load held `after` seconds past each fault; its figures, and whether every
     test passed."""
-    out = ROOT / "build" / "faults.json"
-    out.unlink(missing_ok=True)
-    env = {k: v for k, v in os.environ.items() if k != "MODELOPS_REAL_NODE"}
-    env |= {
-        "MODELOPS_FAULT_RATE": str(rate),
-        "MODELOPS_FAULT_AFTER_SECONDS": str(after),
-        "MODELOPS_FAULT_REDIS_RATE": str(redis_rate),
-        "MODELOPS_FAULTS_OUT": str(out),
-    }
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/integration/test_faults.py", "-q", "-s",
-         "-p", "no:cacheprovider"],
-        cwd=ROOT,
-        env=env,
-    )  # fmt: skip
-    found: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    passed, found = run_tests(
+        "test_faults",
+        "MODELOPS_FAULTS_OUT",
+        MODELOPS_FAULT_RATE=str(rate),
+        MODELOPS_FAULT_AFTER_SECONDS=str(after),
+        MODELOPS_FAULT_REDIS_RATE=str(redis_rate),
+    )
     return {
         "run": stamp(),
-        "passed": run.returncode == 0,
+        "passed": passed,
         "rate": rate,
         "redis_rate": redis_rate,
         "after": after,
@@ -117,22 +124,13 @@ def fault_table(run: dict[str, Any]) -> list[str]:
 
 def soak(rate: int, seconds: int) -> dict[str, Any]:
     """tests/integration/test_soak.py at `rate` requests/s for `seconds`; its figures."""
-    out = ROOT / "build" / "soak.json"
-    out.unlink(missing_ok=True)
-    env = {k: v for k, v in os.environ.items() if k != "MODELOPS_REAL_NODE"}
-    env |= {
-        "MODELOPS_SOAK_RATE": str(rate),
-        "MODELOPS_SOAK_SECONDS": str(seconds),
-        "MODELOPS_SOAK_OUT": str(out),
-    }
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/integration/test_soak.py", "-q", "-s",
-         "-p", "no:cacheprovider"],
-        cwd=ROOT,
-        env=env,
-    )  # fmt: skip
-    found: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
-    return {"run": stamp(), "passed": run.returncode == 0, **found}
+    passed, found = run_tests(
+        "test_soak",
+        "MODELOPS_SOAK_OUT",
+        MODELOPS_SOAK_RATE=str(rate),
+        MODELOPS_SOAK_SECONDS=str(seconds),
+    )
+    return {"run": stamp(), "passed": passed, **found}
 
 
 def soak_section(run: dict[str, Any] | None) -> list[str]:

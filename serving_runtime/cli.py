@@ -53,6 +53,7 @@ def serve() -> int:
         # counted and timed in /metrics instead.
         "access_log": False,
         "server_header": False,
+        "timeout_keep_alive": settings.keep_alive_seconds,
         # SIGTERM: stop accepting, let in-flight requests finish, then exit.
         "timeout_graceful_shutdown": math.ceil(settings.graceful_shutdown_seconds),
     }

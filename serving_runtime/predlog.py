@@ -196,7 +196,12 @@ class PredictionLogger:
             if not self._queue:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            await self._write_some()
+            try:
+                await self._write_some()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # the writer must outlive any one batch
+                log.warning("The prediction log writer failed a batch", extra={"error": repr(e)})
 
     async def _write_some(self) -> None:
         docs: list[bytes] = []
@@ -208,7 +213,7 @@ class PredictionLogger:
                 docs.extend(entries(pending, self.policy))
                 if pending.prediction_id:
                     ids.extend(row_ids(pending.prediction_id, pending.rows))
-            except (TypeError, ValueError) as e:
+            except Exception as e:
                 log.warning("Could not encode a prediction log entry", extra={"error": repr(e)})
                 self._drop(pending.rows)
         if not docs:
@@ -235,6 +240,11 @@ class PredictionLogger:
                 pipe.xtrim(self.stream, minid=f"{int(oldest * 1000)}-0", approximate=False)
                 pipe.zremrangebyscore(index, "-inf", oldest)
             await pipe.execute()
+        except asyncio.CancelledError:
+            # Shutting down mid-batch: unconfirmed, so counted dropped (it may have landed).
+            self.breaker.failure()
+            self._drop(len(docs))
+            raise
         except Exception as e:
             self.breaker.failure(e)
             self._drop(len(docs))

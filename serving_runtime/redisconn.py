@@ -38,6 +38,7 @@ class CircuitBreaker:
         threshold: int = 3,
         cooldown_s: float = 1.0,
         max_cooldown_s: float = 30.0,
+        probe_timeout_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         on_error: Callable[[], None] | None = None,
     ) -> None:
@@ -45,6 +46,7 @@ class CircuitBreaker:
         self.threshold = threshold
         self.base_cooldown_s = cooldown_s
         self.max_cooldown_s = max_cooldown_s
+        self.probe_timeout_s = probe_timeout_s
         self._clock = clock
         self._on_error = on_error
         self.failures = 0
@@ -54,8 +56,8 @@ class CircuitBreaker:
 
     @property
     def _probing(self) -> bool:
-        # A probe that never reported (its caller cancelled, say) counts as failed once a
-        # cooldown has passed: else the breaker would stay open for good.
+        # A probe that never reported (its caller cancelled, say) frees the slot after
+        # `probe_timeout_s`, far beyond any Redis timeout: else the breaker stays open for good.
         return self._probe_until is not None and self._clock() < self._probe_until
 
     @property
@@ -77,7 +79,7 @@ class CircuitBreaker:
             return True
         if self._clock() < self.open_until or self._probing:
             return False
-        self._probe_until = self._clock() + self.cooldown_s
+        self._probe_until = self._clock() + self.probe_timeout_s
         return True
 
     def success(self) -> None:

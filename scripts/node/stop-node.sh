@@ -170,7 +170,7 @@ bad=0
 p=$(pgrep -f -- "$R/" 2>/dev/null | grep -vx "$$" || true)
 [ -n "$p" ] && { log "LEFT: processes $p"; bad=1; }
 # Only mounts under our run dir: another checkout's node on this machine is not ours to judge.
-m=$(findmnt -rn -o TARGET | grep -F "$R" || true)
+m=$(findmnt -rn -o TARGET | grep -F "$R/" || true)
 [ -n "$m" ] && { log "LEFT: mounts:"; echo "$m" >&2; bad=1; }
 l=$(ip -o link show | grep -E " ($BRIDGE|veth[^:]*)[:@]" || true)
 [ -n "$l" ] && { log "LEFT: links:"; echo "$l" >&2; bad=1; }

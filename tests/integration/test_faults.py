@@ -401,9 +401,12 @@ def test_redis_killed_under_load_fails_no_request_and_counts_every_row_it_did_no
 
 
 def latencies_between(out: Outcome, start: float, end: float) -> list[float]:
-    """The latencies of the requests answered between two monotonic times."""
+    """The latencies of the requests sent between two monotonic times (a slow one answered
+    after `end` included)."""
     return sorted(
-        lat for (t, _, _), lat in zip(out.answers, out.latencies, strict=True) if start <= t <= end
+        lat
+        for (t, _, _), lat in zip(out.answers, out.latencies, strict=True)
+        if start <= t - lat <= end
     )
 
 
@@ -412,7 +415,8 @@ def test_redis_unreachable_without_a_reset_keeps_requests_in_their_deadline_and_
 ) -> None:
     rt = logging_runtime
     # Loopback packets to Redis dropped: no reset, no refusal, only silence.
-    rule = ["INPUT", "-i", "lo", "-p", "tcp", "--dport", str(rt.port), "-j", "DROP"]
+    rule = ["INPUT", "-i", "lo", "-p", "tcp", "--dport", str(rt.port), "-j", "DROP",
+            "-m", "comment", "--comment", "modelops-test-redis-drop"]  # fmt: skip
     hold = max(AFTER, 10.0)
     with Load(f"{rt.url}/predict", BODIES, rate=REDIS_RATE) as load:
         time.sleep(3)
@@ -423,13 +427,15 @@ def test_redis_unreachable_without_a_reset_keeps_requests_in_their_deadline_and_
             time.sleep(hold)
             during = rt.metrics()
         finally:
-            subprocess.run(["iptables", "-w", "-D", *rule], check=True)
+            removed = subprocess.run(["iptables", "-w", "-D", *rule], capture_output=True)
+        assert removed.returncode == 0, removed.stderr
         opened = time.monotonic()
         recovered = resumed(rt, opened)
         time.sleep(3)
     out = load.outcome
     written, dropped = accounted(rt, out.ok)
     window = latencies_between(out, blocked, opened)
+    assert window, "no request was sent while Redis was unreachable"
     p99 = window[int(0.99 * (len(window) - 1))]
     errors = {
         c: metric(during, ERRORS, component=c) - metric(before, ERRORS, component=c)

@@ -204,3 +204,26 @@ def test_five_times_the_sustainable_rate_is_answered_not_queued(
         rss_after = proc.memory_info().rss
         assert rss_after < rss_before * 1.25 + 20 * 2**20, (rss_before, rss_after)
         assert httpx.post(url, content=body, timeout=5).status_code == 200  # recovered
+
+
+def test_an_idle_kept_alive_connection_is_still_open_after_uvicorns_default_timeout(
+    server: dict[str, Any],
+) -> None:
+    """A proxy or client that reuses a connection the server closed meanwhile gets a reset:
+    the runtime keeps idle connections open longer than those in front of it do."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(server["url"])
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    body = json.dumps({"features": [{"x": 1.0, "sleep": 0}]})
+    headers = {"Content-Type": "application/json"}
+    try:
+        conn.request("POST", "/predict", body, headers)
+        assert conn.getresponse().read() and conn.sock is not None
+        time.sleep(7)  # uvicorn closes a connection idle for 5 s unless told otherwise
+        conn.request("POST", "/predict", body, headers)  # the same socket: no reconnect
+        answer = conn.getresponse()
+        assert answer.status == 200, answer.read()
+    finally:
+        conn.close()

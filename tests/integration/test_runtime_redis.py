@@ -236,8 +236,9 @@ async def test_the_cache_and_the_log_recover_when_redis_comes_back(
     written_metric = "modelops_runtime_prediction_log_written_rows_total"
     async with serve_in_process(app) as client:
         await client.post("/predict", json={"features": features})
-        before = 0.0
+        before, deadline = 0.0, time.monotonic() + 10
         while before < 1:  # the first row written (in the background)
+            assert time.monotonic() < deadline, "the first row was never written"
             await asyncio.sleep(0.05)
             before = metric((await client.get("/metrics")).text, written_metric)
         own_redis["stop"]()

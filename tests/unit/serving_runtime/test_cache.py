@@ -92,15 +92,15 @@ def test_breaker_cooldown_is_capped() -> None:
     assert breaker.cooldown_s == 3.0
 
 
-def test_a_probe_that_never_reports_is_taken_for_failed_after_a_cooldown() -> None:
+def test_a_probe_that_never_reports_frees_the_slot_after_the_probe_timeout() -> None:
     clock = Clock()
-    breaker = CircuitBreaker("t", threshold=1, cooldown_s=1.0, clock=clock)
+    breaker = CircuitBreaker("t", threshold=1, cooldown_s=1.0, probe_timeout_s=2.0, clock=clock)
     breaker.failure()
     clock.now += 1.01
     assert breaker.allow()  # the probe; its caller is cancelled and never reports
-    clock.now += 0.5
+    clock.now += 1.9
     assert not breaker.allow()
-    clock.now += 0.6
+    clock.now += 0.2
     assert breaker.allow()  # another probe
     breaker.success()
     assert breaker.state == "closed"
