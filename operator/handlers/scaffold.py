@@ -114,6 +114,6 @@ async def write_status(
 ) -> None:
     """Merge-patch status when it changed (an unchanged status costs no write, no watch event),
     with null for what the new status no longer has."""
-    patch = merge_patch(old, new)
-    if patch:
+    if new != old:
+        patch = merge_patch(old, new)
         await asyncio.to_thread(kube.patch_status, kind, meta["namespace"], meta["name"], patch)

@@ -22,24 +22,19 @@ def test_a_key_the_new_status_drops_is_sent_as_null() -> None:
     assert apply(failed, patch) == succeeded
 
 
-def test_an_unchanged_status_needs_no_patch() -> None:
-    status = {"observedGeneration": 3, "conditions": [{"type": "Ready"}], "model": {"v": "1"}}
-    assert merge_patch(status, dict(status)) == {}
-
-
-def test_only_what_changed_is_sent_and_lists_are_replaced_whole() -> None:
-    old = {"observedGeneration": 3, "conditions": [{"type": "Ready", "status": "False"}],
-           "model": {"version": "1", "uri": "models:/m/1"}}  # fmt: skip
-    new = {"observedGeneration": 4, "conditions": [{"type": "Ready", "status": "True"}],
-           "model": {"version": "1", "uri": "models:/m/1"}}  # fmt: skip
-    patch = merge_patch(old, new)
-    assert patch == {"observedGeneration": 4, "conditions": new["conditions"]}
-    assert apply(old, patch) == new
+def test_every_value_of_the_new_status_is_sent_even_unchanged() -> None:
+    """The old status is as this pass read it; another pass may have written since: the new
+    one goes whole, never as a diff against a possibly stale read."""
+    old = {"observedGeneration": 3, "readyReplicas": 2, "model": {"version": "1", "uri": "u"}}
+    new = {"observedGeneration": 4, "readyReplicas": 2, "model": {"version": "1", "uri": "u"}}
+    assert merge_patch(old, new) == new
+    server = {**old, "readyReplicas": 1}  # written by another pass after this one's read
+    assert apply(server, merge_patch(old, new)) == new
 
 
 def test_a_whole_section_dropped_and_one_added() -> None:
     old = {"retraining": {"runName": "x"}, "history": [1]}
     new = {"history": [1], "rollout": {"phase": "Progressing"}}
     patch = merge_patch(old, new)
-    assert patch == {"retraining": None, "rollout": {"phase": "Progressing"}}
+    assert patch == {"retraining": None, "history": [1], "rollout": {"phase": "Progressing"}}
     assert apply(old, patch) == new
