@@ -110,10 +110,14 @@ async def report_failure(kind: str, body: dict[str, Any], failure: failures.Fail
 
 
 async def write_status(
-    kind: str, meta: dict[str, Any], old: dict[str, Any], new: dict[str, Any]
+    kind: str,
+    meta: dict[str, Any],
+    old: dict[str, Any],
+    new: dict[str, Any],
+    nulls: bool = True,
 ) -> None:
     """Merge-patch status when it changed (an unchanged status costs no write, no watch event),
-    with null for what the new status no longer has."""
+    with null for what the new status no longer has (`nulls`)."""
     if new != old:
-        patch = merge_patch(old, new)
+        patch = merge_patch(old, new) if nulls else new
         await asyncio.to_thread(kube.patch_status, kind, meta["namespace"], meta["name"], patch)
