@@ -49,6 +49,10 @@ class OperatorSettings(BaseSettings):
     model_poll_seconds: float = Field(default=60.0, gt=0)
     """How often aliases are re-resolved (a moved alias rolls out), each at its own offset
     into the interval. A numbered version is never looked up again once resolved."""
+    peering_lifetime_seconds: int = Field(default=20, ge=15, le=600)
+    """How long a replica's keep-alive counts (with peering): a standby takes over at most
+    this long after the working replica died without saying goodbye. kopf renews it 5-10 s
+    before it runs out, hence the floor."""
     resync_seconds: float = Field(default=3600.0, gt=0)
     """How often a settled ModelDeployment gets a full pass (children listed and compared) on
     top of the watches, which restore an edited or deleted child at once."""

@@ -52,6 +52,8 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
         for kind in (*OWN_KINDS, *SERVING_CHILDREN, *RUN_KINDS):
             settings.watching.field_selectors[kind.resource] = excluded
     settings.networking.request_timeout = 30
+    # kopf's 60 s would leave a rollout unattended for a minute after its leader is killed.
+    settings.peering.lifetime = get_settings().peering_lifetime_seconds
     kube.api()  # fail fast on a missing kubeconfig
     if not settings.peering.standalone and settings.peering.mandatory:
         ensure_peering(settings.peering.name, settings.peering.clusterwide, logger)

@@ -6,6 +6,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,59 @@ def deploy_registered(custom: Any, mlflow_url: str, namespace: str, name: str) -
     )  # fmt: skip
 
 
+@contextmanager
+def chart_operator(
+    cluster: dict[str, str], api_client: Any, real_node: dict[str, str], ns: str, *sets: str
+) -> Iterator[list[str]]:
+    """The chart's operator as a platform team installs it, in its own new namespace `ns` and
+    serving that namespace alone (the tests' operator owns the t-* namespaces): the real
+    image, 2 replicas with peering on the real node. Yields its pods' names once both are
+    Ready; uninstalled and the namespace deleted afterwards."""
+    peering = helm(
+        cluster, "template", "t", str(CHART), "--kube-version", KUBE_VERSION,
+        "--show-only", "templates/kopf-peering-crds.yaml",
+    )  # fmt: skip
+    assert kubectl(cluster, "apply", "-f", "-", input=peering).returncode == 0
+    helm(
+        cluster, "install", "op", str(CHART), "-n", ns, "--create-namespace",
+        "--set", "crds.enabled=false", "--set", "scope=namespace", *sets,
+    )  # fmt: skip
+    apps = client.AppsV1Api(api_client)
+    core = client.CoreV1Api(api_client)
+    try:
+
+        def ready() -> bool:
+            d = apps.read_namespaced_deployment("op-modelops", ns)
+            return (d.status.ready_replicas or 0) == 2
+
+        wait_for(ready, 120, "2 ready operator replicas", interval=1)
+        d = apps.read_namespaced_deployment("op-modelops", ns)
+        assert d.spec.template.spec.containers[0].image == real_node["operator"]
+        pods = core.list_namespaced_pod(ns, label_selector="app.kubernetes.io/instance=op").items
+        yield [p.metadata.name for p in pods if p.metadata.deletion_timestamp is None]
+    finally:
+        helm(cluster, "uninstall", "op", "-n", ns)
+        core.delete_namespace(ns)
+
+
+def leader_pod(api_client: Any, ns: str, pods: list[str]) -> str:
+    """The replica that works: kopf resumes only the highest priority among the peers. Each
+    replica's first keep-alive may land after its first reconcile, so this waits for both."""
+
+    def keepalives() -> dict[str, Any] | None:
+        status = (
+            client.CustomObjectsApi(api_client)
+            .get_namespaced_custom_object("kopf.dev", "v1", ns, "kopfpeerings", "modelops")
+            .get("status")
+            or {}
+        )
+        return status if len(status) >= 2 else None
+
+    peers = wait_for(keepalives, 60, "both replicas' keep-alives", interval=1)
+    leader = max(peers.items(), key=lambda peer: peer[1]["priority"])[0]
+    return next(p for p in pods if p in leader)
+
+
 @pytest.mark.timeout(420)
 def test_the_chart_operator_reconciles_and_a_standby_takes_over(
     cluster: dict[str, str],
@@ -182,34 +236,18 @@ def test_the_chart_operator_reconciles_and_a_standby_takes_over(
     apps = client.AppsV1Api(api_client)
     core = client.CoreV1Api(api_client)
     custom = client.CustomObjectsApi(api_client)
-    peering = helm(
-        cluster, "template", "t", str(CHART), "--kube-version", KUBE_VERSION,
-        "--show-only", "templates/kopf-peering-crds.yaml",
-    )  # fmt: skip
-    assert kubectl(cluster, "apply", "-f", "-", input=peering).returncode == 0
-    helm(
-        cluster, "install", "op", str(CHART), "-n", ns, "--create-namespace",
-        "--set", "crds.enabled=false",
-        # Its own namespace only: the tests' operator owns the t-* namespaces.
-        "--set", "scope=namespace",
+    with chart_operator(
+        cluster, api_client, real_node, ns,
         "--set", f"operator.mlflowTrackingUri={pod_services['mlflow']}",
         "--set", "operator.modelPollSeconds=5",
-    )  # fmt: skip
-    try:
-
-        def ready() -> bool:
-            d = apps.read_namespaced_deployment("op-modelops", ns)
-            return (d.status.ready_replicas or 0) == 2
-
-        wait_for(ready, 120, "2 ready operator replicas", interval=1)
+    ) as pods:  # fmt: skip
         d = apps.read_namespaced_deployment("op-modelops", ns)
         container = d.spec.template.spec.containers[0]
-        assert container.image == real_node["operator"]
         assert "--peering=modelops" in container.args and f"--namespace={ns}" in container.args
         assert container.security_context.read_only_root_filesystem is True
-        pods = core.list_namespaced_pod(ns, label_selector="app.kubernetes.io/instance=op").items
-        assert {p.spec.service_account_name for p in pods} == {"op-modelops"}
-        assert {p.spec.node_name for p in pods} == {"modelops-node"}
+        found = core.list_namespaced_pod(ns, label_selector="app.kubernetes.io/instance=op").items
+        assert {p.spec.service_account_name for p in found} == {"op-modelops"}
+        assert {p.spec.node_name for p in found} == {"modelops-node"}
 
         name = f"c{uuid.uuid4().hex[:6]}"
         deploy_registered(custom, mlflow_url, ns, name)
@@ -227,20 +265,7 @@ def test_the_chart_operator_reconciles_and_a_standby_takes_over(
         wait_for(reconciled, 60, "the chart's operator to reconcile", interval=1)
         assert apps.read_namespaced_deployment(name, ns).spec.replicas == 0
 
-        # The active replica: kopf resumes only the highest priority among the peers. Each
-        # replica's first keep-alive may land after the first reconcile.
-        def keepalives() -> dict[str, Any] | None:
-            status = (
-                custom.get_namespaced_custom_object(
-                    "kopf.dev", "v1", ns, "kopfpeerings", "modelops"
-                ).get("status")
-                or {}
-            )
-            return status if len(status) >= 2 else None
-
-        peers = wait_for(keepalives, 60, "both replicas' keep-alives", interval=1)
-        leader = max(peers.items(), key=lambda peer: peer[1]["priority"])[0]
-        pod = next(p.metadata.name for p in pods if p.metadata.name in leader)
+        pod = leader_pod(api_client, ns, pods)
         t0 = time.monotonic()
         core.delete_namespaced_pod(pod, ns)
 
@@ -256,9 +281,6 @@ def test_the_chart_operator_reconciles_and_a_standby_takes_over(
         wait_for(reconciled, 30 - (time.monotonic() - t0), "a standby to reconcile", interval=0.5)
         print(f"failover: reconciled {time.monotonic() - t0:.1f}s after deleting {pod}")
         assert apps.read_namespaced_deployment(name, ns).spec.replicas == 1
-    finally:
-        helm(cluster, "uninstall", "op", "-n", ns)
-        core.delete_namespace(ns)
 
 
 CAN = [

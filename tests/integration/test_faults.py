@@ -23,9 +23,12 @@ from kubernetes import client
 
 import devenv
 
+from . import test_rollouts as rollouts
 from .conftest import OperatorProcess
 from .helpers import register_model, wait_for
 from .load import Load, Outcome
+from .runtime_helpers import log_threshold_model
+from .test_chart import chart_operator, leader_pod
 from .test_drift_monitor import drifting_deployment, last_run
 from .test_pods import GROUP, PLURAL, ROW, VERSION, deploy, md, service_url, wait_ready
 from .test_runtime_process import serving
@@ -539,3 +542,97 @@ def test_a_drift_run_with_the_object_store_down_fails_clearly_and_the_next_one_s
     assert run["datasetDrift"] is True and run["driftedColumns"] == ["c"], run
     assert conditions["LastRunSucceeded"] == "True" and conditions["Ready"] == "True"
     figures["object_store"]["held"] = True
+
+
+def children(api_client: Any, ns: str) -> dict[str, list[tuple[str, str | None]]]:
+    """Every object the operator made in `ns`, by kind: (name, its controller's uid)."""
+    selector = "app.kubernetes.io/managed-by=modelops"
+    apps, core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
+    listers = {
+        "Deployment": apps.list_namespaced_deployment,
+        "Service": core.list_namespaced_service,
+        "ConfigMap": core.list_namespaced_config_map,
+        "PodDisruptionBudget": client.PolicyV1Api(api_client).list_namespaced_pod_disruption_budget,
+        "HorizontalPodAutoscaler": client.AutoscalingV2Api(
+            api_client
+        ).list_namespaced_horizontal_pod_autoscaler,
+        "Job": client.BatchV1Api(api_client).list_namespaced_job,
+    }
+    found: dict[str, list[tuple[str, str | None]]] = {}
+    for kind, lister in listers.items():
+        for o in lister(ns, label_selector=selector).items:
+            owner = next((r.uid for r in o.metadata.owner_references or [] if r.controller), None)
+            found.setdefault(kind, []).append((o.metadata.name, owner))
+    return found
+
+
+@pytest.mark.timeout(720)
+def test_the_leader_killed_mid_rollout_hands_it_to_the_standby_which_completes_it(
+    cluster: dict[str, str],
+    crds: None,
+    api_client: Any,
+    real_node: dict[str, str],
+    pod_services: dict[str, str],
+    mlflow_url: str,
+    figures: dict[str, dict[str, Any]],
+) -> None:
+    """The chart's two operator replicas; a canary under load; the working replica's pod
+    killed (no grace, so no goodbye on the peering object) between the steps. The standby
+    picks the rollout up at the same step and clock and promotes once; no request fails and
+    every child exists once, owned by its ModelDeployment."""
+    ns = f"modelops-lead-{uuid.uuid4().hex[:6]}"
+    core = client.CoreV1Api(api_client)
+    rollout = {
+        "strategy": "Canary",
+        "steps": [{"weight": 20, "duration": "30s"}, {"weight": 50, "duration": "30s"}],
+        "analysis": {"maxErrorRate": 0.01, "minRequests": 20},
+    }
+    with chart_operator(
+        cluster, api_client, real_node, ns,
+        "--set", f"operator.mlflowTrackingUri={pod_services['mlflow']}",
+        "--set", "operator.modelPollSeconds=5",
+    ) as pods:  # fmt: skip
+        name = f"l-{uuid.uuid4().hex[:6]}"
+        log_threshold_model(name, mlflow_url, cut=0.5, alias="champion")
+        rollouts.deploy(api_client, ns, name, real_node, pod_services, rollout, replicas=2)
+        wait_ready(api_client, ns, name, 240)
+        url = service_url(api_client, ns, name)
+        leader = leader_pod(api_client, ns, pods)
+        with Load(f"{url}/predict", rollouts.INPUTS, rate=RATE) as load:
+            v2 = log_threshold_model(name, mlflow_url, cut=0.5, alias="challenger")
+            first = rollouts.wait_rollout(
+                api_client, ns, name, "the first step", lambda r: rollouts.settled(r)
+            )
+            core.delete_namespaced_pod(leader, ns, grace_period_seconds=0)
+            killed = time.monotonic()
+            second = rollouts.wait_rollout(
+                api_client, ns, name, "the second step", lambda r: r.get("step") == 1
+            )
+            taken = time.monotonic() - killed
+            done = rollouts.wait_rollout(
+                api_client, ns, name, "the promotion", lambda r: r["phase"] == "Promoted"
+            )
+            wait_ready(api_client, ns, name, 240)
+            time.sleep(AFTER)
+        out = load.outcome
+        obj = md(api_client, ns, name)
+        made = children(api_client, ns)
+        reasons = rollouts.event_reasons(api_client, ns, name)
+    print(
+        f"leader {leader} killed at step 0: step 1 {taken:.1f}s later; {done['message']}; "
+        f"{out.sent} requests at {out.rate:.0f}/s, {out.failed} failed; children {made}"
+    )
+    figures["leader killed mid-rollout"] = counted(out, away=taken)
+    assert out.failed == 0, (dict(out.statuses), dict(out.errors))
+    assert first["startedAt"] == second["startedAt"] == done["startedAt"], "resumed, not restarted"
+    assert reasons["RolloutPromoted"] == 1 and reasons["RolloutStepAdvanced"] == 1, reasons
+    assert rollouts.alias(mlflow_url, name, "champion") == v2
+    assert obj["status"]["model"]["version"] == v2
+    uid = obj["metadata"]["uid"]
+    # One of each serving child, no leftover validation Job or second Deployment.
+    assert {k: sorted(v) for k, v in made.items()} == {
+        "Deployment": [(name, uid)],
+        "Service": [(name, uid)],
+        "ConfigMap": [(f"{name}-traffic", uid)],
+        "PodDisruptionBudget": [(name, uid)],
+    }, made
