@@ -57,6 +57,10 @@ FAULTS = [
     ("redis_killed", "Redis killed (SIGKILL, 3 s down) under the cache and the log"),
     ("redis_firewalled", "Redis unreachable: its packets dropped (10 s or the hold)"),
     ("object_store", "the object store down when a drift run reads its reference (no load)"),
+    (
+        "leader",
+        "the operator's leader killed mid-rollout (chart, 2 replicas; away: until the next step)",
+    ),
 ]
 
 
@@ -282,7 +286,7 @@ def report(figures: dict[str, Any]) -> str:
             "",
             *soak_section(figures.get("soak")),
             *fault_section(figures.get("faults")),
-            "See docs/reliability.md's last section for what is not measured yet.",
+            "What each row must hold: docs/reliability.md.",
             "",
         ]
     )

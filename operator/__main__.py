@@ -1,7 +1,7 @@
 """`modelops-operator`: `kopf run` on the operator's handlers with sensible defaults.
 
 Extra arguments pass through to kopf (`--standalone`, `--namespace NS`, `--all-namespaces`,
-`--verbose`, `--peering NAME`, `--liveness URL`).
+`--verbose`, `--peering NAME`, `--liveness URL`); `--version` prints the operator's.
 """
 
 from __future__ import annotations
@@ -50,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     from modelops.operator.settings import get_settings
 
     argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--version"]:
+        from importlib.metadata import version
+
+        print(f"modelops-operator {version('modelops')}")
+        return 0
     given = namespaces_in(argv)
     if given:
         # The resync loop lists what kopf watches: the same namespaces, from the settings.

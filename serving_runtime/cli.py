@@ -10,6 +10,8 @@ import sys
 import tempfile
 from typing import Any
 
+from modelops.serving_runtime import package_version
+
 
 def _prepare_multiprocess_metrics(workers: int) -> None:
     """Several workers need prometheus-client's multiprocess mode, set up before any worker
@@ -90,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="modelops-runtime",
         description="The modelops serving runtime and its jobs. Configured by environment "
         "variables (MODEL_URI, MLFLOW_TRACKING_URI, PORT, ...), not flags.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"modelops-runtime {package_version()}"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("serve", help="serve MODEL_URI over HTTP (port PORT, default 8080)")

@@ -54,6 +54,8 @@ _FIXED = {
     "/invocations",
     "/health",
     "/ready",
+    "/ping",
+    "/version",
     "/metrics",
     "/v2",
     "/v2/health/live",

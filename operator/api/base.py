@@ -16,6 +16,36 @@ API_VERSION: Literal["modelops.dev/v1alpha1"] = "modelops.dev/v1alpha1"
 CATEGORY = "modelops"
 
 
+# The message a string field's pattern is refused with; crdgen turns the two into a CEL rule.
+PATTERN_MESSAGE = "x-modelops-pattern-message"
+
+
+def cel_matches(pattern: str) -> str:
+    """A CEL rule that the value matches `pattern` (RE2), as a CEL string literal spells it."""
+    assert "'" not in pattern, pattern
+    return "self.matches('" + pattern.replace("\\", "\\\\") + "')"
+
+
+def matching(pattern: str, message: str, **field: Any) -> Any:
+    """A string Field that must match `pattern`. Pydantic checks the pattern; the CRD states
+    it as a CEL rule refused with `message`, which names what is expected (a bare `pattern`
+    makes the apiserver answer with the regex itself). Extra CEL rules go in `rules`."""
+    rules = field.pop("rules", [])
+    extra: dict[str, Any] = {PATTERN_MESSAGE: message}
+    if rules:
+        extra["x-kubernetes-validations"] = rules
+    return Field(pattern=pattern, json_schema_extra=extra, **field)
+
+
+def identifier(**field: Any) -> Any:
+    """A name as Python and shells take it (an environment variable, a join key)."""
+    return matching(
+        r"^[A-Za-z_][A-Za-z0-9_]*$",
+        "must be an identifier: letters, digits and _, not starting with a digit",
+        **field,
+    )
+
+
 class KubeModel(BaseModel):
     """snake_case in Python, camelCase on the wire; field docstrings become `kubectl explain`."""
 
@@ -73,6 +103,21 @@ class PrinterColumn:
     type: str = "string"
     description: str = ""
     priority: int = 0
+
+
+def condition_columns(*before: PrinterColumn) -> tuple[PrinterColumn, ...]:
+    """Ready and its reason first on every kind, as `kubectl get` shows them (its message with
+    -o wide): what a team reads first is whether it works and, if not, why."""
+    ready = '.status.conditions[?(@.type=="Ready")]'
+    return (
+        PrinterColumn("Ready", f"{ready}.status"),
+        PrinterColumn("Reason", f"{ready}.reason"),
+        *before,
+    )
+
+
+def message_column() -> PrinterColumn:
+    return PrinterColumn("Message", '.status.conditions[?(@.type=="Ready")].message', priority=1)
 
 
 @dataclass(frozen=True)

@@ -203,9 +203,7 @@ async def _reconcile(
         selector=",".join(f"{k}={v}" for k, v in selector_labels(name, COMPONENT).items()),
     )
     old = md.status.wire() if md.status else {}
-    # Without nulls for now: with them, a ModelDeployment under an HPA turned Ready before
-    # the HPA scaled it to minReplicas (make test, twice); not understood yet.
-    await scaffold.write_status(KIND.kind, md.metadata, old, new_status.wire(), nulls=False)
+    await scaffold.write_status(KIND.kind, md.metadata, old, new_status.wire())
     if plan.active:
         resync.soon(KIND.kind, ns, name, rollout.FOLLOW_UP_SECONDS, resync_model_deployment)
     if not resolve:

@@ -20,7 +20,7 @@ from modelops.operator.resources.validation import build_validation_job, job_nam
 from modelops.operator.settings import get_settings
 from modelops.operator.status import rollout as policy
 from modelops.operator.status.analysis import Figures
-from modelops.operator.status.model_deployment import deployment_facts
+from modelops.operator.status.model_deployment import deployment_facts, replica_floor
 from modelops.operator.status.resolution import REGISTRY_UNAVAILABLE, Compatibility, Resolution
 from modelops.operator.status.runs import job_failure, made_by, pod_result
 
@@ -105,7 +105,7 @@ async def decide(
             kube.get, kinds.DEPLOYMENT.kind, md.metadata["namespace"], md.metadata["name"]
         )
         if dep is not None:
-            facts = deployment_facts(dep)
+            facts = deployment_facts(dep, replica_floor(md))
             # Every pod also applies the split in force (the step clock must not run on pods
             # still answering from an older split).
             current = all(

@@ -114,10 +114,9 @@ async def write_status(
     meta: dict[str, Any],
     old: dict[str, Any],
     new: dict[str, Any],
-    nulls: bool = True,
 ) -> None:
     """Merge-patch status when it changed (an unchanged status costs no write, no watch event),
-    with null for what the new status no longer has (`nulls`)."""
+    with null for what the new status no longer has."""
     if new != old:
-        patch = merge_patch(old, new) if nulls else new
+        patch = merge_patch(old, new)
         await asyncio.to_thread(kube.patch_status, kind, meta["namespace"], meta["name"], patch)

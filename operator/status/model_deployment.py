@@ -212,12 +212,14 @@ class DeploymentFacts:
         )
 
 
-def deployment_facts(dep: dict[str, Any]) -> DeploymentFacts:
+def deployment_facts(dep: dict[str, Any], floor: int = 0) -> DeploymentFacts:
+    """`floor`: the fewest replicas that count as rolled out, whatever the Deployment asks
+    (an HPA's minReplicas: the Deployment starts at 1 until the HPA's first sync scales it)."""
     spec, st = dep.get("spec", {}), dep.get("status", {})
     conds = {c["type"]: c for c in st.get("conditions", [])}
     failure = conds.get("ReplicaFailure", {})
     return DeploymentFacts(
-        desired=spec.get("replicas", 1),
+        desired=max(spec.get("replicas", 1), floor),
         ready=st.get("readyReplicas", 0),
         updated=st.get("updatedReplicas", 0),
         available=st.get("availableReplicas", 0),
@@ -341,6 +343,12 @@ def last_failure(previous: Failure | None, found: list[Problem], now: datetime) 
     return Failure(reason=reason, message=message, time=now)
 
 
+def replica_floor(md: ModelDeployment) -> int:
+    """An HPA's minReplicas: not Ready, nor rolled out, below it."""
+    scaling = md.spec.autoscaling
+    return 0 if scaling is None or md.spec.suspend else scaling.min_replicas
+
+
 def compute_status(
     md: ModelDeployment, observed: Observed, now: datetime, url: str, selector: str
 ) -> ModelDeploymentStatus:
@@ -348,7 +356,11 @@ def compute_status(
     gen = md.metadata.get("generation")
     previous = md.status or ModelDeploymentStatus()
     res, compat, served = observed.resolution, observed.compatibility, observed.served
-    facts = deployment_facts(observed.deployment) if observed.deployment is not None else None
+    facts = (
+        deployment_facts(observed.deployment, replica_floor(md))
+        if observed.deployment is not None
+        else None
+    )
 
     def cond(type_: str, verdict: Verdict) -> Condition:
         return make_condition(type_, *verdict, gen, now)

@@ -180,6 +180,16 @@ class Health(BaseModel):
     status: Literal["alive"]
 
 
+class VersionInfo(BaseModel):
+    modelops: str = Field(description="This runtime's version")
+    mlflow: str = Field(description="The MLflow the model loads with")
+    python: str
+    model_name: str
+    model_version: str | None = Field(
+        default=None, description="The registry version served; null until loaded"
+    )
+
+
 class FeatureStoreStatus(BaseModel):
     ready: bool
     state: Literal["loading", "ready", "failed"]

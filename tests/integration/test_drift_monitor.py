@@ -341,6 +341,7 @@ DM_INVALID = [
     ({}, "spec.modelDeploymentRef"),
     ({"modelDeploymentRef": {"name": "m"}, "schedule": "every hour"}, "cron expression"),
     ({"modelDeploymentRef": {"name": "m"}, "schedule": "* * * *"}, "cron expression"),
+    ({"modelDeploymentRef": {"name": "m"}, "schedule": "99 * * * *"}, "minute (0-59)"),
     (
         {"modelDeploymentRef": {"name": "m"}, "threshold": {"driftShare": 0}},
         "spec.threshold.driftShare",

@@ -33,6 +33,7 @@ from .test_drift_monitor import drifting_deployment, last_run
 from .test_pods import GROUP, PLURAL, ROW, VERSION, deploy, md, service_url, wait_ready
 from .test_runtime_process import serving
 from .test_runtime_redis import metric
+from .test_soak import pod_pids
 
 # `make reliability` runs these longer and faster, and collects their figures.
 RATE = float(os.environ.get("MODELOPS_FAULT_RATE", "100"))
@@ -544,6 +545,17 @@ def test_a_drift_run_with_the_object_store_down_fails_clearly_and_the_next_one_s
     figures["object_store"]["held"] = True
 
 
+def kill_container(api_client: Any, ns: str, pod: str) -> None:
+    """SIGKILL every process of the pod's (first) container, as the kernel's OOM killer or a
+    crash would: no shutdown handler runs, the kubelet restarts it in place."""
+    found = client.CoreV1Api(api_client).read_namespaced_pod(pod, ns)
+    container = found.status.container_statuses[0].container_id.split("://", 1)[1]
+    pids = pod_pids(found.metadata.uid, container)
+    assert pids, f"no process in {pod}'s container {container}"
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+
+
 def children(api_client: Any, ns: str) -> dict[str, list[tuple[str, str | None]]]:
     """Every object the operator made in `ns`, by kind: (name, its controller's uid)."""
     selector = "app.kubernetes.io/managed-by=modelops"
@@ -576,20 +588,21 @@ def test_the_leader_killed_mid_rollout_hands_it_to_the_standby_which_completes_i
     mlflow_url: str,
     figures: dict[str, dict[str, Any]],
 ) -> None:
-    """The chart's two operator replicas; a canary under load; the working replica's pod
-    killed (no grace, so no goodbye on the peering object) between the steps. The standby
+    """The chart's two operator replicas; a canary under load; the working replica's process
+    killed (no goodbye on the peering object: the standby waits out its keep-alive) in the
+    first step. The standby
     picks the rollout up at the same step and clock and promotes once; no request fails and
     every child exists once, owned by its ModelDeployment."""
     ns = f"modelops-lead-{uuid.uuid4().hex[:6]}"
-    core = client.CoreV1Api(api_client)
     rollout = {
         "strategy": "Canary",
         "steps": [{"weight": 20, "duration": "30s"}, {"weight": 50, "duration": "30s"}],
         "analysis": {"maxErrorRate": 0.01, "minRequests": 20},
     }
+    # The chart's policy admits its own registry only: the address the pods reach it by.
     with chart_operator(
         cluster, api_client, real_node, ns,
-        "--set", f"operator.mlflowTrackingUri={pod_services['mlflow']}",
+        "--set", f"operator.mlflowTrackingUri={pod_services['mlflow_ip']}",
         "--set", "operator.modelPollSeconds=5",
     ) as pods:  # fmt: skip
         name = f"l-{uuid.uuid4().hex[:6]}"
@@ -603,7 +616,7 @@ def test_the_leader_killed_mid_rollout_hands_it_to_the_standby_which_completes_i
             first = rollouts.wait_rollout(
                 api_client, ns, name, "the first step", lambda r: rollouts.settled(r)
             )
-            core.delete_namespaced_pod(leader, ns, grace_period_seconds=0)
+            kill_container(api_client, ns, leader)
             killed = time.monotonic()
             second = rollouts.wait_rollout(
                 api_client, ns, name, "the second step", lambda r: r.get("step") == 1
@@ -615,15 +628,19 @@ def test_the_leader_killed_mid_rollout_hands_it_to_the_standby_which_completes_i
             wait_ready(api_client, ns, name, 240)
             time.sleep(AFTER)
         out = load.outcome
+        killed_pod = client.CoreV1Api(api_client).read_namespaced_pod(leader, ns)
+        now_leading = leader_pod(api_client, ns, pods)
         obj = md(api_client, ns, name)
         made = children(api_client, ns)
         reasons = rollouts.event_reasons(api_client, ns, name)
     print(
-        f"leader {leader} killed at step 0: step 1 {taken:.1f}s later; {done['message']}; "
+        f"leader {leader} killed at step 0: step 1 {taken:.1f}s later, {now_leading} leads; "
+        f"{done['message']}; "
         f"{out.sent} requests at {out.rate:.0f}/s, {out.failed} failed; children {made}"
     )
-    figures["leader killed mid-rollout"] = counted(out, away=taken)
+    figures["leader"] = counted(out, away_seconds=round(taken, 1), held=False)
     assert out.failed == 0, (dict(out.statuses), dict(out.errors))
+    assert killed_pod.status.container_statuses[0].restart_count == 1, "killed once, restarted"
     assert first["startedAt"] == second["startedAt"] == done["startedAt"], "resumed, not restarted"
     assert reasons["RolloutPromoted"] == 1 and reasons["RolloutStepAdvanced"] == 1, reasons
     assert rollouts.alias(mlflow_url, name, "champion") == v2
@@ -636,3 +653,4 @@ def test_the_leader_killed_mid_rollout_hands_it_to_the_standby_which_completes_i
         "ConfigMap": [(f"{name}-traffic", uid)],
         "PodDisruptionBudget": [(name, uid)],
     }, made
+    figures["leader"]["held"] = True

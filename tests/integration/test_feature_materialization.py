@@ -193,7 +193,10 @@ FM_INVALID = [
     ({}, "spec.featureStore"),
     ({"featureStore": {}}, "set exactly one of configMapRef or path"),
     ({"featureStore": {"path": "/r", "configMapRef": {"name": "x"}}}, "set exactly one"),
-    ({"featureStore": {"path": "relative/repo"}}, "spec.featureStore.path"),
+    (
+        {"featureStore": {"path": "relative/repo"}},
+        'spec.featureStore.path: Invalid value: "relative/repo": must be an absolute path',
+    ),
     ({"featureStore": {"path": "/r"}, "mode": "window"}, "mode window needs a window"),
     ({"featureStore": {"path": "/r"}, "mode": "sometimes"}, "spec.mode"),
     (
@@ -206,6 +209,7 @@ FM_INVALID = [
     ),
     ({"featureStore": {"path": "/r"}, "maxStaleness": "soon"}, "maxStaleness must be a duration"),
     ({"featureStore": {"path": "/r"}, "schedule": "@sometimes"}, "cron expression"),
+    ({"featureStore": {"path": "/r"}, "timeZone": "Paris time"}, "must be an IANA time zone"),
     (
         {"featureStore": {"path": "/r"}, "successfulJobsHistoryLimit": -1},
         "spec.successfulJobsHistoryLimit",

@@ -409,9 +409,15 @@ FEATURES = {"materializationRef": {"name": "fm"}, "entityKey": "customer_id"}
 INVALID_SPECS = [
     ({}, "spec.model"),
     ({"model": {}}, "spec.model.uri"),
-    ({"model": {"uri": "http://example.com/model"}}, "spec.model.uri"),
+    (
+        {"model": {"uri": "http://example.com/model"}},
+        'spec.model.uri: Invalid value: "http://example.com/model": must be models:/NAME@ALIAS',
+    ),
     ({"model": {"uri": "models:/a/b/c"}}, "spec.model.uri"),
-    ({"model": {"uri": "models:/m/1", "trackingUri": "ftp://x"}}, "spec.model.trackingUri"),
+    (
+        {"model": {"uri": "models:/m/1", "trackingUri": "ftp://x"}},
+        'spec.model.trackingUri: Invalid value: "ftp://x": must be an http://, https://',
+    ),
     (
         {"model": {"uri": "models:/m/1", "credentialsSecretRef": {}}},
         "spec.model.credentialsSecretRef.name",
@@ -455,7 +461,10 @@ INVALID_SPECS = [
         {"cache": {"redisUrl": "redis://r:6379", "redisSecretRef": {"name": "s", "key": "k"}}},
         "not both",
     ),
-    ({"cache": {"redisUrl": "http://r:6379"}}, "spec.cache.redisUrl"),
+    (
+        {"cache": {"redisUrl": "http://r:6379"}},
+        'spec.cache.redisUrl: Invalid value: "http://r:6379": must be a redis://',
+    ),
     ({"cache": {"redisUrl": "redis://r:6379", "ttlSeconds": 0}}, "spec.cache.ttlSeconds"),
     ({"predictionLog": {"sampleRate": 0}}, "spec.predictionLog.sampleRate"),
     ({"predictionLog": {"sampleRate": 1.5}}, "spec.predictionLog.sampleRate"),

@@ -5,6 +5,7 @@ over the committed OpenAPI document."""
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 import random
 import time
@@ -133,6 +134,13 @@ async def test_ready_reports_the_loaded_model(forest: Any, models: dict[str, Any
     ready = (await forest.get("/ready")).json()
     assert ready["ready"] and ready["state"] == "ready"
     assert (ready["model_name"], ready["model_version"]) == ("rt-forest", "1")
+    # `mlflow models serve`'s names for the same, for clients written against it.
+    ping = await forest.get("/ping")
+    assert ping.status_code == 200 and ping.json() == ready
+    versions = (await forest.get("/version")).json()
+    assert versions["modelops"] == importlib.metadata.version("modelops")
+    assert versions["mlflow"] == importlib.metadata.version("mlflow")
+    assert (versions["model_name"], versions["model_version"]) == ("rt-forest", "1")
     assert (await forest.get("/health")).json() == {"status": "alive"}
     assert (await forest.get("/v2/health/live")).json() == {"live": True}
     assert (await forest.get("/v2/health/ready")).json() == {"ready": True}
@@ -200,6 +208,8 @@ async def test_a_model_that_cannot_load_keeps_the_process_alive(mlflow_url: str)
         assert body["attempts"] >= 2  # retried, with backoff, in the same process
         assert (await client.get("/health")).status_code == 200
         assert (await client.get("/v2/health/ready")).status_code == 503
+        assert (await client.get("/ping")).status_code == 503
+        assert (await client.get("/version")).json()["model_version"] is None
         refused = await client.post("/predict", json={"features": [[1.0]]})
         assert refused.status_code == 503
         assert refused.json()["error"]["code"] == "model_not_ready"

@@ -44,21 +44,29 @@ def vegeta() -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def pod_rss(uid: str) -> int:
-    """Bytes resident in every process of a pod (its workers too), from the pod's cgroup on
-    this node (cgroup v1, the kubelet's cgroupfs driver)."""
+def pod_pids(uid: str, container: str = "") -> list[int]:
+    """The processes of a pod (of one of its containers, by id), from its cgroup on this node
+    (cgroup v1, the kubelet's cgroupfs driver: kubepods/[qos/]pod<uid>/<container id>)."""
     root = Path("/sys/fs/cgroup/memory/kubepods")
     found = [*root.glob(f"pod{uid}"), *root.glob(f"*/pod{uid}")]
     assert found, f"no cgroup for pod {uid}"
+    top = found[0] / container if container else found[0]
+    return [
+        int(pid)
+        for dirpath, _, files in os.walk(top)
+        if "cgroup.procs" in files
+        for pid in (Path(dirpath) / "cgroup.procs").read_text().split()
+    ]
+
+
+def pod_rss(uid: str) -> int:
+    """Bytes resident in every process of a pod (its workers too)."""
     total = 0
-    for dirpath, _, files in os.walk(found[0]):
-        if "cgroup.procs" not in files:
+    for pid in pod_pids(uid):
+        try:
+            total += psutil.Process(pid).memory_info().rss
+        except psutil.NoSuchProcess:
             continue
-        for pid in (Path(dirpath) / "cgroup.procs").read_text().split():
-            try:
-                total += psutil.Process(int(pid)).memory_info().rss
-            except psutil.NoSuchProcess:
-                continue
     return total
 
 

@@ -15,6 +15,10 @@ from modelops.operator.api.base import (
     ObjectRef,
     PrinterColumn,
     SecretKeyRef,
+    condition_columns,
+    identifier,
+    matching,
+    message_column,
 )
 from modelops.operator.api.v1alpha1.schedule import (
     DURATION_PATTERN,
@@ -47,6 +51,16 @@ DriftMethod = Literal[
 DATA_URI_PATTERN = r"^(runs:/[0-9a-zA-Z]+/\S+|models:/\S+|s3://\S+|gs://\S+|mlflow-artifacts:/\S+|https?://\S+|/\S*)$"
 
 
+def data_uri() -> Any:
+    return matching(
+        DATA_URI_PATTERN,
+        "must be a runs:/, models:/, s3://, gs://, mlflow-artifacts:/, http:// or https:// URI, "
+        "or an absolute path",
+        default=None,
+        max_length=2048,
+    )
+
+
 class CurrentData(KubeModel):
     """What the model saw: a window of its prediction log, or a dataset."""
 
@@ -76,14 +90,14 @@ class CurrentData(KubeModel):
     neither window nor uri is set."""
     min_rows: int = Field(default=100, ge=1, le=100_000_000)
     """Fewer current rows than this make the run fail with a clear error instead of a guess."""
-    uri: str | None = Field(default=None, pattern=DATA_URI_PATTERN, max_length=2048)
+    uri: str | None = data_uri()
     """A dataset (parquet or csv) to use instead of the prediction log."""
 
 
 class ReferenceData(KubeModel):
     """The data the model was trained on."""
 
-    uri: str | None = Field(default=None, pattern=DATA_URI_PATTERN, max_length=2048)
+    uri: str | None = data_uri()
     """runs:/RUN/path, s3://..., or a file path (parquet or csv). When absent: the dataset
     that mlflow.log_input recorded on the run of the model version now served."""
 
@@ -98,7 +112,11 @@ class Threshold(KubeModel):
 class ReportSpec(KubeModel):
     """Where the Evidently reports go."""
 
-    uri: str = Field(pattern=r"^(s3://\S+|gs://\S+|mlflow-artifacts:/\S+|/\S*)$", max_length=2048)
+    uri: str = matching(
+        r"^(s3://\S+|gs://\S+|mlflow-artifacts:/\S+|/\S*)$",
+        "must be an s3://, gs:// or mlflow-artifacts:/ URI, or an absolute path",
+        max_length=2048,
+    )
     """A directory, or an artifact store URI MLflow can write (s3://...): HTML and JSON."""
 
 
@@ -224,7 +242,9 @@ class RetrainEnvVar(KubeModel):
         }
     }
 
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=253)
+    name: str = identifier(
+        max_length=253,
+    )
     """The variable's name (not one of the context variables the operator sets)."""
     value: str | None = Field(default=None, max_length=32768)
     """Its value."""
@@ -237,7 +257,11 @@ class ConfigMapMount(KubeModel):
 
     name: str = Field(min_length=1, max_length=253)
     """The ConfigMap."""
-    mount_path: str = Field(pattern=r"^/[A-Za-z0-9._/-]*$", max_length=256)
+    mount_path: str = matching(
+        r"^/[A-Za-z0-9._/-]*$",
+        "must be an absolute path of letters, digits, '.', '_', '-' and '/'",
+        max_length=256,
+    )
     """Where its keys appear as files."""
 
 
@@ -262,7 +286,11 @@ class Retrain(KubeModel):
     limit by default."""
     active_deadline_seconds: int = Field(default=3600, ge=30, le=86400)
     """A run taking longer is stopped and counted as failed."""
-    alias: str = Field(default="challenger", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    alias: str = matching(
+        r"^[A-Za-z0-9_-]{1,64}$",
+        "must be an MLflow alias: 1 to 64 letters, digits, '_' and '-'",
+        default="challenger",
+    )
     """The alias the new version is registered under: make it a ModelDeployment's
     rollout.candidate and the new version is validated and rolled out."""
     cooldown: str = Field(
@@ -484,14 +512,16 @@ CRD_INFO = CrdInfo(
     singular="driftmonitor",
     short_names=("dm",),
     columns=(
-        PrinterColumn("Target", ".spec.modelDeploymentRef.name"),
-        PrinterColumn("Schedule", ".spec.schedule"),
-        PrinterColumn("Last Run", ".status.lastRun.completionTime", "date"),
-        PrinterColumn("Drift Share", ".status.lastRun.driftShare", "number"),
-        PrinterColumn("Drifted", ".status.lastRun.datasetDrift", "boolean"),
-        PrinterColumn("Quality", ".status.lastRun.performance.reason"),
-        PrinterColumn("Retraining", ".status.retraining.phase"),
-        PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status', priority=1),
+        *condition_columns(
+            PrinterColumn("Target", ".spec.modelDeploymentRef.name"),
+            PrinterColumn("Schedule", ".spec.schedule"),
+            PrinterColumn("Last Run", ".status.lastRun.completionTime", "date"),
+            PrinterColumn("Drift Share", ".status.lastRun.driftShare", "number"),
+            PrinterColumn("Drifted", ".status.lastRun.datasetDrift", "boolean"),
+            PrinterColumn("Quality", ".status.lastRun.performance.reason", priority=1),
+            PrinterColumn("Retraining", ".status.retraining.phase", priority=1),
+        ),
+        message_column(),
         PrinterColumn("Age", ".metadata.creationTimestamp", "date"),
     ),
     max_name_length=MAX_CRONJOB_NAME - len(CRONJOB_SUFFIX) - 1,

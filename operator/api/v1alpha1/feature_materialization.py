@@ -14,6 +14,9 @@ from modelops.operator.api.base import (
     KubeModel,
     ObjectRef,
     PrinterColumn,
+    condition_columns,
+    matching,
+    message_column,
 )
 from modelops.operator.api.v1alpha1.schedule import (
     DURATION_PATTERN,
@@ -39,7 +42,9 @@ class FeatureStoreRef(KubeModel):
 
     config_map_ref: ObjectRef | None = None
     """A ConfigMap whose keys are the repo's files (feature_store.yaml, *.py)."""
-    path: str | None = Field(default=None, pattern=r"^/\S*$", max_length=1024)
+    path: str | None = matching(
+        r"^/\S*$", "must be an absolute path", default=None, max_length=1024
+    )
     """An absolute path to the repo inside the runtime image."""
     secret_ref: ObjectRef | None = None
     """A Secret passed to the job as environment (online-store credentials, referenced from
@@ -172,12 +177,14 @@ CRD_INFO = CrdInfo(
     singular="featurematerialization",
     short_names=("fm",),
     columns=(
-        PrinterColumn("Views", ".status.viewCount", "integer"),
-        PrinterColumn("Schedule", ".spec.schedule"),
-        PrinterColumn("Materialized Until", ".status.materializedUntil", "date"),
-        PrinterColumn("Stale", '.status.conditions[?(@.type=="Stale")].status'),
-        PrinterColumn("Last Run", ".status.lastRun.completionTime", "date"),
-        PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status', priority=1),
+        *condition_columns(
+            PrinterColumn("Views", ".status.viewCount", "integer"),
+            PrinterColumn("Schedule", ".spec.schedule"),
+            PrinterColumn("Materialized Until", ".status.materializedUntil", "date"),
+            PrinterColumn("Stale", '.status.conditions[?(@.type=="Stale")].status'),
+            PrinterColumn("Last Run", ".status.lastRun.completionTime", "date", priority=1),
+        ),
+        message_column(),
         PrinterColumn("Age", ".metadata.creationTimestamp", "date"),
     ),
     max_name_length=MAX_CRONJOB_NAME - len(CRONJOB_SUFFIX) - 1,

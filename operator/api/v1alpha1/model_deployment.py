@@ -15,6 +15,10 @@ from modelops.operator.api.base import (
     ObjectRef,
     PrinterColumn,
     SecretKeyRef,
+    condition_columns,
+    identifier,
+    matching,
+    message_column,
 )
 from modelops.operator.api.v1alpha1.schedule import DURATION_PATTERN, JobRuntime
 
@@ -27,11 +31,21 @@ MODEL_URI_PATTERN = (
 class ModelSource(KubeModel):
     """Where the model comes from."""
 
-    uri: str = Field(pattern=MODEL_URI_PATTERN, max_length=1024)
+    uri: str = matching(
+        MODEL_URI_PATTERN,
+        "must be models:/NAME@ALIAS, models:/NAME/VERSION, models:/NAME/STAGE, "
+        "runs:/RUN_ID/PATH, s3://BUCKET/PATH or an absolute path",
+        max_length=1024,
+    )
     """The model to serve: models:/NAME@ALIAS (pinned to the version the alias names at
     reconcile time and rolled when the alias moves), models:/NAME/VERSION, models:/NAME/STAGE
     (legacy stages), runs:/RUN_ID/PATH, s3://BUCKET/PATH, or an absolute path inside the image."""
-    tracking_uri: str | None = Field(default=None, pattern=r"^(https?|file|databricks)://?\S*$")
+    tracking_uri: str | None = matching(
+        r"^(https?|file|databricks)://?\S*$",
+        "must be an http://, https://, file:// or databricks:// URI",
+        default=None,
+        max_length=2048,
+    )
     """The MLflow tracking server; defaults to the operator's MODELOPS_MLFLOW_TRACKING_URI."""
     credentials_secret_ref: ObjectRef | None = None
     """A Secret whose keys (e.g. MLFLOW_TRACKING_TOKEN, AWS_ACCESS_KEY_ID) are passed to the
@@ -117,7 +131,9 @@ class EnvVar(KubeModel):
         }
     }
 
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=253)
+    name: str = identifier(
+        max_length=253,
+    )
     """The variable's name (not one the operator sets to say whose model and data a pod
     serves, what it may load and whose traffic pushes it takes: TENANT, MODEL_URI, REDIS_URL,
     PREDICTION_LOG_REDIS_URL, PREDICTION_LOG_STREAM, FEATURE_REPO, ALLOW_PICKLE,
@@ -172,19 +188,18 @@ class Batching(KubeModel):
 
 PlainRedisUrl = Annotated[
     str,
-    Field(
-        pattern=r"^rediss?://\S+$",
+    matching(
+        r"^rediss?://\S+$",
+        "must be a redis:// or rediss:// URL",
         max_length=1024,
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    # A password in a spec is readable by everyone who can read the spec.
-                    "rule": "!self.contains('@')",
-                    "message": "must not hold credentials: put the URL in a Secret and use "
-                    "redisSecretRef",
-                }
-            ]
-        },
+        rules=[
+            {
+                # A password in a spec is readable by everyone who can read the spec.
+                "rule": "!self.contains('@')",
+                "message": "must not hold credentials: put the URL in a Secret and use "
+                "redisSecretRef",
+            }
+        ],
     ),
 ]
 
@@ -276,17 +291,10 @@ class ServiceSpec(KubeModel):
 
 FeatureReference = Annotated[
     str,
-    Field(
+    matching(
+        r"^[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+$",
+        "must be VIEW:FEATURE, e.g. customer_stats:avg_amount_30d",
         max_length=253,
-        pattern=r"^[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+$",
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "self.matches('^[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+$')",
-                    "message": "must be VIEW:FEATURE, e.g. customer_stats:avg_amount_30d",
-                }
-            ]
-        },
     ),
 ]
 
@@ -298,7 +306,10 @@ class OnlineFeatures(KubeModel):
     materialization_ref: ObjectRef
     """The FeatureMaterialization whose feature repo (and secret) the runtime uses; its Stale
     condition shows here as FeaturesFresh."""
-    entity_key: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    entity_key: str = identifier(
+        min_length=1,
+        max_length=253,
+    )
     """The entity's join key, as requests send it (e.g. customer_id)."""
     features: list[FeatureReference] = Field(
         min_length=1,
@@ -322,18 +333,7 @@ class OnlineFeatures(KubeModel):
 
 Duration = Annotated[
     str,
-    Field(
-        pattern=DURATION_PATTERN,
-        max_length=16,
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": f"self.matches('{DURATION_PATTERN}')",
-                    "message": "must be a duration like 30s, 2m, 1h or 1d",
-                }
-            ]
-        },
-    ),
+    matching(DURATION_PATTERN, "must be a duration like 30s, 2m, 1h or 1d", max_length=16),
 ]
 
 
@@ -373,7 +373,11 @@ class Shadow(KubeModel):
 class ABTest(KubeModel):
     """A/B: each request key always reaches the same variant."""
 
-    key: str = Field(pattern=r"^(header:[A-Za-z0-9-]+|entity:[A-Za-z_][A-Za-z0-9_]*)$")
+    key: str = matching(
+        r"^(header:[A-Za-z0-9-]+|entity:[A-Za-z_][A-Za-z0-9_]*)$",
+        "must be header:NAME (e.g. header:X-User-Id) or entity:JOIN_KEY",
+        max_length=253,
+    )
     """Where the key is read: header:NAME (e.g. header:X-User-Id) or entity:JOIN_KEY (the
     first entity id of a /predict request). Requests without a key go to the stable version."""
     weight: int = Field(default=50, ge=1, le=99)
@@ -414,7 +418,11 @@ class Validation(KubeModel):
     """A gate before any traffic: a Job scores the candidate and the stable version on
     labelled holdout data."""
 
-    data: str = Field(pattern=r"^(s3://\S+|runs:/[0-9a-zA-Z]+/\S+)$", max_length=1024)
+    data: str = matching(
+        r"^(s3://\S+|runs:/[0-9a-zA-Z]+/\S+)$",
+        "must be s3://BUCKET/KEY or runs:/RUN_ID/PATH",
+        max_length=1024,
+    )
     """The labelled data, CSV or parquet: s3://BUCKET/KEY or runs:/RUN_ID/PATH (e.g. a
     dataset logged with mlflow.log_artifact)."""
     target: str = Field(min_length=1, max_length=253)
@@ -453,7 +461,9 @@ class Rollout(KubeModel):
     """Direct: every replica moves to the new version at once (a rolling update); Canary:
     traffic moves in steps, each analysed; Shadow: the candidate scores copies of live requests
     and is gated on agreement; ABTest: sticky assignment by request key."""
-    candidate: str | None = Field(default=None, pattern=CANDIDATE_URI_PATTERN, max_length=1024)
+    candidate: str | None = matching(
+        CANDIDATE_URI_PATTERN, "must be models:/NAME@ALIAS", default=None, max_length=1024
+    )
     """models:/NAME@ALIAS of the same registered model as model.uri (e.g. @challenger): a
     version under it that differs from the one served starts a rollout, and promotion moves
     model.uri's alias to it. Without it, a move of model.uri's own alias starts the
@@ -650,14 +660,20 @@ CRD_INFO = CrdInfo(
     singular="modeldeployment",
     short_names=("md",),
     columns=(
-        PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status'),
-        PrinterColumn("Model", ".spec.model.uri"),
-        PrinterColumn("Version", ".status.model.version"),
-        PrinterColumn("Replicas", ".status.replicaSummary", description="Ready/desired replicas"),
-        PrinterColumn(
-            "Rollout", ".status.rollout.summary", description="Rollout phase and candidate weight"
+        *condition_columns(
+            PrinterColumn("Model", ".spec.model.uri"),
+            PrinterColumn("Version", ".status.model.version"),
+            PrinterColumn(
+                "Replicas", ".status.replicaSummary", description="Ready/desired replicas"
+            ),
+            PrinterColumn(
+                "Rollout",
+                ".status.rollout.summary",
+                description="Rollout phase and candidate weight",
+            ),
         ),
         PrinterColumn("URL", ".status.url", priority=1),
+        message_column(),
         PrinterColumn("Age", ".metadata.creationTimestamp", "date"),
     ),
     scale={

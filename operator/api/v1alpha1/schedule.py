@@ -6,13 +6,41 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from modelops.operator.api.base import KubeModel
+from modelops.operator.api.base import KubeModel, matching
 
-# Five cron fields (names of months and days allowed) or a predefined macro, as CronJob takes.
-CRON_CEL = (
-    r"self.matches('^(@(annually|yearly|monthly|weekly|daily|midnight|hourly)"
-    r"|[0-9*/,?A-Za-z-]+([ \t]+[0-9*/,?A-Za-z-]+){4})$')"
+
+def _cron_field(value: str, question: bool = False) -> str:
+    """One field: a comma list of `*` or a value or range, each with an optional /step
+    (`?` alone too, for the day fields), as the CronJob controller's parser takes them."""
+    item = rf"(\*|{value}(-{value})?)(/[1-9][0-9]?)?"
+    whole = rf"{item}(,{item})*"
+    return rf"(\?|{whole})" if question else whole
+
+
+_MONTHS = "JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
+_DAYS = "SUN|MON|TUE|WED|THU|FRI|SAT"
+# Each field within its range (minute 0-59, hour 0-23, day 1-31, month 1-12 or JAN-DEC, day of
+# week 0-7 or SUN-SAT, names in any case), or a predefined macro (lower case, as the CronJob
+# controller matches them): `99 * * * *` is refused at admission, not left as a CronJob that
+# never runs.
+CRON_FIELDS = [
+    _cron_field("[0-5]?[0-9]"),
+    _cron_field("([01]?[0-9]|2[0-3])"),
+    _cron_field("(0?[1-9]|[12][0-9]|3[01])", question=True),
+    _cron_field(f"(0?[1-9]|1[0-2]|{_MONTHS})"),
+    _cron_field(f"([0-7]|{_DAYS})", question=True),
+]
+CRON_PATTERN = (
+    r"^(@(annually|yearly|monthly|weekly|daily|midnight|hourly)|(?i:"
+    + r"[ \t]+".join(CRON_FIELDS)
+    + "))$"
 )
+CRON_MESSAGE = (
+    "must be a cron expression: minute (0-59) hour (0-23) day of month (1-31) month (1-12 or "
+    "JAN-DEC) day of week (0-7 or SUN-SAT), each a value, range, list or * with an optional "
+    "/step; or a macro like @hourly"
+)
+
 DURATION_PATTERN = r"^[1-9][0-9]*(s|m|h|d)$"
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -28,18 +56,8 @@ MAX_CRONJOB_NAME = 52
 
 
 def cron_field(description_default: str) -> Any:
-    return Field(
-        default=description_default,
-        min_length=1,
-        max_length=128,
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": CRON_CEL,
-                    "message": "must be a cron expression of 5 fields or a macro like @hourly",
-                }
-            ]
-        },
+    return matching(
+        CRON_PATTERN, CRON_MESSAGE, default=description_default, min_length=1, max_length=128
     )
 
 
@@ -60,7 +78,12 @@ class JobRuntime(KubeModel):
 class ScheduleFields(KubeModel):
     """When runs happen, as in a CronJob (mixed into the scheduled kinds' specs)."""
 
-    time_zone: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_+/-]+$")
+    time_zone: str | None = matching(
+        r"^[A-Za-z0-9_+/-]+$",
+        "must be an IANA time zone name, e.g. Europe/Paris or UTC",
+        default=None,
+        max_length=64,
+    )
     """An IANA time zone for the schedule (e.g. Europe/Paris); the controller's by default."""
     suspend: bool = False
     """Stop scheduling new runs; a running one finishes."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from modelops.operator.api import crdgen
@@ -59,17 +62,65 @@ def test_model_deployment_crd_names_columns_and_subresources() -> None:
     assert set(version["subresources"]) == {"status", "scale"}
     assert [c["name"] for c in version["additionalPrinterColumns"]] == [
         "Ready",
+        "Reason",
         "Model",
         "Version",
         "Replicas",
         "Rollout",
         "URL",
+        "Message",
         "Age",
     ]
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     rules = [r["rule"] for r in spec["x-kubernetes-validations"]]
     assert "!(has(self.replicas) && has(self.autoscaling))" in rules
     assert "targetCPUUtilizationPercentage" in spec["properties"]["autoscaling"]["properties"]
+
+
+@pytest.mark.parametrize(
+    "crd_file",
+    [
+        "modelops.dev_modeldeployments.yaml",
+        "modelops.dev_driftmonitors.yaml",
+        "modelops.dev_featurematerializations.yaml",
+    ],
+)
+def test_every_kind_shows_ready_and_its_reason_first_and_the_message_wide(crd_file: str) -> None:
+    crd = yaml.safe_load(crdgen.rendered_files()[crd_file])
+    columns = crd["spec"]["versions"][0]["additionalPrinterColumns"]
+    ready = '.status.conditions[?(@.type=="Ready")]'
+    assert [(c["name"], c["jsonPath"], c.get("priority", 0)) for c in columns[:2]] == [
+        ("Ready", f"{ready}.status", 0),
+        ("Reason", f"{ready}.reason", 0),
+    ]
+    message = next(c for c in columns if c["name"] == "Message")
+    assert (message["jsonPath"], message["priority"]) == (f"{ready}.message", 1)
+
+
+def _strings(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        if node.get("type") == "string":
+            yield node
+        for value in node.values():
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
+
+
+def test_no_pattern_is_left_bare_and_each_rule_compiles() -> None:
+    """The apiserver answers a bare `pattern` with the regex; every one in a spec is a CEL
+    rule with a message instead, whose literal is the regex pydantic checks."""
+    for text in crdgen.rendered_files().values():
+        crd = yaml.safe_load(text)
+        schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        for node in _strings(schema["properties"]["spec"]):
+            assert "pattern" not in node, node
+            for rule in node.get("x-kubernetes-validations", []):
+                if rule["rule"].startswith("self.matches('"):
+                    literal = rule["rule"].removeprefix("self.matches('").removesuffix("')")
+                    re.compile(literal.replace("\\\\", "\\"))
+                    assert "must " in rule["message"] and "^" not in rule["message"]
 
 
 def test_check_mode_reports_stale_files(tmp_path: Path) -> None:

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from modelops.operator.__main__ import kopf_args, namespaces_in
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from modelops.operator.__main__ import kopf_args, main, namespaces_in
+
+
+def project_version() -> str:
+    pyproject = Path(__file__).resolve().parents[3] / "pyproject.toml"
+    return str(tomllib.loads(pyproject.read_text())["project"]["version"])
 
 
 def test_all_namespaces_unless_told_otherwise() -> None:
@@ -29,3 +39,8 @@ def test_the_namespaces_kopf_serves_are_read_back_for_the_resync_loop() -> None:
 def test_peers_draw_distinct_priorities() -> None:
     drawn = {a for _ in range(20) for a in kopf_args(["--peering", "p"]) if "priority" in a}
     assert len(drawn) > 1
+
+
+def test_version_is_the_projects(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"modelops-operator {project_version()}\n"

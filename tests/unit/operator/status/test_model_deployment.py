@@ -85,6 +85,23 @@ def test_rollout_in_progress_is_not_ready(
     assert c["Progressing"] == progressing
 
 
+def test_under_an_hpa_ready_waits_for_min_replicas_not_the_deployments_first_count() -> None:
+    # The Deployment is created at 1 replica; the HPA's first sync scales it to minReplicas.
+    scaling = {"minReplicas": 2, "maxReplicas": 4}
+    md = make_md({"model": {"uri": "models:/fraud@champion"}, "autoscaling": scaling})
+    early = compute(ok(deployment(desired=1, ready=1, updated=1)), md)
+    assert conds(early)["Ready"] == ("False", s.ROLLING_OUT)
+    assert early.replica_summary == "1/2"
+    scaled = compute(ok(deployment(desired=2, ready=2)), md)
+    assert conds(scaled)["Ready"] == ("True", s.READY_REASON)
+    # Above the floor, the HPA's count is what counts.
+    assert compute(ok(deployment(desired=3, ready=3, updated=3)), md).replica_summary == "3/3"
+    suspended = make_md(
+        {"model": {"uri": "models:/fraud@champion"}, "autoscaling": scaling, "suspend": True}
+    )
+    assert s.replica_floor(suspended) == 0
+
+
 def test_registry_down_keeps_serving_the_pinned_version_but_reports_it() -> None:
     observed = s.Observed(
         r.Resolution(None, r.REGISTRY_UNAVAILABLE, "connection refused"),
