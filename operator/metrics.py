@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Gauge, start_http_server
 
 DRIFT_SHARE = Gauge(
@@ -30,6 +32,46 @@ FEATURE_FRESHNESS = Gauge(
     "Seconds since a feature view was last materialized up to",
     ["namespace", "name", "view"],
 )
+
+
+RESOURCE_READY = Gauge(
+    "modelops_resource_ready",
+    "1 while the resource's Ready condition is True, else 0 (False, Unknown or a failed pass)",
+    ["kind", "namespace", "name"],
+)
+
+
+def record_ready(kind: str, namespace: str, name: str, status: dict[str, Any] | None) -> None:
+    ready = next(
+        (c for c in (status or {}).get("conditions") or [] if c.get("type") == "Ready"), None
+    )
+    RESOURCE_READY.labels(kind, namespace, name).set(
+        1.0 if ready and ready.get("status") == "True" else 0.0
+    )
+
+
+# A resource's own series beyond readiness: (gauge, the label holding its name).
+_OWN_SERIES = {
+    "DriftMonitor": [
+        (g, "monitor")
+        for g in (DRIFT_SHARE, DATASET_DRIFT, MODEL_PERFORMANCE, PERFORMANCE_LABELLED)
+    ],
+    "FeatureMaterialization": [(FEATURE_FRESHNESS, "name")],
+}
+
+
+def forget(kind: str, namespace: str, name: str) -> None:
+    """Drop every series of a deleted resource: a gauge would report it for good otherwise."""
+    for gauge, name_label in [(RESOURCE_READY, "name"), *_OWN_SERIES.get(kind, [])]:
+        for family in gauge.collect():
+            for sample in family.samples:
+                labels = sample.labels
+                ours = labels.get("kind", kind) == kind and labels["namespace"] == namespace
+                if ours and labels[name_label] == name:
+                    try:  # the labels in declaration order, as the gauge keys them
+                        gauge.remove(*labels.values())
+                    except KeyError:
+                        pass
 
 
 def serve(port: int) -> bool:

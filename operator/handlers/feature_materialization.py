@@ -63,6 +63,13 @@ async def reconcile(namespace: str, name: str, logger: logging.Logger | Any, app
     await scaffold.reconcile(KIND.kind, namespace, name, work)
 
 
+@kopf.on.event(*KIND.resource)
+async def on_deleted(type: str, namespace: str | None, name: str, **_: Any) -> None:
+    """A deleted resource's series go with it."""
+    if type == "DELETED" and namespace is not None:
+        metrics.forget(KIND.kind, namespace, name)
+
+
 @kopf.on.resume(*KIND.resource)
 @kopf.on.create(*KIND.resource)
 @kopf.on.update(*KIND.resource, field="spec")

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import kopf
 
+from modelops.operator import metrics
 from modelops.operator.api import kinds
 from modelops.operator.api.v1alpha1.feature_materialization import FeatureStoreRef
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment, ResolvedModel
@@ -373,6 +374,7 @@ async def on_model_deployment_event(type: str, namespace: str | None, name: str,
     if type == "DELETED" and namespace is not None:
         _last_full.pop((namespace, name), None)
         _status_waiting.pop((namespace, name), None)
+        metrics.forget(KIND.kind, namespace, name)
 
 
 @kopf.on.event(*kinds.DEPLOYMENT.resource, labels=CHILD_LABELS)

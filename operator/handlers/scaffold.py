@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import kopf
 from pydantic import BaseModel
 
+from modelops.operator import metrics
 from modelops.operator.clients import kube
 from modelops.operator.handlers import events, locks, parsing
 from modelops.operator.status import failures
@@ -67,6 +68,7 @@ async def reconcile(kind: str, namespace: str, name: str, work: Pass) -> None:
         body = await asyncio.to_thread(kube.get, kind, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             locks.forget(kind, namespace, name)
+            metrics.forget(kind, namespace, name)
             return
         try:
             await work(body)
@@ -98,6 +100,7 @@ async def report_failure(kind: str, body: dict[str, Any], failure: failures.Fail
         f"Could not reconcile {kind} {meta['namespace']}/{meta['name']}: "
         f"{failure.reason}: {failure.message}"
     )
+    metrics.record_ready(kind, meta["namespace"], meta["name"], None)  # a failed pass: 0
     if failures.is_repeat(previous, failure):
         return
     status = failures.status_after_failure(previous, failure, meta.get("generation"), now())
@@ -117,6 +120,8 @@ async def write_status(
 ) -> None:
     """Merge-patch status when it changed (an unchanged status costs no write, no watch event),
     with null for what the new status no longer has."""
+    # Every pass, changed or not: a restarted operator reports each resource it resumes.
+    metrics.record_ready(kind, meta["namespace"], meta["name"], new)
     if new != old:
         patch = merge_patch(old, new)
         await asyncio.to_thread(kube.patch_status, kind, meta["namespace"], meta["name"], patch)

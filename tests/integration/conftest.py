@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -171,6 +172,12 @@ class OperatorProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+
+    def metrics(self) -> str:
+        """The operator's own /metrics, as Prometheus scrapes it."""
+        port = self.env["MODELOPS_METRICS_PORT"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            return str(resp.read().decode())
 
     def log(self) -> str:
         return self.logfile.read_text(errors="replace")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import time
 import uuid
@@ -240,7 +242,13 @@ def test_the_chart_operator_reconciles_and_a_standby_takes_over(
         cluster, api_client, real_node, ns,
         "--set", f"operator.mlflowTrackingUri={pod_services['mlflow']}",
         "--set", "operator.modelPollSeconds=5",
+        "--set", "operator.logFormat=json",
     ) as pods:  # fmt: skip
+        tested = helm(cluster, "test", "op", "-n", ns, "--logs", "--timeout", "120s")
+        assert re.search(r"Phase:\s+Succeeded", tested), tested
+        assert "the operator answers on" in tested, tested
+        logged = core.read_namespaced_pod_log(pods[0], ns, tail_lines=20).splitlines()
+        assert logged and all("message" in json.loads(line) for line in logged), logged
         d = apps.read_namespaced_deployment("op-modelops", ns)
         container = d.spec.template.spec.containers[0]
         assert "--peering=modelops" in container.args and f"--namespace={ns}" in container.args
@@ -481,6 +489,43 @@ def test_the_operator_reaches_only_dns_the_api_and_its_registry(cluster: dict[st
     )["spec"]["egress"]
     assert pinned[1]["to"] == [{"ipBlock": {"cidr": "10.0.0.1/32"}}]
     assert pinned[2]["ports"] == [{"port": 443, "protocol": "TCP"}]
+
+
+def test_it_works_as_a_subchart_and_takes_pod_labels_extra_args_and_json_logs(
+    cluster: dict[str, str],
+) -> None:
+    sets = [
+        "global.imageRegistry=registry.example.com",  # a parent chart's globals: accepted
+        "podLabels.team=fraud",
+        "extraArgs={--log-refkey=object}",
+        "operator.logFormat=json",
+    ]
+    deployment = rendered_kind(cluster, "Deployment", *sets)
+    pod = deployment["spec"]["template"]
+    assert pod["metadata"]["labels"]["team"] == "fraud"
+    assert deployment["spec"]["selector"]["matchLabels"].get("team") is None
+    args = pod["spec"]["containers"][0]["args"]
+    assert "--log-format=json" in args and args[-1] == "--log-refkey=object"
+    assert (
+        "--log-format=full"
+        in rendered_kind(cluster, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    )
+    with pytest.raises(subprocess.CalledProcessError) as bad:
+        rendered_kind(cluster, "Deployment", "operator.logFormat=xml")
+    assert "logFormat" in bad.value.stderr
+    with pytest.raises(subprocess.CalledProcessError) as bad:
+        rendered_kind(cluster, "Deployment", "extraArgs={log-refkey}")
+    assert "extraArgs" in bad.value.stderr
+
+
+def test_a_disruption_budget_keeps_one_replica_through_drains(cluster: dict[str, str]) -> None:
+    pdb = rendered_kind(cluster, "PodDisruptionBudget")
+    selector = rendered_kind(cluster, "Deployment")["spec"]["selector"]
+    assert pdb["spec"] == {"minAvailable": 1, "selector": selector}
+    with pytest.raises(StopIteration):  # one replica: a PDB would block every drain
+        rendered_kind(cluster, "PodDisruptionBudget", "replicaCount=1")
+    with pytest.raises(StopIteration):
+        rendered_kind(cluster, "PodDisruptionBudget", "podDisruptionBudget.enabled=false")
 
 
 def test_excluded_namespaces_reach_the_operator(cluster: dict[str, str]) -> None:

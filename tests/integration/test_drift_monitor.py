@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 import warnings
 from pathlib import Path
@@ -632,9 +631,7 @@ def test_scheduled_runs_reach_the_monitors_status(
     ]
     assert {"WebhookSent", "ModelVersionTagged"} <= set(reasons), reasons
     # And the operator's metric.
-    port = operator.env["MODELOPS_METRICS_PORT"]
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
+    text = operator.metrics()
     line = f'modelops_drift_share{{monitor="watch",namespace="{namespace}"}}'
     assert line in text, text[-2000:]
 

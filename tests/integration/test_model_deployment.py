@@ -156,6 +156,21 @@ def test_apply_creates_owned_children_and_becomes_ready(
     assert any(e.reason == "Deployed" for e in k.events(model_name))
 
 
+def test_readiness_is_a_metric_per_resource_and_leaves_with_it(
+    k: Cluster, mlflow_url: str, model_name: str, operator: OperatorProcess
+) -> None:
+    register_model(mlflow_url, model_name)
+    series = (
+        f'modelops_resource_ready{{kind="ModelDeployment",name="{model_name}",namespace="{k.ns}"}}'
+    )
+    k.create(md_body(model_name, replicas=1))
+    wait_for(lambda: f"{series} 1.0" in operator.metrics(), 60, "the ready metric at 1")
+    k.patch_spec(model_name, {"model": {"uri": f"models:/{model_name}/99"}})  # no such version
+    wait_for(lambda: f"{series} 0.0" in operator.metrics(), 60, "the ready metric at 0")
+    k.custom.delete_namespaced_custom_object(GROUP, VERSION, k.ns, PLURAL, model_name)
+    wait_for(lambda: series not in operator.metrics(), 60, "the series gone with the object")
+
+
 def test_reconcile_is_idempotent_and_survives_an_operator_restart(
     k: Cluster, mlflow_url: str, model_name: str, operator: OperatorProcess
 ) -> None:

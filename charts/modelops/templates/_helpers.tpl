@@ -105,3 +105,11 @@ upgrade (the cluster's), or `helm template --kube-version X` (Argo CD passes the
 {{- fail (printf "modelops needs Kubernetes 1.30 or newer, the target is %s" $v) -}}
 {{- end -}}
 {{- end -}}
+
+{{- define "modelops.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+{{- end -}}
