@@ -20,12 +20,11 @@ if c.Degraded ~= nil and c.Degraded.status == "True" then
   hs.message = c.Degraded.reason .. ": " .. (c.Degraded.message or "")
   return hs
 end
--- A pass that could not apply its children or read its spec will not heal by waiting.
-local failed = {ApplyFailed = true, ResourceNotOwned = true, KubernetesApiError = true,
-  InvalidSpec = true, ReconcileFailed = true, PolicyViolation = true}
-if c.Ready ~= nil and c.Ready.status == "False" and failed[c.Ready.reason] then
+-- Stalled: what waiting will not heal (a child refused, a name taken, a spec the platform
+-- forbids, a model that does not exist); the operator sets it with Ready's reason.
+if c.Stalled ~= nil and c.Stalled.status == "True" then
   hs.status = "Degraded"
-  hs.message = c.Ready.reason .. ": " .. (c.Ready.message or "")
+  hs.message = c.Stalled.reason .. ": " .. (c.Stalled.message or "")
   return hs
 end
 -- A rollout held by its pause annotation (or waiting for a manual promotion), as Argo

@@ -10,6 +10,9 @@ from modelops.operator.api.base import Condition
 
 READY = "Ready"
 LAST_RUN_SUCCEEDED = "LastRunSucceeded"
+# kstatus's conditions (Flux's health checks, cli-utils, kpt): present only while True.
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
 
 # Reasons, CamelCase as the conventions want; one place so tests and Lua health checks agree.
 SCHEDULED = "Scheduled"
@@ -74,6 +77,50 @@ def make_condition(
         last_transition_time=now,
         observed_generation=generation,
     )
+
+
+# Ready reasons that waiting will not mend: the spec, the registry or the cluster must change
+# (kstatus: Failed; the Argo CD checks say Degraded for the same). Every other reason of a
+# Ready that is not True is work in progress: a registry or an apiserver that does not answer,
+# pods starting, a rollout's steps.
+STALLED_REASONS = frozenset(
+    {
+        "InvalidSpec",
+        "PolicyViolation",
+        "ApplyFailed",
+        "ReconcileFailed",
+        "ResourceNotOwned",
+        "ModelNotFound",
+        "Incompatible",
+        "ProgressDeadlineExceeded",
+        "RolloutFailed",
+        "TargetNotFound",
+        RUN_FAILED,
+        "MaxStalenessExceeded",
+    }
+)
+
+
+def progress(ready_status: str, reason: str) -> str | None:
+    """Which of Reconciling and Stalled a Ready of this status and reason implies, if any: none
+    while Ready is True or suspended on purpose."""
+    if ready_status == "True" or reason == SUSPENDED:
+        return None
+    return STALLED if reason in STALLED_REASONS else RECONCILING
+
+
+def with_progress(
+    conditions: list[Condition], generation: int | None, now: datetime
+) -> list[Condition]:
+    """`conditions` (Ready among them) plus Reconciling or Stalled as Ready implies, with Ready's
+    reason and message, so kstatus tells a resource still converging from one stuck for good
+    (it reads a bare Ready=False as in progress until its timeout)."""
+    ready = find(conditions, READY)
+    kept = [c for c in conditions if c.type not in (RECONCILING, STALLED)]
+    type_ = progress(ready.status, ready.reason) if ready is not None else None
+    if ready is None or type_ is None:
+        return kept
+    return [*kept, make_condition(type_, True, ready.reason, ready.message, generation, now)]
 
 
 def keep_transition_times(new: list[Condition], old: list[Condition]) -> list[Condition]:

@@ -26,6 +26,7 @@ from modelops.operator.status.conditions import (
     last_run_verdict,
     make_condition,
     scheduled_ready,
+    with_progress,
 )
 from modelops.operator.status.runs import parse_time
 
@@ -201,7 +202,8 @@ def conditions(
             f"Checks run on schedule {dm.spec.schedule}",
         ),
     )
-    return keep_transition_times([ready, ran, *found], status.conditions or [])
+    listed = with_progress([ready, ran, *found], gen, now)
+    return keep_transition_times(listed, status.conditions or [])
 
 
 def performance_condition(

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from modelops.operator.status.allowlists import PolicyViolation
+from modelops.operator.status.conditions import READY, RECONCILING, STALLED, progress
 from modelops.operator.status.runs import controller
 
 APPLY_FAILED = "ApplyFailed"
@@ -130,8 +131,21 @@ def status_after_failure(
         ),
         "observedGeneration": generation,
     }
-    others = [c for c in status.get("conditions") or [] if c.get("type") != "Ready"]
-    status["conditions"] = [ready, *others]
+    others = [
+        c
+        for c in status.get("conditions") or []
+        if c.get("type") not in (READY, RECONCILING, STALLED)
+    ]
+    # A failed pass is stuck or still converging, as its reason says (kstatus reads these).
+    type_ = progress("False", failure.reason) or RECONCILING
+    kept = next((c for c in status.get("conditions") or [] if c.get("type") == type_), None)
+    flagged = {
+        **ready,
+        "type": type_,
+        "status": "True",
+        "lastTransitionTime": kept["lastTransitionTime"] if kept else stamp,
+    }
+    status["conditions"] = [ready, *others, flagged]
     status["observedGeneration"] = generation
     return status
 

@@ -22,6 +22,7 @@ from modelops.operator.status.conditions import (
     last_run_verdict,
     make_condition,
     scheduled_ready,
+    with_progress,
 )
 from modelops.operator.status.runs import parse_time
 
@@ -124,4 +125,5 @@ def conditions(
             f"Runs on schedule {fm.spec.schedule}",
         ),
     )
-    return keep_transition_times([ready, ran, stale], status.conditions or [])
+    listed = with_progress([ready, ran, stale], gen, now)
+    return keep_transition_times(listed, status.conditions or [])

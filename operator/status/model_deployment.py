@@ -23,6 +23,7 @@ from modelops.operator.status.conditions import (
     find,
     keep_transition_times,
     make_condition,
+    with_progress,
 )
 from modelops.operator.status.failures import FAILURE_REASONS
 from modelops.operator.status.resolution import Compatibility, Resolution
@@ -383,7 +384,9 @@ def compute_status(
     ready_count = facts.ready if facts else 0
     return ModelDeploymentStatus(
         observed_generation=gen,
-        conditions=keep_transition_times(listed, previous.conditions or []),
+        conditions=keep_transition_times(
+            with_progress(listed, gen, now), previous.conditions or []
+        ),
         model=served,
         replicas=desired,
         ready_replicas=ready_count,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -193,3 +194,23 @@ def s3_client(s3: dict[str, str]) -> Any:
         aws_secret_access_key=s3["secret_key"],
         region_name=s3["region"],
     )
+
+
+# The runtime's prediction-log row counters.
+WRITTEN = "modelops_runtime_prediction_log_written_rows_total"
+DROPPED = "modelops_runtime_prediction_log_dropped_rows_total"
+
+
+def pod_pids(uid: str, container: str = "") -> list[int]:
+    """The processes of a pod (of one of its containers, by id), from its cgroup on this node
+    (cgroup v1, the kubelet's cgroupfs driver: kubepods/[qos/]pod<uid>/<container id>)."""
+    root = Path("/sys/fs/cgroup/memory/kubepods")
+    found = [*root.glob(f"pod{uid}"), *root.glob(f"*/pod{uid}")]
+    assert found, f"no cgroup for pod {uid}"
+    top = found[0] / container if container else found[0]
+    return [
+        int(pid)
+        for dirpath, _, files in os.walk(top)
+        if "cgroup.procs" in files
+        for pid in (Path(dirpath) / "cgroup.procs").read_text().split()
+    ]

@@ -21,6 +21,8 @@ from .helpers import register_model, wait_for
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "modelops"
 KUBE_VERSION = "1.37.2"
+# The chart's operator pods of release `op` (not its `helm test` pod).
+OPERATOR_PODS = "app.kubernetes.io/instance=op,app.kubernetes.io/component=operator"
 pytestmark = pytest.mark.timeout(180)
 
 
@@ -197,7 +199,7 @@ def chart_operator(
         wait_for(ready, 120, "2 ready operator replicas", interval=1)
         d = apps.read_namespaced_deployment("op-modelops", ns)
         assert d.spec.template.spec.containers[0].image == real_node["operator"]
-        pods = core.list_namespaced_pod(ns, label_selector="app.kubernetes.io/instance=op").items
+        pods = core.list_namespaced_pod(ns, label_selector=OPERATOR_PODS).items
         yield [p.metadata.name for p in pods if p.metadata.deletion_timestamp is None]
     finally:
         helm(cluster, "uninstall", "op", "-n", ns)
@@ -253,7 +255,7 @@ def test_the_chart_operator_reconciles_and_a_standby_takes_over(
         container = d.spec.template.spec.containers[0]
         assert "--peering=modelops" in container.args and f"--namespace={ns}" in container.args
         assert container.security_context.read_only_root_filesystem is True
-        found = core.list_namespaced_pod(ns, label_selector="app.kubernetes.io/instance=op").items
+        found = core.list_namespaced_pod(ns, label_selector=OPERATOR_PODS).items
         assert {p.spec.service_account_name for p in found} == {"op-modelops"}
         assert {p.spec.node_name for p in found} == {"modelops-node"}
 

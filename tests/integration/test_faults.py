@@ -25,7 +25,7 @@ import devenv
 
 from . import test_rollouts as rollouts
 from .conftest import OperatorProcess
-from .helpers import register_model, wait_for
+from .helpers import DROPPED, WRITTEN, pod_pids, register_model, wait_for
 from .load import Load, Outcome
 from .runtime_helpers import log_threshold_model
 from .test_chart import chart_operator, leader_pod
@@ -33,7 +33,6 @@ from .test_drift_monitor import drifting_deployment, last_run
 from .test_pods import GROUP, PLURAL, ROW, VERSION, deploy, md, service_url, wait_ready
 from .test_runtime_process import serving
 from .test_runtime_redis import metric
-from .test_soak import pod_pids
 
 # `make reliability` runs these longer and faster, and collects their figures.
 RATE = float(os.environ.get("MODELOPS_FAULT_RATE", "100"))
@@ -285,8 +284,6 @@ def test_a_pod_started_while_mlflow_is_down_waits_not_ready_and_joins_when_it_re
 
 # Twenty distinct rows in turn: after the first of each, the cache has the answer.
 BODIES = [json.dumps({"features": [[i / 10, -0.2, 0.3, 0.4]]}).encode() for i in range(20)]
-WRITTEN = "modelops_runtime_prediction_log_written_rows_total"
-DROPPED = "modelops_runtime_prediction_log_dropped_rows_total"
 HITS = "modelops_runtime_cache_hits_total"
 ERRORS = "modelops_runtime_redis_errors_total"
 
@@ -596,7 +593,8 @@ def test_the_leader_killed_mid_rollout_hands_it_to_the_standby_which_completes_i
     ns = f"modelops-lead-{uuid.uuid4().hex[:6]}"
     rollout = {
         "strategy": "Canary",
-        "steps": [{"weight": 20, "duration": "30s"}, {"weight": 50, "duration": "30s"}],
+        # The first step outlasts the candidate's loading in both pods and the takeover.
+        "steps": [{"weight": 20, "duration": "90s"}, {"weight": 50, "duration": "20s"}],
         "analysis": {"maxErrorRate": 0.01, "minRequests": 20},
     }
     # The chart's policy admits its own registry only: the address the pods reach it by.
@@ -616,12 +614,22 @@ def test_the_leader_killed_mid_rollout_hands_it_to_the_standby_which_completes_i
             first = rollouts.wait_rollout(
                 api_client, ns, name, "the first step", lambda r: rollouts.settled(r)
             )
+            assert first.get("step", 0) == 0, first
+            version = md(api_client, ns, name)["metadata"]["resourceVersion"]
             kill_container(api_client, ns, leader)
             killed = time.monotonic()
+            # Each pass writes the analysis' fresh counts: the first write after the kill is
+            # the replica that took over (the killed one writes nothing more).
+            wait_for(
+                lambda: md(api_client, ns, name)["metadata"]["resourceVersion"] != version,
+                60,
+                "a replica to take the rollout over",
+                interval=0.5,
+            )
+            taken = time.monotonic() - killed
             second = rollouts.wait_rollout(
                 api_client, ns, name, "the second step", lambda r: r.get("step") == 1
             )
-            taken = time.monotonic() - killed
             done = rollouts.wait_rollout(
                 api_client, ns, name, "the promotion", lambda r: r["phase"] == "Promoted"
             )
@@ -634,7 +642,8 @@ def test_the_leader_killed_mid_rollout_hands_it_to_the_standby_which_completes_i
         made = children(api_client, ns)
         reasons = rollouts.event_reasons(api_client, ns, name)
     print(
-        f"leader {leader} killed at step 0: step 1 {taken:.1f}s later, {now_leading} leads; "
+        f"leader {leader} killed at step 0 ({first['message']}): taken over {taken:.1f}s later, "
+        f"then step 1 ({second['message']}); {now_leading} leads; "
         f"{done['message']}; "
         f"{out.sent} requests at {out.rate:.0f}/s, {out.failed} failed; children {made}"
     )

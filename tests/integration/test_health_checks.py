@@ -1,7 +1,10 @@
-"""The Argo CD Lua health checks, run as real Lua against objects the operator produced."""
+"""The Argo CD Lua health checks, run as real Lua, and kstatus (Flux's health checks), run as its
+own Go library, against objects the operator produced."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,20 @@ def health(script: str, obj: dict[str, Any]) -> tuple[str, str]:
     lua.globals().obj = to_lua(obj)
     result = lua.execute((LUA / script).read_text())
     return str(result["status"]), str(result["message"])
+
+
+def kstatus(obj: dict[str, Any]) -> str:
+    """kstatus's verdict (Current, InProgress, Failed, ...) from sigs.k8s.io/cli-utils itself."""
+    binary = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "get-kstatus.sh")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[-1]
+    done = subprocess.run(
+        [binary], input=json.dumps([obj]), capture_output=True, text=True, check=True
+    )
+    return str(json.loads(done.stdout)[0]["status"])
 
 
 class Objects:
@@ -77,6 +94,7 @@ def test_model_deployment_health(
         "Ready",
     )
     assert health("modeldeployment.lua", healthy) == ("Healthy", f"Serving models:/{name}/1")
+    assert kstatus(healthy) == "Current"
 
     # Pods that cannot be scheduled: the rollout makes no progress yet, which is not failure.
     o.create(
@@ -96,6 +114,7 @@ def test_model_deployment_health(
     )
     status, message = health("modeldeployment.lua", rolling)
     assert status == "Progressing" and "0/1" in message
+    assert kstatus(rolling) == "InProgress" and reason(rolling, "Reconciling") == "RollingOut"
 
     o.create(
         "modeldeployments",
@@ -114,6 +133,8 @@ def test_model_deployment_health(
     )
     status, message = health("modeldeployment.lua", broken)
     assert status == "Degraded" and message.startswith("RegistryUnavailable")
+    # A registry that does not answer may come back: converging, not failed.
+    assert kstatus(broken) == "InProgress" and reason(broken, "Stalled") is None
 
     o.create("modeldeployments", "ModelDeployment", "paused", {**spec, "suspend": True})
     paused = wait_for(
@@ -140,6 +161,8 @@ def test_model_deployment_health(
     )
     status, message = health("modeldeployment.lua", refused)
     assert status == "Degraded" and message.startswith("ApplyFailed: Could not apply Service")
+    # Waiting will not get the Service past the quota: Flux fails at once, not at its timeout.
+    assert kstatus(refused) == "Failed" and reason(refused, "Stalled") == "ApplyFailed"
 
 
 def test_drift_monitor_and_feature_materialization_health(
@@ -162,6 +185,7 @@ def test_drift_monitor_and_feature_materialization_health(
         "a scheduled DriftMonitor",
     )
     assert health("scheduled.lua", healthy)[0] == "Healthy"
+    assert kstatus(healthy) == "Current"
     o.create("driftmonitors", "DriftMonitor", "orphan", {"modelDeploymentRef": {"name": "missing"}})
     orphan = wait_for(
         lambda: (
@@ -172,6 +196,7 @@ def test_drift_monitor_and_feature_materialization_health(
     )
     status, message = health("scheduled.lua", orphan)
     assert status == "Degraded" and "missing" in message
+    assert kstatus(orphan) == "Failed" and reason(orphan, "Stalled") == "TargetNotFound"
 
     fm = o.create(
         "featurematerializations",
@@ -190,3 +215,4 @@ def test_drift_monitor_and_feature_materialization_health(
         "a suspended FeatureMaterialization",
     )
     assert health("scheduled.lua", suspended)[0] == "Suspended"
+    assert kstatus(suspended) == "Current"

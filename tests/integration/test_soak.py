@@ -20,8 +20,7 @@ import pytest
 import redis
 
 from .conftest import OperatorProcess
-from .helpers import register_model, wait_for
-from .test_faults import DROPPED, WRITTEN
+from .helpers import DROPPED, WRITTEN, pod_pids, register_model, wait_for
 from .test_pods import ROW, deploy, running_pods, service_url, wait_ready
 from .test_runtime_redis import metric
 
@@ -42,21 +41,6 @@ def vegeta() -> str:
         text=True,
     )
     return out.stdout.strip().splitlines()[-1]
-
-
-def pod_pids(uid: str, container: str = "") -> list[int]:
-    """The processes of a pod (of one of its containers, by id), from its cgroup on this node
-    (cgroup v1, the kubelet's cgroupfs driver: kubepods/[qos/]pod<uid>/<container id>)."""
-    root = Path("/sys/fs/cgroup/memory/kubepods")
-    found = [*root.glob(f"pod{uid}"), *root.glob(f"*/pod{uid}")]
-    assert found, f"no cgroup for pod {uid}"
-    top = found[0] / container if container else found[0]
-    return [
-        int(pid)
-        for dirpath, _, files in os.walk(top)
-        if "cgroup.procs" in files
-        for pid in (Path(dirpath) / "cgroup.procs").read_text().split()
-    ]
 
 
 def pod_rss(uid: str) -> int:

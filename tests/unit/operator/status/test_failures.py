@@ -63,7 +63,7 @@ def test_ready_false_replaces_ready_and_keeps_the_rest() -> None:
     failure = failures.Failure("ApplyFailed", "Could not apply Service x: no")
     out = failures.status_after_failure(previous, failure, 2, T0)
     assert out["model"] == {"version": "3"} and out["observedGeneration"] == 2
-    ready, available = out["conditions"]
+    ready, available, stalled = out["conditions"]
     assert ready == {
         "type": "Ready",
         "status": "False",
@@ -73,7 +73,21 @@ def test_ready_false_replaces_ready_and_keeps_the_rest() -> None:
         "observedGeneration": 2,
     }
     assert available["type"] == "Available"
+    # A refused child needs a person (a quota, an admission policy): stuck, not converging.
+    assert stalled == {**ready, "type": "Stalled", "status": "True"}
     assert previous["conditions"][0]["status"] == "True"  # the input is not modified
+
+
+def test_a_failure_waiting_will_not_mend_is_stalled_and_replaces_reconciling() -> None:
+    converging = failures.status_after_failure(
+        None, failures.Failure("KubernetesApiError", "a"), 1, T0
+    )
+    assert converging["conditions"][-1]["type"] == "Reconciling"  # the apiserver may come back
+    stuck = failures.status_after_failure(
+        converging, failures.Failure("PolicyViolation", "b"), 1, T0
+    )
+    types = [(c["type"], c["status"], c["reason"]) for c in stuck["conditions"]]
+    assert types == [("Ready", "False", "PolicyViolation"), ("Stalled", "True", "PolicyViolation")]
 
 
 def test_a_failure_after_a_failure_keeps_the_transition_time_and_is_a_repeat() -> None:
