@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+import time
 
 
 def namespaces_in(argv: list[str]) -> list[str]:
@@ -19,6 +20,16 @@ def namespaces_in(argv: list[str]) -> list[str]:
         elif a.startswith("--namespace="):
             found.append(a.split("=", 1)[1])
     return found
+
+
+def seniority(started_ms: int) -> int:
+    """A peering priority: kopf pauses every replica but the highest-priority one. The earlier
+    a replica started, the higher its priority, so the standby outranks a replica restarted
+    after it (a killed leader's work goes to the standby, not back to its own restarted
+    process) and an upgrade's new replicas never preempt the working one. The random part
+    keeps replicas started in the same millisecond apart: equal priorities would all work
+    side by side."""
+    return (10**13 - started_ms) * 1000 + secrets.randbelow(1000)
 
 
 def kopf_args(argv: list[str], namespaces: list[str] | None = None) -> list[str]:
@@ -35,9 +46,7 @@ def kopf_args(argv: list[str], namespaces: list[str] | None = None) -> list[str]
             args.append("--all-namespaces")
     peering = any(a == "--peering" or a.startswith("--peering=") for a in argv)
     if peering and not any(a == "--priority" or a.startswith("--priority=") for a in argv):
-        # kopf pauses every replica but the highest-priority one; equal priorities would all
-        # keep working side by side, so each replica draws its own.
-        args.append(f"--priority={secrets.randbelow(1_000_000) + 1}")
+        args.append(f"--priority={seniority(time.time_ns() // 1_000_000)}")
     return args + argv
 
 

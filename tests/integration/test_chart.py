@@ -121,18 +121,7 @@ def test_chart_crds_are_the_generated_ones(cluster: dict[str, str]) -> None:
 def release(cluster: dict[str, str], crds: None, api_client: Any) -> Iterator[dict[str, str]]:
     ns = f"modelops-{uuid.uuid4().hex[:6]}"
     name = "mo"
-    # kopf's peering CRDs, which the release below does not own (crds.enabled=false).
-    peering = helm(
-        cluster,
-        "template",
-        "t",
-        str(CHART),
-        "--kube-version",
-        KUBE_VERSION,
-        "--show-only",
-        "templates/kopf-peering-crds.yaml",
-    )
-    assert kubectl(cluster, "apply", "-f", "-", input=peering).returncode == 0
+    apply_peering_crds(cluster)
     helm(
         cluster,
         "install",
@@ -171,6 +160,16 @@ def deploy_registered(custom: Any, mlflow_url: str, namespace: str, name: str) -
     )  # fmt: skip
 
 
+def apply_peering_crds(cluster: dict[str, str]) -> None:
+    """The chart's kopf peering CRDs (the session's CRDs come without Helm's ownership, so a
+    release here installs none of its own)."""
+    peering = helm(
+        cluster, "template", "t", str(CHART), "--kube-version", KUBE_VERSION,
+        "--show-only", "templates/kopf-peering-crds.yaml",
+    )  # fmt: skip
+    assert kubectl(cluster, "apply", "-f", "-", input=peering).returncode == 0
+
+
 @contextmanager
 def chart_operator(
     cluster: dict[str, str], api_client: Any, real_node: dict[str, str], ns: str, *sets: str
@@ -179,11 +178,7 @@ def chart_operator(
     serving that namespace alone (the tests' operator owns the t-* namespaces): the real
     image, 2 replicas with peering on the real node. Yields its pods' names once both are
     Ready; uninstalled and the namespace deleted afterwards."""
-    peering = helm(
-        cluster, "template", "t", str(CHART), "--kube-version", KUBE_VERSION,
-        "--show-only", "templates/kopf-peering-crds.yaml",
-    )  # fmt: skip
-    assert kubectl(cluster, "apply", "-f", "-", input=peering).returncode == 0
+    apply_peering_crds(cluster)
     helm(
         cluster, "install", "op", str(CHART), "-n", ns, "--create-namespace",
         "--set", "crds.enabled=false", "--set", "scope=namespace", *sets,
@@ -563,11 +558,7 @@ def test_a_list_of_namespaces_is_served_with_rights_in_those_alone(
     custom = client.CustomObjectsApi(api_client)
     for n in (team_a, team_b):
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=n)))
-    peering = helm(
-        cluster, "template", "t", str(CHART), "--kube-version", KUBE_VERSION,
-        "--show-only", "templates/kopf-peering-crds.yaml",
-    )  # fmt: skip
-    assert kubectl(cluster, "apply", "-f", "-", input=peering).returncode == 0
+    apply_peering_crds(cluster)
     helm(
         cluster, "install", "multi", str(CHART), "-n", ns, "--create-namespace",
         "--set", "crds.enabled=false", "--set", "replicaCount=1",

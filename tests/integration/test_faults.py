@@ -650,6 +650,8 @@ def test_the_leader_killed_mid_rollout_hands_it_to_the_standby_which_completes_i
     figures["leader"] = counted(out, away_seconds=round(taken, 1), held=False)
     assert out.failed == 0, (dict(out.statuses), dict(out.errors))
     assert killed_pod.status.container_statuses[0].restart_count == 1, "killed once, restarted"
+    # The standby started first, so it outranks the killed replica's restarted process.
+    assert now_leading != leader and now_leading in pods, (leader, now_leading)
     assert first["startedAt"] == second["startedAt"] == done["startedAt"], "resumed, not restarted"
     assert reasons["RolloutPromoted"] == 1 and reasons["RolloutStepAdvanced"] == 1, reasons
     assert rollouts.alias(mlflow_url, name, "champion") == v2

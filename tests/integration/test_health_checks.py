@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from tests.tools import tool
+
 from .conftest import OperatorProcess
 from .helpers import create_quota, register_model, wait_for
 
@@ -40,14 +42,8 @@ def health(script: str, obj: dict[str, Any]) -> tuple[str, str]:
 
 def kstatus(obj: dict[str, Any]) -> str:
     """kstatus's verdict (Current, InProgress, Failed, ...) from sigs.k8s.io/cli-utils itself."""
-    binary = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "get-kstatus.sh")],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()[-1]
     done = subprocess.run(
-        [binary], input=json.dumps([obj]), capture_output=True, text=True, check=True
+        [tool("kstatus")], input=json.dumps([obj]), capture_output=True, text=True, check=True
     )
     return str(json.loads(done.stdout)[0]["status"])
 

@@ -19,6 +19,8 @@ import psutil
 import pytest
 import redis
 
+from tests.tools import tool
+
 from .conftest import OperatorProcess
 from .helpers import DROPPED, WRITTEN, pod_pids, register_model, wait_for
 from .test_pods import ROW, deploy, running_pods, service_url, wait_ready
@@ -34,13 +36,7 @@ pytestmark = pytest.mark.timeout(600 + 2 * SECONDS)
 
 
 def vegeta() -> str:
-    out = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "get-vegeta.sh")],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout.strip().splitlines()[-1]
+    return tool("vegeta")
 
 
 def pod_rss(uid: str) -> int:

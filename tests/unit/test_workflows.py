@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.tools import tool
+
 ROOT = Path(__file__).resolve().parents[2]
 RELEASE = ROOT / ".github" / "workflows" / "release.yml"
 TEMPLATE = ROOT / "docs" / "templates" / "model-repository-ci.yml"
@@ -17,13 +19,7 @@ TEMPLATE = ROOT / "docs" / "templates" / "model-repository-ci.yml"
 
 @pytest.fixture(scope="module")
 def actionlint() -> str:
-    done = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "get-actionlint.sh")],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip().splitlines()[-1]
+    return tool("actionlint")
 
 
 def lint(actionlint: str, *files: Path) -> subprocess.CompletedProcess[str]:
