@@ -147,21 +147,28 @@ async def _tick(job: Resync, passes: _Passes, namespaces: list[str], excluded: l
     log.debug(f"Resync of {len(found)} {job.kind}(s), {len(passes.running)} in flight")
 
 
-async def _loop(job: Resync, settings: kopf.OperatorSettings) -> None:
-    peering = None
-    if not settings.peering.standalone:
-        # Every replica runs with one priority in every namespace: the first tells.
-        paths = peering_paths(
-            settings.peering.name, settings.peering.clusterwide, get_settings().namespaces
-        )
-        peering = paths[0]
+# With peering: the peering object this replica's keep-alives go to, and its priority.
+_peering: tuple[str, int] | None = None
+
+
+async def standing_by() -> bool:
+    """Whether a live peer outranks this replica now. kopf pauses its handlers then; the tasks
+    of our own (the periodic passes, a rollout's follow-ups) must pause with them, or a replica
+    that lost the lead would go on driving objects beside the one that has it."""
+    if _peering is None:
+        return False
+    path, priority = _peering
+    body = await asyncio.to_thread(kube.get_raw, path)
+    return outranked(body, priority, datetime.now(UTC))
+
+
+async def _loop(job: Resync) -> None:
     passes = _Passes(asyncio.Semaphore(CONCURRENCY), {})
     await asyncio.sleep(min(5.0, job.interval))
     try:
         while True:
             try:
-                body = await asyncio.to_thread(kube.get_raw, peering) if peering else None
-                if not outranked(body, settings.peering.priority, datetime.now(UTC)):
+                if not await standing_by():
                     ours = get_settings()
                     await _tick(job, passes, ours.namespaces, ours.excluded_namespaces)
             except Exception:  # the API is down: the next tick tries again
@@ -177,7 +184,14 @@ _tasks: list[asyncio.Task[None]] = []
 
 @kopf.on.startup()
 async def start_resync(settings: kopf.OperatorSettings, **_: Any) -> None:
-    _tasks.extend(asyncio.create_task(_loop(job, settings)) for job in _registered)
+    global _peering
+    if not settings.peering.standalone:
+        # Every replica runs with one priority in every namespace: the first object tells.
+        paths = peering_paths(
+            settings.peering.name, settings.peering.clusterwide, get_settings().namespaces
+        )
+        _peering = (paths[0], settings.peering.priority)
+    _tasks.extend(asyncio.create_task(_loop(job)) for job in _registered)
 
 
 @kopf.on.cleanup()
@@ -206,6 +220,8 @@ def soon(kind: str, namespace: str, name: str, delay: float, run: Pass) -> None:
         await asyncio.sleep(delay)
         _soon.pop(key, None)
         try:
+            if await standing_by():
+                return  # the replica that leads now drives the object
             await run(namespace, name, log, None)
         except Exception:
             log.exception(f"Follow-up pass of {kind} {namespace}/{name} failed")

@@ -1,9 +1,15 @@
-"""The resync loop pauses while a live peer of higher priority works, as kopf's handlers do."""
+"""The resync loop and a rollout's follow-up passes pause while a live peer of higher priority
+works, as kopf's handlers do."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
+
+from modelops.operator.handlers import resync
 from modelops.operator.handlers.resync import lists, outranked, peering_paths, served
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -56,3 +62,32 @@ def test_each_object_has_its_own_stable_place_in_the_interval() -> None:
     assert all(0 <= p < 60.0 * SPREAD for p in places)
     # Spread, not bunched: every sixth of the window holds some.
     assert {int(p // (60.0 * SPREAD / 6)) for p in places} == set(range(6))
+
+
+async def test_a_follow_up_pass_is_skipped_by_a_replica_that_no_longer_leads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rollout's next look, scheduled while this replica led, must not run once another
+    leads: two replicas would drive the same rollout (a promotion done twice)."""
+    ran: list[str] = []
+    bodies = {
+        "/peering": {"status": {"other": {"priority": 50, "lifetime": 60, "lastseen": "now"}}}
+    }
+
+    async def run(namespace: str, name: str, logger: Any, _: Any) -> None:
+        ran.append(name)
+
+    def get_raw(path: str) -> dict[str, Any]:
+        peer = bodies[path]["status"]["other"]
+        peer["lastseen"] = datetime.now(UTC).isoformat()
+        return bodies[path]
+
+    monkeypatch.setattr(resync.kube, "get_raw", get_raw)
+    monkeypatch.setattr(resync, "_peering", ("/peering", 10))
+    resync.soon("ModelDeployment", "ns", "outranked", 0.01, run)
+    await asyncio.sleep(0.2)
+    assert ran == []
+    monkeypatch.setattr(resync, "_peering", ("/peering", 90))  # now this replica leads
+    resync.soon("ModelDeployment", "ns", "leading", 0.01, run)
+    await asyncio.sleep(0.2)
+    assert ran == ["leading"]
