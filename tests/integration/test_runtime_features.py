@@ -40,7 +40,6 @@ FEATURES = ["avg_amount_30d", "txn_count_7d", "account_age_days"]
 REFS = ",".join(f"{VIEW}:{f}" for f in FEATURES)
 ENTITIES, ROWS = 50, 500
 DB = 7  # a Redis db of its own: other modules share the session's Redis
-_PROMETHEUS_VARS = ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROCESS_DIR")
 
 
 def _load_make_data() -> ModuleType:
@@ -85,7 +84,6 @@ def feature_env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     client = redis.Redis(host=parts.get("host", "127.0.0.1"), port=parts.get("port", 6379), db=DB)
     client.flushdb()
     saved = {k: os.environ.get(k) for k in ("REDIS_CONNECTION_STRING", "FEAST_DATA_PATH")}
-    saved_prometheus = {k: os.environ.get(k) for k in _PROMETHEUS_VARS}
     os.environ["REDIS_CONNECTION_STRING"] = feast_connection_string(redis_url, DB)
     os.environ["FEAST_DATA_PATH"] = str(data)
     job_repo = tmp / "job-repo"
@@ -108,9 +106,7 @@ def feature_env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "redis": client,
         }
     finally:
-        for key, value in {**saved, **saved_prometheus}.items():
-            # Importing Feast sets the PROMETHEUS_* variables: later modules' subprocesses
-            # must not inherit them.
+        for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
