@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import shutil
@@ -27,12 +28,39 @@ def _prepare_multiprocess_metrics(workers: int) -> None:
     os.makedirs(directory, exist_ok=True)
 
 
-def serve() -> int:
-    """Run the HTTP server, configured from the environment only."""
+def _flags_into_environment(argv: list[str]) -> None:
+    """`serve`'s flags, one per setting (--max-rows for MAX_ROWS), help from the settings'
+    descriptions. A flag given wins over its variable: it is written into the environment,
+    which every worker process reads its settings from."""
+    from pydantic_settings import CliSettingsSource
+
+    from modelops.serving_runtime.settings import RuntimeSettings
+
+    flags = CliSettingsSource(
+        RuntimeSettings,
+        cli_prog_name="modelops-runtime serve",
+        cli_kebab_case=True,
+        cli_implicit_flags=True,
+        cli_hide_none_type=True,
+        cli_avoid_json=True,
+        cli_exit_on_error=True,
+    )
+    given = flags(args=argv)()
+    for name, value in given.items():
+        if isinstance(value, list):
+            value = json.dumps(value)
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        os.environ[name.upper()] = str(value)
+
+
+def serve(argv: list[str] | None = None) -> int:
+    """Run the HTTP server, configured by flags and the environment (docs/architecture.md)."""
     from pydantic import ValidationError
 
     from modelops.serving_runtime.settings import RuntimeSettings
 
+    _flags_into_environment(argv or [])
     try:
         settings = RuntimeSettings()  # type: ignore[call-arg]
     except ValidationError as e:
@@ -84,25 +112,28 @@ def main(argv: list[str] | None = None) -> int:
         from modelops.serving_runtime.jobs import materialize
 
         return materialize.main(argv[1:])
+    if argv[:1] == ["serve"]:
+        return serve(argv[1:])
     if argv[:1] == ["validate"]:
         from modelops.serving_runtime.jobs import validate
 
         return validate.main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="modelops-runtime",
-        description="The modelops serving runtime and its jobs. Configured by environment "
-        "variables (MODEL_URI, MLFLOW_TRACKING_URI, PORT, ...), not flags.",
+        description="The modelops serving runtime and its jobs. `serve` takes a flag per "
+        "setting (--model-uri, --port, ...; `serve --help` lists them) or its environment "
+        "variable (MODEL_URI, PORT, ...); a flag wins.",
     )
     parser.add_argument(
         "--version", action="version", version=f"modelops-runtime {package_version()}"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("serve", help="serve MODEL_URI over HTTP (port PORT, default 8080)")
+    commands.add_parser("serve", help="serve a model over HTTP (`serve --help` for its flags)")
     commands.add_parser("drift", help="compare current data with the reference (Evidently)")
     commands.add_parser("materialize", help="materialize Feast views into the online store")
     commands.add_parser("validate", help="score a rollout's candidate on labelled holdout data")
-    parser.parse_args(argv)  # `serve`, or --help / a usage error
-    return serve()
+    parser.parse_args(argv)  # --help, --version or a usage error: each exits
+    return 2
 
 
 if __name__ == "__main__":

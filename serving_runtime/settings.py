@@ -56,7 +56,10 @@ class RuntimeSettings(BaseSettings):
     """One model per process. The operator sets these variables on the container (no prefix:
     the names are the contract, see docs/architecture.md "The runtime contract")."""
 
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+    # The attribute docstrings are the fields' descriptions: `modelops-runtime serve --help`.
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, extra="ignore", use_attribute_docstrings=True
+    )
 
     model_uri: str = Field(min_length=1)
     """models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN/PATH, s3://..., or a local path."""
@@ -71,12 +74,15 @@ class RuntimeSettings(BaseSettings):
     """The MLflow tracking/registry server (models:/ and runs:/ URIs need it)."""
 
     host: str = "0.0.0.0"
+    """The address to listen on."""
     port: int = Field(default=8080, ge=1, le=65535)
+    """The HTTP port (predictions, health, /metrics)."""
     workers: int = Field(default=1, ge=1, le=64)
     """uvicorn worker processes; each loads its own copy of the model."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"] = (
         "INFO"
     )
+    """The runtime's log level (its logs are JSON lines)."""
     keep_alive_seconds: int = Field(default=120, ge=1)
     """How long an idle kept-alive connection stays open. Longer than the idle timeouts of the
     clients and proxies in front (Go's 90 s, an AWS load balancer's 60 s): a server that closes
@@ -87,6 +93,7 @@ class RuntimeSettings(BaseSettings):
     period: a 5 s preStop delay, this, and a margin)."""
 
     batching_enabled: bool = True
+    """Merge concurrent requests into one model call (micro-batching)."""
     max_batch_size: int = Field(default=64, ge=1, le=100_000)
     """The most rows in one merged model call (a larger request runs alone)."""
     max_latency_ms: float = Field(default=2.0, ge=0, le=10_000)
@@ -108,18 +115,24 @@ class RuntimeSettings(BaseSettings):
     cancelled."""
 
     cache_enabled: bool = False
+    """Cache responses in Redis (REDIS_URL), keyed by tenant, model, version and input."""
     cache_ttl_seconds: int = Field(default=300, ge=1)
+    """How long a cached response is served."""
     redis_url: str | None = None
     """Redis for the response cache (and the prediction log when it names none)."""
     redis_timeout_ms: float = Field(default=50.0, gt=0)
     """Socket timeout on the request path: a slow Redis must not slow predictions down."""
 
     prediction_log_enabled: bool = False
+    """Log inputs and outputs to a Redis stream, for drift checks and feedback."""
     prediction_log_sample_rate: float = Field(default=1.0, ge=0, le=1)
+    """The share of requests logged."""
     prediction_log_max_len: int = Field(default=100_000, ge=1)
+    """The stream keeps at most about this many entries."""
     prediction_log_stream: str = ""
     """Defaults to modelops:predictions:TENANT:MODEL_NAME."""
     prediction_log_redis_url: str | None = None
+    """Redis for the prediction log; defaults to REDIS_URL."""
     prediction_log_include_columns: list[str] | None = None
     """Only these feature columns are logged (JSON list; unset: every column not excluded)."""
     prediction_log_exclude_columns: list[str] = Field(default_factory=list)
@@ -162,7 +175,9 @@ class RuntimeSettings(BaseSettings):
     meant for another deployment is refused."""
 
     load_retry_initial_seconds: float = Field(default=1.0, gt=0)
+    """The first wait before loading the model again after a failure (it doubles)."""
     load_retry_max_seconds: float = Field(default=60.0, gt=0)
+    """The longest wait between load attempts."""
 
     feature_repo: str | None = None
     """A Feast feature repo (feature_store.yaml and definition files; the operator mounts it

@@ -550,7 +550,7 @@ def run_cli(
     for name, module in JOB_MODULES.items():
         monkeypatch.setattr(module, "run", fake_run(name))
     monkeypatch.setattr(jobs_common, "emit_result", lambda result, started: None)
-    monkeypatch.setattr(cli, "serve", lambda: seen.setdefault("module", "serve") and 0)
+    monkeypatch.setattr(cli, "serve", lambda argv: seen.setdefault("module", "serve") and 0)
     try:
         code = cli.main(list(args))
     except SystemExit as e:
