@@ -119,7 +119,14 @@ class UnsafeModel(Exception):
 
 class JobError(Exception):
     """A failure reported by its message alone, without a stack trace: a batch job's result
-    (`error`, exit code 1), or why the feature store could not be set up (at /ready)."""
+    (`error`, exit code 1: a retry may succeed), or why the feature store could not be set up
+    (at /ready)."""
+
+
+class BadInput(JobError):
+    """A job's flags, repo or data are wrong: running it again as it is fails the same way.
+    Exit code 3, which the Job's podFailurePolicy turns into a failed Job at once instead of
+    backoffLimit retries."""
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

@@ -22,6 +22,31 @@ DEFAULT_JOB_RESOURCES: dict[str, dict[str, str | int]] = {
 # The job writes its JSON result here; the operator reads it from the finished pod's status,
 # so the job needs no API rights at all.
 TERMINATION_MESSAGE_PATH = "/dev/termination-log"
+# The runtime's jobs exit 2 on a usage error and 3 on bad input (flags, repo or data): running
+# the same pod again fails the same way, so the Job fails at once rather than after
+# backoffLimit retries. Any other failure (1, a crash, OOM) is retried.
+BAD_INPUT_EXIT_CODES = (2, 3)
+
+
+def pod_failure_policy(container: str, bad_input_exit_codes: tuple[int, ...]) -> dict[str, Any]:
+    """Fail the Job at once on bad input; a pod evicted or preempted (a disruption, not the
+    job's fault) is retried without counting against backoffLimit."""
+    rules: list[dict[str, Any]] = []
+    if bad_input_exit_codes:
+        rules.append(
+            {
+                "action": "FailJob",
+                "onExitCodes": {
+                    "containerName": container,
+                    "operator": "In",
+                    "values": list(bad_input_exit_codes),
+                },
+            }
+        )
+    rules.append(
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+    )
+    return {"rules": rules}
 
 
 def job_spec(
@@ -33,8 +58,10 @@ def job_spec(
     settings: OperatorSettings,
     extra_volumes: list[tuple[dict[str, Any], dict[str, Any]]] | None = None,
     env_from: list[dict[str, Any]] | None = None,
+    bad_input_exit_codes: tuple[int, ...] = BAD_INPUT_EXIT_CODES,
 ) -> dict[str, Any]:
-    """A Job's spec running the runtime image with `args`, hardened like serving."""
+    """A Job's spec running the runtime image with `args`, hardened like serving; exit codes
+    `bad_input_exit_codes` fail it without retries."""
     pod_labels = {**common_labels(name, component), owner_label(component): name}
     tmp, tmp_mount = tmp_volume()
     volumes, mounts = [tmp], [tmp_mount]
@@ -57,6 +84,7 @@ def job_spec(
         container["envFrom"] = env_from
     return {
         "backoffLimit": job.backoff_limit,
+        "podFailurePolicy": pod_failure_policy(component, bad_input_exit_codes),
         "activeDeadlineSeconds": job.active_deadline_seconds,
         "ttlSecondsAfterFinished": 86400,
         "template": {

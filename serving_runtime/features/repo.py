@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from modelops.serving_runtime.errors import JobError
+from modelops.serving_runtime.errors import BadInput, JobError
 
 # The repo is often a read-only ConfigMap mount and Feast writes beside its files (a local
 # registry, say): both users work on a writable copy, whose registry gets the definitions.
@@ -85,7 +85,7 @@ def open_store(copy: Path, paths: dict[str, str]) -> Any:
     try:
         return feast.FeatureStore(repo_path=str(copy))
     except Exception as exc:  # yaml, pydantic, unknown store types: all a bad configuration
-        raise JobError(
+        raise BadInput(
             f"{Path(paths[str(copy)]) / FEATURE_STORE_YAML} is not a valid Feast configuration: "
             f"{one_line(exc, paths)}"
         ) from exc
@@ -103,7 +103,7 @@ def importable(root: Path) -> Iterator[None]:
     names = _definition_modules(root)
     shadowed = sorted(n for n in names if n in sys.stdlib_module_names)
     if shadowed:
-        raise JobError(
+        raise BadInput(
             f"definition file {shadowed[0]}.py shadows the Python module {shadowed[0]!r}; rename it"
         )
     cwd, path, bytecode = os.getcwd(), list(sys.path), sys.dont_write_bytecode
@@ -150,7 +150,7 @@ def load_definitions(root: Path, paths: dict[str, str]) -> Any:
     except (Exception, SystemExit) as exc:
         where = _where(exc, root.resolve())
         at = f" ({where})" if where else ""
-        raise JobError(
+        raise BadInput(
             f"could not load the feature definitions{at}: {one_line(exc, paths)}"
         ) from exc
 
@@ -194,7 +194,7 @@ def apply_missing(store: Any, contents: Any) -> list[str]:
     definitions already registered are left as they are. Returns what was applied."""
     for project in contents.projects:
         if project.name != store.project:
-            raise JobError(
+            raise BadInput(
                 f"the repo defines project {project.name!r} but {FEATURE_STORE_YAML} names "
                 f"{store.project!r}"
             )

@@ -13,8 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from modelops.serving_runtime.errors import JobError
+from modelops.serving_runtime.errors import BadInput, JobError
 
+# A retry cannot help (BadInput): the operator's Jobs fail at once on it (podFailurePolicy),
+# as on argparse's usage error, 2.
+EXIT_BAD_INPUT = 3
 # The kubelet keeps at most 4096 bytes of a termination message.
 TERMINATION_LIMIT = 4096
 # Keys dropped first when the message would not fit: detail that the stdout line keeps.
@@ -48,7 +51,7 @@ def _read_file(path: Path) -> Any:
         except Exception:  # whatever pyarrow raises, it is not parquet: try csv
             return pd.read_csv(path)
     except Exception as exc:
-        raise JobError(f"could not read {path.name} as parquet or csv: {exc}") from exc
+        raise BadInput(f"could not read {path.name} as parquet or csv: {exc}") from exc
 
 
 def load_table(uri: str, tracking_uri: str | None = None) -> Any:
@@ -80,18 +83,18 @@ def load_table(uri: str, tracking_uri: str | None = None) -> Any:
             raise JobError(f"could not download {uri}: {exc}") from exc
         path = Path(local)
     if not path.exists():
-        raise JobError(f"{uri} does not exist")
+        raise BadInput(f"{uri} does not exist")
     if path.is_dir():
         files = sorted(
             p for p in path.rglob("*") if p.suffix.lower() in (".parquet", ".pq", ".csv")
         )
         if not files:
-            raise JobError(f"{uri} holds no parquet or csv file")
+            raise BadInput(f"{uri} holds no parquet or csv file")
         frame = pd.concat([_read_file(p) for p in files], ignore_index=True)
     else:
         frame = _read_file(path)
     if frame.empty:
-        raise JobError(f"{uri} holds no rows")
+        raise BadInput(f"{uri} holds no rows")
     return frame
 
 
@@ -143,9 +146,10 @@ def run_job(
     unexpected: tuple[type[BaseException], ...] = (Exception,),
     describe: Callable[[BaseException], str] = lambda exc: f"{type(exc).__name__}: {exc}",
 ) -> int:
-    """A job's `main`: parse the flags, run, and emit the result; 0 on success, 1 on any
-    failure. A JobError is its message; the `unexpected` failures are `unexpected
-    {describe(exc)}`, a result too, never a stack trace (the operator reads the result)."""
+    """A job's `main`: parse the flags, run, and emit the result. Exit 0 on success,
+    EXIT_BAD_INPUT when a retry cannot help (BadInput), 1 on any other failure (a JobError's
+    message, or `unexpected {describe(exc)}` for the `unexpected` ones): a result either way,
+    never a stack trace (the operator reads the result). argparse's usage errors exit 2."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     add_arguments(parser)
     args = parser.parse_args(argv)
@@ -153,6 +157,9 @@ def run_job(
     try:
         result = run(args)
         code = 0
+    except BadInput as exc:
+        result = {"error": str(exc)}
+        code = EXIT_BAD_INPUT
     except JobError as exc:
         result = {"error": str(exc)}
         code = 1

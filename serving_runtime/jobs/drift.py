@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from modelops.serving_runtime.errors import JobError
+from modelops.serving_runtime.errors import BadInput, JobError
 from modelops.serving_runtime.jobs import actions
 from modelops.serving_runtime.jobs.common import env_default, load_table, redact, run_job
 
@@ -29,7 +29,7 @@ _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(@(?P<alias>[^/]+)|/(?P<versi
 def parse_duration(text: str) -> float:
     m = _DURATION.match(text)
     if m is None:
-        raise JobError(f"--window {text!r} is not a duration like 30m, 1h or 7d")
+        raise BadInput(f"--window {text!r} is not a duration like 30m, 1h or 7d")
     return int(m[1]) * _SECONDS[m[2]]
 
 
@@ -89,7 +89,7 @@ def reference_from_model(model_uri: str, tracking_uri: str | None) -> Any:
 
     m = _MODEL_URI.match(model_uri)
     if m is None:
-        raise JobError(f"--reference-model {model_uri!r} is not models:/NAME/VERSION")
+        raise BadInput(f"--reference-model {model_uri!r} is not models:/NAME/VERSION")
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
         if m["alias"]:
@@ -102,7 +102,7 @@ def reference_from_model(model_uri: str, tracking_uri: str | None) -> Any:
         raise JobError(f"could not read {model_uri} from the registry: {exc}") from exc
     inputs = list(run.inputs.dataset_inputs or []) if run.inputs is not None else []
     if not inputs:
-        raise JobError(
+        raise BadInput(
             f"run {mv.run_id} of {model_uri} recorded no dataset with mlflow.log_input; "
             "set spec.reference.uri"
         )
@@ -116,7 +116,7 @@ def reference_from_model(model_uri: str, tracking_uri: str | None) -> Any:
             dst_path=tempfile.mkdtemp(prefix="modelops-reference-")
         )
     except Exception as exc:
-        raise JobError(
+        raise BadInput(
             f"dataset {dataset.name!r} logged on run {mv.run_id} has no loadable source "
             f"({dataset.source_type}); log it with mlflow.data.from_pandas(df, source=URI) "
             f"or set spec.reference.uri ({exc})"
@@ -131,7 +131,7 @@ def log_window(redis_url: str | None, stream: str | None, window: str, now: floa
     from modelops.serving_runtime.predlog import read_window
 
     if not redis_url or not stream:
-        raise JobError("reading the prediction log needs --redis-url and --stream")
+        raise BadInput("reading the prediction log needs --redis-url and --stream")
     seconds = parse_duration(window)
     try:
         client = redis.Redis.from_url(redis_url, socket_timeout=10, socket_connect_timeout=5)
@@ -251,9 +251,9 @@ def select_columns(
     if changed:
         problems.append(f"type changed: {', '.join(changed)}")
     if problems:
-        raise JobError("monitored columns " + "; ".join(problems))
+        raise BadInput("monitored columns " + "; ".join(problems))
     if not monitored:
-        raise JobError("the reference has no columns to compare")
+        raise BadInput("the reference has no columns to compare")
     chosen = set(monitored)
     return list(monitored), sorted(str(c) for c in current.columns if c not in chosen)
 
@@ -263,7 +263,7 @@ def parse_methods(items: list[str]) -> dict[str, str]:
     for item in items:
         column, sep, method = item.partition("=")
         if not sep or not column or not method:
-            raise JobError(f"--method {item!r} is not COLUMN=METHOD")
+            raise BadInput(f"--method {item!r} is not COLUMN=METHOD")
         methods[column] = method
     return methods
 
@@ -344,17 +344,17 @@ def write_reports(snapshot: Any, target: str, stamp: str) -> str:
 def run(args: argparse.Namespace, now: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
     if not 0 < args.threshold <= 1:
-        raise JobError(f"--threshold {args.threshold} must be in (0, 1]")
+        raise BadInput(f"--threshold {args.threshold} must be in (0, 1]")
     if args.reference:
         reference = load_table(args.reference, args.tracking_uri)
     elif args.reference_model:
         reference = reference_from_model(args.reference_model, args.tracking_uri)
     else:
-        raise JobError("no reference: give --reference URI or --reference-model models:/N/V")
+        raise BadInput("no reference: give --reference URI or --reference-model models:/N/V")
     quality = None
     if args.current:
         if args.performance:
-            raise JobError("--performance joins labels to the prediction log: use --window")
+            raise BadInput("--performance joins labels to the prediction log: use --window")
         current = load_table(args.current, args.tracking_uri)
     else:
         from modelops.serving_runtime.predlog import META_COLUMNS
@@ -369,13 +369,13 @@ def run(args: argparse.Namespace, now: float | None = None) -> dict[str, Any]:
     features = None if requested or not model else model_features(model, args.tracking_uri)
     columns, ignored = select_columns(reference, current, requested, features)
     if len(current) < args.min_rows:
-        raise JobError(f"too few current rows: {len(current)} < minRows {args.min_rows}")
+        raise BadInput(f"too few current rows: {len(current)} < minRows {args.min_rows}")
     if len(reference) < args.min_rows:
-        raise JobError(f"too few reference rows: {len(reference)} < minRows {args.min_rows}")
+        raise BadInput(f"too few reference rows: {len(reference)} < minRows {args.min_rows}")
     methods = parse_methods(args.method)
     unknown = sorted(set(methods) - set(columns))
     if unknown:
-        raise JobError(f"--method names columns not compared: {', '.join(unknown)}")
+        raise BadInput(f"--method names columns not compared: {', '.join(unknown)}")
 
     facts, snapshot = evaluate(reference, current, columns, args.threshold, methods)
     report_uri = None

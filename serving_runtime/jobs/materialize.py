@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from modelops.serving_runtime.errors import JobError
+from modelops.serving_runtime.errors import BadInput, JobError
 from modelops.serving_runtime.features.repo import (
     FEATURE_STORE_YAML,
     apply_missing,
@@ -70,7 +70,7 @@ def parse_time(text: str, flag: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise JobError(
+        raise BadInput(
             f"{flag} {text!r} is not an ISO 8601 time like 2025-01-31T00:00:00Z"
         ) from None
     if value.tzinfo is None:
@@ -84,12 +84,12 @@ def parse_window(start: str | None, end: str | None, now: datetime) -> Window | 
         return None
     if start is None or end is None:
         given, missing = ("--start", "--end") if end is None else ("--end", "--start")
-        raise JobError(f"{given} needs {missing}: a backfill window takes both")
+        raise BadInput(f"{given} needs {missing}: a backfill window takes both")
     window = Window(parse_time(start, "--start"), parse_time(end, "--end"))
     if window.start >= window.end:
-        raise JobError(f"--start {iso(window.start)} must be before --end {iso(window.end)}")
+        raise BadInput(f"--start {iso(window.start)} must be before --end {iso(window.end)}")
     if window.end > now:
-        raise JobError(
+        raise BadInput(
             f"--end {iso(window.end)} is in the future (now is {iso(now)}); the online store "
             "would claim data up to a time that has not happened"
         )
@@ -102,7 +102,7 @@ def parse_views(text: str | None) -> list[str] | None:
         return None
     names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
     if not names:
-        raise JobError(f"--views {text!r} names no feature view")
+        raise BadInput(f"--views {text!r} names no feature view")
     return names
 
 
@@ -116,7 +116,7 @@ def check_views(
     """The views to materialize; unknown or offline-only names are errors naming the known."""
     if requested is None:
         if not materializable:
-            raise JobError("the feature repo defines no feature view to materialize")
+            raise BadInput("the feature repo defines no feature view to materialize")
         return materializable
     known = ", ".join(materializable) or "none"
     not_online = [n for n in requested if n in other]
@@ -124,10 +124,10 @@ def check_views(
     if unknown:
         noun = "feature view" if len(unknown) == 1 else "feature views"
         names = ", ".join(repr(n) for n in unknown)
-        raise JobError(f"unknown {noun} {names}; the repo defines: {known}")
+        raise BadInput(f"unknown {noun} {names}; the repo defines: {known}")
     if not_online:
         names = ", ".join(repr(n) for n in not_online)
-        raise JobError(
+        raise BadInput(
             f"feature view {names} is not materialized into the online store (online=False "
             f"or disabled); materializable views: {known}"
         )
@@ -193,22 +193,22 @@ def materialized_until(store: Any, names: list[str]) -> dict[str, datetime | Non
 
 def _check_repo(repo: str | None) -> Path:
     if not repo:
-        raise JobError("--repo is required: the folder holding feature_store.yaml")
+        raise BadInput("--repo is required: the folder holding feature_store.yaml")
     path = Path(repo)
     if not path.exists():
-        raise JobError(f"feature repo {repo} does not exist")
+        raise BadInput(f"feature repo {repo} does not exist")
     if not path.is_dir():
-        raise JobError(f"feature repo {repo} is not a folder")
+        raise BadInput(f"feature repo {repo} is not a folder")
     config = path / FEATURE_STORE_YAML
     if not config.is_file():
-        raise JobError(f"feature repo {repo} has no {FEATURE_STORE_YAML}")
+        raise BadInput(f"feature repo {repo} has no {FEATURE_STORE_YAML}")
     try:
         text = config.read_text()
     except OSError as exc:
         raise JobError(f"could not read {config}: {exc.strerror or exc}") from exc
     unset = unset_env_refs(text)
     if unset:
-        raise JobError(
+        raise BadInput(
             f"{config} refers to {unset}, not set in the environment (the online store "
             "credentials usually come from a Secret through envFrom)"
         )

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from modelops.serving_runtime.errors import JobError
+from modelops.serving_runtime.errors import BadInput, JobError
 from modelops.serving_runtime.features.repo import one_line, redis_endpoints
 
 
@@ -82,7 +82,7 @@ def check_online_store(store: Any, paths: dict[str, str]) -> None:
     endpoint = redis_endpoints(online.connection_string)
     nodes, kwargs = RedisOnlineStore._parse_connection_string(online.connection_string)
     if not nodes or "port" not in nodes[0]:
-        raise JobError(
+        raise BadInput(
             f"the Redis online store's connection_string names no host:port ({endpoint}); "
             "expected host:port[,db=N][,password=...][,ssl=true]"
         )
@@ -92,7 +92,7 @@ def check_online_store(store: Any, paths: dict[str, str]) -> None:
     try:
         client = redis.Redis(host=nodes[0]["host"], port=int(nodes[0]["port"]), **kwargs)
     except (TypeError, ValueError) as exc:
-        raise JobError(
+        raise BadInput(
             f"the Redis online store's connection_string is invalid: {one_line(exc, paths)}"
         ) from exc
     try:

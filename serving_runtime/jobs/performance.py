@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelops.serving_runtime.errors import JobError
+from modelops.serving_runtime.errors import BadInput
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,26 +59,26 @@ def parse_rules(text: str) -> list[Rule]:
     try:
         items = json.loads(text)
     except json.JSONDecodeError as e:
-        raise JobError(f"performance rules are not JSON: {e}") from e
+        raise BadInput(f"performance rules are not JSON: {e}") from e
     if not isinstance(items, list) or not items:
-        raise JobError("performance rules must be a non-empty JSON list")
+        raise BadInput("performance rules must be a non-empty JSON list")
     return [_rule(item) for item in items]
 
 
 def _rule(item: Any) -> Rule:
     known = METRICS_CLASSIFICATION + METRICS_REGRESSION
     if not isinstance(item, dict) or item.get("name") not in known:
-        raise JobError(f"each performance rule names one of {', '.join(known)}: {item!r}")
+        raise BadInput(f"each performance rule names one of {', '.join(known)}: {item!r}")
     name = item["name"]
     # A misspelt key ("minimum") would otherwise leave a rule that checks nothing.
     extra = sorted(set(item) - {"name", "min", "max"})
     if extra:
-        raise JobError(f"rule {name!r}: unknown keys {', '.join(extra)} (only min and max)")
+        raise BadInput(f"rule {name!r}: unknown keys {', '.join(extra)} (only min and max)")
     low, high = _bound(name, "min", item.get("min")), _bound(name, "max", item.get("max"))
     if low is None and high is None:
-        raise JobError(f"rule {name!r} sets neither min nor max")
+        raise BadInput(f"rule {name!r} sets neither min nor max")
     if low is not None and high is not None and low > high:
-        raise JobError(f"rule {name!r}: min {low:g} > max {high:g}, no value can pass")
+        raise BadInput(f"rule {name!r}: min {low:g} > max {high:g}, no value can pass")
     return Rule(name, low, high)
 
 
@@ -87,29 +87,29 @@ def _bound(name: str, key: str, value: Any) -> float | None:
         return None
     # bool is an int to Python, and `"min": true` is a mistake, not 1.
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise JobError(f"rule {name!r}: {key} {value!r} is not a number")
+        raise BadInput(f"rule {name!r}: {key} {value!r} is not a number")
     return float(value)
 
 
 def task_of(rules: list[Rule], task: str | None) -> str:
     """The task the rules belong to; a given task must agree with them."""
     if task is not None and task not in TASKS:
-        raise JobError(f"task {task!r} is not one of {', '.join(TASKS)}")
+        raise BadInput(f"task {task!r} is not one of {', '.join(TASKS)}")
     classification = [r.name for r in rules if r.name in METRICS_CLASSIFICATION]
     regression = [r.name for r in rules if r.name in METRICS_REGRESSION]
     if classification and regression:
-        raise JobError(
+        raise BadInput(
             f"rules mix classification metrics ({', '.join(classification)}) with regression "
             f"metrics ({', '.join(regression)}): a model is one or the other"
         )
     implied = "classification" if classification else "regression" if regression else None
     if task is None:
         if implied is None:
-            raise JobError("no rules and no task: nothing tells classification from regression")
+            raise BadInput("no rules and no task: nothing tells classification from regression")
         return implied
     if implied is not None and implied != task:
         names = ", ".join(classification or regression)
-        raise JobError(f"the task is {task}, but the rules name {implied} metrics: {names}")
+        raise BadInput(f"the task is {task}, but the rules name {implied} metrics: {names}")
     return task
 
 
@@ -142,7 +142,7 @@ def _latest_labels(labels: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({_KEY: pd.Series(dtype=object), "label": pd.Series(dtype=object)})
     missing = sorted({"id", "label"} - set(labels.columns))
     if missing:
-        raise JobError(f"the labels have no {', '.join(missing)} column")
+        raise BadInput(f"the labels have no {', '.join(missing)} column")
     frame = pd.DataFrame({_KEY: labels["id"].map(_text), "label": labels["label"]})
     if "ts" in labels.columns:
         frame["ts"] = labels["ts"]
@@ -159,7 +159,7 @@ def join(predictions: pd.DataFrame, labels: pd.DataFrame) -> tuple[pd.DataFrame,
     import pandas as pd
 
     if len(predictions) and "prediction" not in predictions.columns:
-        raise JobError("the predictions have no prediction column")
+        raise BadInput("the predictions have no prediction column")
     latest = _latest_labels(labels)
     keys = (
         predictions["id"].map(_text)
@@ -303,7 +303,7 @@ def _classification(joined: pd.DataFrame, names: list[str]) -> dict[str, Score]:
     label, prediction = joined["label"].map(_text), joined["prediction"].map(_text)
     empty = label.isna() | prediction.isna()
     if empty.any():
-        raise JobError(
+        raise BadInput(
             f"{int(empty.sum())} of {len(joined)} labelled predictions have no prediction "
             "or no label value"
         )
@@ -400,7 +400,7 @@ def _regression(joined: pd.DataFrame, names: list[str]) -> dict[str, Score]:
     bad = ~(np.isfinite(label) & np.isfinite(prediction))
     if bad.any():
         example = joined.loc[bad, ["label", "prediction"]].iloc[0].tolist()
-        raise JobError(
+        raise BadInput(
             f"regression needs numeric labels and predictions: {int(bad.sum())} of {len(joined)} "
             f"labelled rows hold something else, e.g. label {example[0]!r}, prediction "
             f"{example[1]!r}"

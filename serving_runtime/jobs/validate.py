@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from modelops.serving_runtime.errors import JobError
+from modelops.serving_runtime.errors import BadInput, JobError
 from modelops.serving_runtime.jobs.common import env_default, load_table, run_job
 
 HIGHER_IS_BETTER = {"accuracy", "precision", "recall", "f1", "roc_auc", "r2"}
@@ -33,13 +33,13 @@ def parse_gates(text: str) -> list[Gate]:
     try:
         items = json.loads(text)
     except json.JSONDecodeError as e:
-        raise JobError(f"--metrics is not JSON: {e}") from e
+        raise BadInput(f"--metrics is not JSON: {e}") from e
     if not isinstance(items, list) or not items:
-        raise JobError("--metrics must be a non-empty JSON list")
+        raise BadInput("--metrics must be a non-empty JSON list")
     gates = []
     for item in items:
         if not isinstance(item, dict) or item.get("name") not in METRICS:
-            raise JobError(f"--metrics: each entry names one of {sorted(METRICS)}: {item!r}")
+            raise BadInput(f"--metrics: each entry names one of {sorted(METRICS)}: {item!r}")
         gates.append(
             Gate(item["name"], item.get("min"), item.get("max"), item.get("maxRegression"))
         )
@@ -77,7 +77,7 @@ def _scores(uri: str, args: argparse.Namespace, features: Any) -> tuple[Any, Any
         x = codecs.parse_invocations(body, "application/json", model.schema, len(features))
         out = model.predict(x, model.has_proba)
     except Exception as e:
-        raise JobError(f"{uri} could not score the data: {e}") from e
+        raise BadInput(f"{uri} could not score the data: {e}") from e
     return out.predictions, out.probabilities
 
 
@@ -99,7 +99,7 @@ def measure(name: str, y: Any, predicted: Any, proba: Any) -> float:
     average = "binary" if labels <= {0, 1} else "weighted"
     if name == "roc_auc":
         if proba is None:
-            raise JobError("roc_auc needs class probabilities, and the model has none")
+            raise BadInput("roc_auc needs class probabilities, and the model has none")
         p = np.asarray(proba)
         if p.ndim == 2 and p.shape[1] == 2:
             return float(m.roc_auc_score(y, p[:, 1]))
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     gates = parse_gates(args.metrics)
     frame = load_table(args.data, args.tracking_uri)
     if args.target not in frame.columns:
-        raise JobError(f"{args.data} has no column {args.target!r}: {list(frame.columns)[:20]}")
+        raise BadInput(f"{args.data} has no column {args.target!r}: {list(frame.columns)[:20]}")
     frame = frame.head(args.max_rows)
     y, features = frame[args.target], frame.drop(columns=[args.target])
     scored = {"candidate": _scores(args.candidate, args, features)}

@@ -23,6 +23,8 @@ import pytest
 import redis
 from kubernetes import client
 
+from modelops.serving_runtime.jobs.common import EXIT_BAD_INPUT
+
 from .conftest import OperatorProcess, devenv
 from .helpers import (
     admission_error,
@@ -170,7 +172,7 @@ def test_bad_input_fails_with_a_clear_error_and_no_traceback(
     paths = {**{k: str(v) for k, v in datasets.items()}, "bad": str(bad)}
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREDICTION_LOG")}
     code, result = run_drift(*[a.format(**paths) for a in args], env=env)
-    assert code == 1
+    assert code == EXIT_BAD_INPUT
     assert error in result["error"]
 
 
@@ -249,7 +251,7 @@ def test_a_feature_vanishing_from_the_prediction_stream_fails_the_run(
         dict(zip(["a", "b", "d"], map(float, rng.normal(size=3)), strict=True)) for _ in range(300)
     ]
     code, result = drift_on_logged_rows(mlflow_url, redis_url, name, version, rows)
-    assert code == 1
+    assert code == EXIT_BAD_INPUT
     assert "missing from the current data: c" in result["error"], result
     assert "target" not in result["error"]  # the training label is not a served feature
 
@@ -562,6 +564,15 @@ def test_scheduled_runs_reach_the_monitors_status(
             },
         ),
         ("broken", {"reference": {"uri": "http://nowhere.modelops-dev:9/ref.parquet"}}),
+        # Bad input: a column the data lacks. Running it again cannot help.
+        (
+            "misnamed",
+            {
+                "reference": {"uri": reference},
+                "current": {"window": "10m", "minRows": 50},
+                "columns": ["a", "no_such_column"],
+            },
+        ),
     ):
         custom.create_namespaced_custom_object(
             GROUP,
@@ -648,6 +659,20 @@ def test_scheduled_runs_reach_the_monitors_status(
     )
     conds = {c["type"]: c["status"] for c in broken["status"]["conditions"]}
     assert conds["LastRunSucceeded"] == "False"
+
+    # Bad input exits 3, and the Job's podFailurePolicy fails it at once: one pod, no retry
+    # (backoffLimit is 1).
+    misnamed = wait_for(
+        lambda: last_run(api_client, namespace, "misnamed"),
+        120,
+        "lastRun of the misnamed run",
+        interval=2,
+    )
+    assert "no_such_column" in misnamed.get("error", ""), misnamed
+    bad_job = client.BatchV1Api(api_client).read_namespaced_job(misnamed["jobName"], namespace)
+    failed_condition = {c.type: c for c in bad_job.status.conditions or []}["Failed"]
+    assert failed_condition.reason == "PodFailurePolicy", failed_condition
+    assert bad_job.status.failed == 1 and bad_job.spec.backoff_limit == 1
 
 
 class Webhook:

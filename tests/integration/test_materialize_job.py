@@ -27,6 +27,7 @@ import pytest
 import redis
 
 from modelops.serving_runtime.jobs import materialize
+from modelops.serving_runtime.jobs.common import EXIT_BAD_INPUT
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "feature_repo"
@@ -262,14 +263,14 @@ def test_unknown_view_is_named_with_the_known_ones(
 ) -> None:
     repo = build_repo(tmp_path / "repo")
     code, result, _ = run_job(capsys, "--repo", str(repo), "--views", f"{VIEW},nope")
-    assert code == 1
+    assert code == EXIT_BAD_INPUT
     assert result["error"] == f"unknown feature view 'nope'; the repo defines: {VIEW}"
     assert env["redis"].dbsize() == 0
 
 
 def test_missing_repo_is_an_error(env: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     code, result, _ = run_job(capsys, "--repo", "/nonexistent/feature-repo")
-    assert code == 1
+    assert code == EXIT_BAD_INPUT
     assert result["error"] == "feature repo /nonexistent/feature-repo does not exist"
 
 
@@ -299,7 +300,7 @@ def test_missing_or_broken_feature_store_yaml(
     else:
         (repo / "feature_store.yaml").write_text(config)
     code, result, _ = run_job(capsys, "--repo", str(repo))
-    assert code == 1
+    assert code == EXIT_BAD_INPUT
     assert expected in result["error"]
     assert str(repo) in result["error"]
     assert "modelops-feast-" not in result["error"]  # the user's path, not the temp copy
@@ -314,7 +315,7 @@ def test_unset_environment_variable_is_named(
     monkeypatch.delenv("REDIS_CONNECTION_STRING")
     repo = build_repo(tmp_path / "repo")
     code, result, _ = run_job(capsys, "--repo", str(repo))
-    assert code == 1
+    assert code == EXIT_BAD_INPUT
     assert "${REDIS_CONNECTION_STRING}, not set in the environment" in result["error"]
 
 
@@ -326,7 +327,7 @@ def test_syntax_error_in_definitions_names_file_and_line(
     (repo / "features.py").write_text(source)
     line = source[: source.index("def broken(:")].count("\n") + 1
     code, result, _ = run_process("--repo", str(repo), env=env["values"])
-    assert code == 1
+    assert code == EXIT_BAD_INPUT
     assert result["error"].startswith(
         f"could not load the feature definitions (features.py:{line}): SyntaxError:"
     ), result
@@ -341,7 +342,7 @@ def test_runtime_error_in_definitions_names_file_and_line(
         f.write("\nbroken = undefined_name + 1\n")
     line = (repo / "features.py").read_text().count("\n")
     code, result, _ = run_job(capsys, "--repo", str(repo))
-    assert code == 1
+    assert code == EXIT_BAD_INPUT
     assert result["error"] == (
         f"could not load the feature definitions (features.py:{line}): "
         "NameError: name 'undefined_name' is not defined"

@@ -40,6 +40,7 @@ from modelops.operator.api.v1alpha1.model_deployment import (
 )
 from modelops.operator.resources.drift_monitor import build_drift_cronjob, drift_target
 from modelops.operator.resources.feature_materialization import build_materialize_cronjob
+from modelops.operator.resources.jobs import BAD_INPUT_EXIT_CODES
 from modelops.operator.resources.model_deployment import (
     RolloutPods,
     build_deployment,
@@ -519,6 +520,16 @@ def test_termination_grace_covers_the_pre_stop_delay_and_the_runtimes_drain() ->
     pre_stop = deployment_container(dep)["lifecycle"]["preStop"]["sleep"]
     drain = RuntimeSettings.model_fields["graceful_shutdown_seconds"].default
     assert pod["terminationGracePeriodSeconds"] >= pre_stop["seconds"] + drain
+
+
+def test_the_jobs_bad_input_exit_codes_are_the_ones_their_jobs_fail_on_at_once() -> None:
+    """The runtime's jobs exit EXIT_BAD_INPUT on bad input and argparse's 2 on a usage error;
+    the operator's podFailurePolicy must name both, or such a run is retried for nothing."""
+    assert jobs_common.EXIT_BAD_INPUT != 1  # 1 stays "a retry may mend it"
+    assert set(BAD_INPUT_EXIT_CODES) == {jobs_common.EXIT_BAD_INPUT, 2}
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["drift", "--no-such-flag"])
+    assert usage.value.code in BAD_INPUT_EXIT_CODES
 
 
 def test_route_check_can_tell() -> None:

@@ -72,7 +72,9 @@ class JobRuntime(KubeModel):
     active_deadline_seconds: int = Field(default=3600, ge=30, le=86400)
     """A run taking longer than this is stopped and counted as failed."""
     backoff_limit: int = Field(default=1, ge=0, le=10)
-    """Retries of a failed run before the Job is marked failed."""
+    """Retries of a failed run before the Job is marked failed. A run that fails on bad input
+    (its flags, repo or data: exit code 2 or 3) fails the Job at once; an evicted pod is
+    retried without counting."""
 
 
 class ScheduleFields(KubeModel):

@@ -125,6 +125,14 @@ def test_cronjob_is_owned_forbids_overlap_and_is_hardened(settings: OperatorSett
     )
     job = spec["jobTemplate"]["spec"]
     assert job["activeDeadlineSeconds"] == 3600 and job["backoffLimit"] == 1
+    # Bad input (exit 2 or 3) fails the run at once; an eviction is retried without counting.
+    fail, ignore = job["podFailurePolicy"]["rules"]
+    assert fail == {
+        "action": "FailJob",
+        "onExitCodes": {"containerName": "drift-monitor", "operator": "In", "values": [2, 3]},
+    }
+    assert ignore["action"] == "Ignore"
+    assert ignore["onPodConditions"] == [{"type": "DisruptionTarget", "status": "True"}]
     pod = job["template"]["spec"]
     assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
     (c,) = pod["containers"]

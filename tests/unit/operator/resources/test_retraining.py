@@ -82,6 +82,9 @@ def test_the_users_container_runs_with_the_runs_context(settings: OperatorSettin
     assert pod["automountServiceAccountToken"] is False
     assert built["spec"]["backoffLimit"] == 0
     assert built["spec"]["activeDeadlineSeconds"] == 3600
+    # The trainer's exit codes are its own: none is taken as bad input; evictions still retry.
+    (rule,) = built["spec"]["podFailurePolicy"]["rules"]
+    assert rule["action"] == "Ignore" and rule["onPodConditions"][0]["type"] == "DisruptionTarget"
 
 
 def test_the_runtime_image_by_default(settings: OperatorSettings) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from modelops.serving_runtime.errors import BadInput, JobError
 from modelops.serving_runtime.jobs import common
 
 
@@ -72,3 +74,45 @@ def test_load_table_errors_are_clear(tmp_path: Path, setup, message: str) -> Non
     target = next(iter(tmp_path.iterdir()), tmp_path / "missing.parquet")
     with pytest.raises(common.JobError, match=message):
         common.load_table(str(target))
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "error"),
+    [
+        (None, 0, None),
+        (BadInput("--threshold 0 must be in (0, 1]"), common.EXIT_BAD_INPUT, "--threshold 0"),
+        (JobError("could not download s3://b/k: timed out"), 1, "could not download"),
+        (RuntimeError("boom"), 1, "unexpected RuntimeError: boom"),
+    ],
+)
+def test_exit_codes_tell_bad_input_from_failures_a_retry_may_mend(
+    raised: Exception | None,
+    code: int,
+    error: str | None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("TERMINATION_MESSAGE_PATH", str(tmp_path / "message"))
+
+    def run(args: object) -> dict[str, object]:
+        if raised is not None:
+            raise raised
+        return {"ok": True}
+
+    assert common.run_job("job", None, lambda parser: None, run, []) == code
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    if error is None:
+        assert result["ok"] is True and "error" not in result
+    else:
+        assert result["error"].startswith(error), result
+    assert json.loads((tmp_path / "message").read_text()).get("error") == result.get("error")
+
+
+def test_a_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    def add(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--repo", required=True)
+
+    with pytest.raises(SystemExit) as done:
+        common.run_job("job", None, add, lambda args: {}, ["--nope"])
+    assert done.value.code == 2

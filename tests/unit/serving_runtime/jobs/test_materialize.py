@@ -10,6 +10,7 @@ import pytest
 
 from modelops.serving_runtime.errors import JobError
 from modelops.serving_runtime.jobs import materialize
+from modelops.serving_runtime.jobs.common import EXIT_BAD_INPUT
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -138,13 +139,19 @@ def test_main_reports_argument_errors_as_results(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     code, result = run_main([], capsys, monkeypatch)
-    assert code == 1 and result["error"].startswith("--repo is required")
+    assert code == EXIT_BAD_INPUT and result["error"].startswith("--repo is required")
     code, result = run_main(["--repo", str(tmp_path)], capsys, monkeypatch)
-    assert code == 1 and result["error"] == f"feature repo {tmp_path} has no feature_store.yaml"
+    assert (
+        code == EXIT_BAD_INPUT
+        and result["error"] == f"feature repo {tmp_path} has no feature_store.yaml"
+    )
     code, result = run_main(
         ["--repo", str(tmp_path), "--start", "2025-01-01T00:00:00Z"], capsys, monkeypatch
     )
-    assert code == 1 and result["error"] == "--start needs --end: a backfill window takes both"
+    assert (
+        code == EXIT_BAD_INPUT
+        and result["error"] == "--start needs --end: a backfill window takes both"
+    )
     assert set(result) == {"error", "startTime", "completionTime"}
 
 
@@ -156,5 +163,5 @@ def test_main_names_unset_variables_of_the_config(
         "online_store:\n  connection_string: ${MATERIALIZE_TEST_UNSET}\n"
     )
     code, result = run_main(["--repo", str(tmp_path)], capsys, monkeypatch)
-    assert code == 1
+    assert code == EXIT_BAD_INPUT
     assert "refers to ${MATERIALIZE_TEST_UNSET}, not set in the environment" in result["error"]
