@@ -68,13 +68,15 @@ $(SYSDEPS_STAMP):
 	fi
 	mkdir -p $(dir $@) && touch $@
 
-binaries: $(NODE_DEPS_STAMP) ## build the control plane, the real node, vegeta (load), actionlint (workflows) and kstatus-check (tests/tools) from Go modules, fetch S3Proxy (S3), into ~/.cache/modelops (once per version)
+binaries: $(NODE_DEPS_STAMP) ## build the control plane, the real node, vegeta (load), actionlint (workflows), promtool (alerts) and kstatus-check (tests/tools) from Go modules, fetch S3Proxy (S3), into ~/.cache/modelops (once per version)
 	bash scripts/build-control-plane.sh >/dev/null
 	bash scripts/node/build-node.sh >/dev/null
 	bash scripts/get-s3.sh >/dev/null
 	bash scripts/get-vegeta.sh >/dev/null
 	bash scripts/get-actionlint.sh >/dev/null
 	bash scripts/get-kstatus.sh >/dev/null
+	bash scripts/get-promtool.sh >/dev/null
+	bash scripts/get-monitoring-crds.sh >/dev/null
 
 infra-tools: ## OpenTofu (from Go modules) and checkov (a venv of its own), cached by version
 	bash scripts/check-infra.sh tools >/dev/null

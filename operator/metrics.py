@@ -39,6 +39,11 @@ RESOURCE_READY = Gauge(
     "1 while the resource's Ready condition is True, else 0 (False, Unknown or a failed pass)",
     ["kind", "namespace", "name"],
 )
+RESOURCE_SUSPENDED = Gauge(
+    "modelops_resource_suspended",
+    "1 while the resource is suspended (spec.suspend: not Ready on purpose), else 0",
+    ["kind", "namespace", "name"],
+)
 
 
 def record_ready(kind: str, namespace: str, name: str, status: dict[str, Any] | None) -> None:
@@ -47,6 +52,10 @@ def record_ready(kind: str, namespace: str, name: str, status: dict[str, Any] | 
     )
     RESOURCE_READY.labels(kind, namespace, name).set(
         1.0 if ready and ready.get("status") == "True" else 0.0
+    )
+    # Alerts on readiness leave out what a person paused.
+    RESOURCE_SUSPENDED.labels(kind, namespace, name).set(
+        1.0 if ready and ready.get("reason") == "Suspended" else 0.0
     )
 
 
@@ -62,7 +71,8 @@ _OWN_SERIES = {
 
 def forget(kind: str, namespace: str, name: str) -> None:
     """Drop every series of a deleted resource: a gauge would report it for good otherwise."""
-    for gauge, name_label in [(RESOURCE_READY, "name"), *_OWN_SERIES.get(kind, [])]:
+    own = [(RESOURCE_READY, "name"), (RESOURCE_SUSPENDED, "name"), *_OWN_SERIES.get(kind, [])]
+    for gauge, name_label in own:
         for family in gauge.collect():
             for sample in family.samples:
                 labels = sample.labels

@@ -16,6 +16,10 @@ import pytest
 import yaml
 from kubernetes import client
 
+from modelops.operator.resources.common import common_labels
+from modelops.operator.resources.model_deployment import COMPONENT as MODEL_COMPONENT
+from tests.tools import tool
+
 from .helpers import register_model, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,9 +77,24 @@ def test_values_schema_rejects_bad_values(cluster: dict[str, str]) -> None:
         assert "values don't meet the specifications of the schema" in err.value.stderr
 
 
+@pytest.fixture(scope="module")
+def monitoring_crds(cluster: dict[str, str]) -> None:
+    """The Prometheus Operator's own CRDs for the chart's ServiceMonitor, PodMonitor and
+    PrometheusRule, so the apiserver checks those objects against their real schemas."""
+    folder = Path(tool("monitoring-crds"))
+    for kind in ("servicemonitors", "podmonitors", "prometheusrules"):
+        path = folder / f"monitoring.coreos.com_{kind}.yaml"
+        done = kubectl(cluster, "apply", "--server-side", "-f", str(path))
+        assert done.returncode == 0, done.stderr
+        done = kubectl(
+            cluster, "wait", "--for=condition=Established", f"crd/{kind}.monitoring.coreos.com"
+        )
+        assert done.returncode == 0, done.stderr
+
+
 @pytest.mark.parametrize("scope", ["cluster", "namespace", "namespaces"])
 def test_rendered_chart_is_accepted_by_the_apiserver(
-    cluster: dict[str, str], namespace: str, scope: str
+    cluster: dict[str, str], namespace: str, scope: str, monitoring_crds: None
 ) -> None:
     rendered = helm(
         cluster,
@@ -91,9 +110,24 @@ def test_rendered_chart_is_accepted_by_the_apiserver(
         "--set",
         f"watchNamespaces={{{namespace}}}",
         "--set",
-        "metrics.serviceMonitor.enabled=false",
+        "metrics.serviceMonitor.enabled=true",
+        "--set",
+        "metrics.podMonitor.enabled=true",
+        "--set",
+        "metrics.prometheusRule.enabled=true",
     )
-    kinds = [d["kind"] for d in yaml.safe_load_all(rendered) if d]
+    docs = [d for d in yaml.safe_load_all(rendered) if d]
+    kinds = [d["kind"] for d in docs]
+    assert {"ServiceMonitor", "PodMonitor", "PrometheusRule"} <= set(kinds)
+    (pods,) = [d for d in docs if d["kind"] == "PodMonitor"]
+    if scope == "cluster":
+        assert pods["spec"]["namespaceSelector"] == {"any": True}
+    else:
+        assert pods["spec"]["namespaceSelector"] == {"matchNames": [namespace]}
+    # It selects the model pods the operator builds, on the port their runtime serves.
+    model_pod_labels = common_labels("fraud", MODEL_COMPONENT)
+    assert pods["spec"]["selector"]["matchLabels"].items() <= model_pod_labels.items()
+    assert pods["spec"]["podMetricsEndpoints"][0]["port"] == "http"
     assert kinds.count("CustomResourceDefinition") == 5
     role = "ClusterRole" if scope == "cluster" else "Role"
     assert role in kinds and f"{role}Binding" in kinds

@@ -62,3 +62,21 @@ def test_rollout_panels_split_by_version() -> None:
     assert any("requests_total" in e for e in by_version)
     assert any("request_duration_seconds_bucket" in e for e in by_version)
     assert any("traffic_weight" in t["expr"] for p in rollout for t in p["targets"])
+
+
+def test_runtime_panels_filter_by_namespace_and_model() -> None:
+    """Models of one name in two namespaces are two models: every runtime query selects both
+    labels (the namespace is the scrape target's, which a PodMonitor adds)."""
+    dash = json.loads(DASHBOARD.read_text())
+    runtime = [
+        t["expr"]
+        for p in dash["panels"]
+        for t in p["targets"]
+        if "modelops_runtime_" in t["expr"]
+    ]
+    assert runtime
+    for expr in runtime:
+        for selector in re.findall(r"modelops_runtime_[a-z_]+\{([^}]*)\}", expr):
+            assert 'namespace=~"$namespace"' in selector and 'model=~"$model"' in selector, expr
+    model = next(v for v in dash["templating"]["list"] if v["name"] == "model")
+    assert 'namespace=~"$namespace"' in model["query"]

@@ -26,6 +26,11 @@ def test_ready_is_one_only_while_the_ready_condition_is_true() -> None:
     assert value("modelops_resource_ready", **key) == 0.0
     metrics.record_ready("ModelDeployment", "t-ready", "fraud", None)  # a failed pass
     assert value("modelops_resource_ready", **key) == 0.0
+    assert value("modelops_resource_suspended", **key) == 0.0
+    paused = {"conditions": [{"type": "Ready", "status": "False", "reason": "Suspended"}]}
+    metrics.record_ready("ModelDeployment", "t-ready", "fraud", paused)
+    assert value("modelops_resource_ready", **key) == 0.0
+    assert value("modelops_resource_suspended", **key) == 1.0
 
 
 def test_a_deleted_resource_takes_all_its_series_and_no_one_elses() -> None:
@@ -38,10 +43,8 @@ def test_a_deleted_resource_takes_all_its_series_and_no_one_elses() -> None:
     metrics.record_ready("ModelDeployment", "t-forget", "gone", None)
     metrics.forget("DriftMonitor", "t-forget", "gone")
     gone = {"namespace": "t-forget", "monitor": "gone"}
-    assert (
-        value("modelops_resource_ready", kind="DriftMonitor", namespace="t-forget", name="gone")
-        is None
-    )
+    for gauge in ("modelops_resource_ready", "modelops_resource_suspended"):
+        assert value(gauge, kind="DriftMonitor", namespace="t-forget", name="gone") is None
     assert value("modelops_drift_share", **gone) is None
     assert value("modelops_model_performance", **gone, metric="accuracy") is None
     assert value("modelops_model_performance", **gone, metric="f1") is None
