@@ -69,10 +69,7 @@ def test_runtime_panels_filter_by_namespace_and_model() -> None:
     labels (the namespace is the scrape target's, which a PodMonitor adds)."""
     dash = json.loads(DASHBOARD.read_text())
     runtime = [
-        t["expr"]
-        for p in dash["panels"]
-        for t in p["targets"]
-        if "modelops_runtime_" in t["expr"]
+        t["expr"] for p in dash["panels"] for t in p["targets"] if "modelops_runtime_" in t["expr"]
     ]
     assert runtime
     for expr in runtime:
