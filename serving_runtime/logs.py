@@ -31,14 +31,15 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(doc, default=repr).decode()
 
 
-def log_config(level: str) -> dict[str, Any]:
+def log_config(level: str, stream: str = "ext://sys.stdout") -> dict[str, Any]:
     """A logging dictConfig for the runtime's and uvicorn's loggers (uvicorn takes it as
-    `log_config`, so worker processes get it too)."""
+    `log_config`, so worker processes get it too). The jobs log to stderr: their stdout is
+    the result line."""
     level = level.upper()
     handler = {
         "class": "logging.StreamHandler",
         "formatter": "json",
-        "stream": "ext://sys.stdout",
+        "stream": stream,
     }
     return {
         "version": 1,
@@ -51,15 +52,16 @@ def log_config(level: str) -> dict[str, Any]:
             "uvicorn.error": {"level": level},
             "uvicorn.access": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
             "mlflow": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
+            "feast": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
             # Python warnings, once captureWarnings routes them here, are logged as JSON too.
             "py.warnings": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
         },
     }
 
 
-def configure(level: str) -> None:
+def configure(level: str, stream: str = "ext://sys.stdout") -> None:
     import logging.config
 
-    logging.config.dictConfig(log_config(level))
+    logging.config.dictConfig(log_config(level, stream))
     logging.captureWarnings(True)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]

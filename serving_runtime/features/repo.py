@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import re
@@ -211,18 +212,41 @@ def apply_missing(store: Any, contents: Any) -> list[str]:
 @contextlib.contextmanager
 def quiet_feast() -> Iterator[None]:
     """Feast and its dependencies (dask, pandas, protobuf, pydantic) warn about their own
-    internals and deprecations the job cannot act on, and Feast prints progress with print();
-    the result line is the job's output, so warnings are ignored, Feast logs at WARNING and
-    its prints go to stderr, keeping stdout for the JSON result alone."""
+    internals and deprecations the job cannot act on, and Feast prints progress with print()
+    and tqdm bars; the result line is the job's output, so warnings are ignored, Feast logs at
+    WARNING, its prints become JSON log lines (logger modelops.feast) and its bars are off."""
     logger = logging.getLogger("feast")
     level = logger.level
     logger.setLevel(logging.WARNING)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(_PrintsToLog()):
             warnings.simplefilter("ignore")
             yield
     finally:
         logger.setLevel(level)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class _PrintsToLog(io.TextIOBase):
+    """A stdout whose every printed line is an INFO record (colour codes and blank lines
+    dropped): one JSON object per line in a pod's log, never a carriage-return redraw."""
+
+    def __init__(self) -> None:
+        self._log = logging.getLogger("modelops.feast")
+        self._pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *lines, self._pending = (self._pending + text).replace("\r", "\n").split("\n")
+        for line in lines:
+            line = _ANSI.sub("", line).strip()
+            if line:
+                self._log.info(line)
+        return len(text)
 
 
 def import_feast() -> Any:

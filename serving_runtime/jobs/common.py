@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import tempfile
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -153,7 +155,9 @@ def run_job(
     parser = argparse.ArgumentParser(prog=prog, description=description)
     add_arguments(parser)
     args = parser.parse_args(argv)
+    _configure_logs()
     started = datetime.now(UTC)
+    stage(f"{prog} started")
     try:
         result = run(args)
         code = 0
@@ -166,5 +170,44 @@ def run_job(
     except unexpected as exc:
         result = {"error": f"unexpected {describe(exc)}"}
         code = 1
+    seconds = round((datetime.now(UTC) - started).total_seconds(), 3)
+    if code == 0:
+        stage(f"{prog} succeeded", seconds=seconds)
+    else:
+        log.warning(f"{prog} failed", extra={"exitCode": code, "seconds": seconds, **result})
     emit_result(result, started)
     return code
+
+
+log = logging.getLogger("modelops.jobs")
+
+
+def stage(message: str, **fields: Any) -> None:
+    """One JSON log line (stderr) as a job enters a stage or makes progress."""
+    log.info(message, extra=fields)
+
+
+def _configure_logs() -> None:
+    """JSON lines on stderr, stdout being the result alone; no progress bars (tqdm redraws a
+    line with carriage returns, which a pod's log keeps as one unreadable line)."""
+    from modelops.serving_runtime import logs
+
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    logs.configure(os.environ.get("LOG_LEVEL", "INFO"), stream="ext://sys.stderr")
+
+
+class Progress:
+    """Periodic progress of a long stage: `add(n)` counts, and a line is logged at most every
+    `every` seconds (a stage of a million rows logs a few lines, not a million)."""
+
+    def __init__(self, message: str, every: float = 10.0) -> None:
+        self.message, self.every = message, every
+        self.done = 0
+        self._last = time.monotonic()
+
+    def add(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self._last >= self.every:
+            self._last = now
+            stage(self.message, rows=self.done)

@@ -19,7 +19,13 @@ from typing import Any, cast
 
 from modelops.serving_runtime.errors import BadInput, JobError
 from modelops.serving_runtime.jobs import actions
-from modelops.serving_runtime.jobs.common import env_default, load_table, redact, run_job
+from modelops.serving_runtime.jobs.common import (
+    env_default,
+    load_table,
+    redact,
+    run_job,
+    stage,
+)
 
 _DURATION = re.compile(r"^([1-9][0-9]*)(s|m|h|d)$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -346,8 +352,10 @@ def run(args: argparse.Namespace, now: float | None = None) -> dict[str, Any]:
     if not 0 < args.threshold <= 1:
         raise BadInput(f"--threshold {args.threshold} must be in (0, 1]")
     if args.reference:
+        stage("reading the reference", uri=redact(args.reference))
         reference = load_table(args.reference, args.tracking_uri)
     elif args.reference_model:
+        stage("reading the reference the model was trained on", model=args.reference_model)
         reference = reference_from_model(args.reference_model, args.tracking_uri)
     else:
         raise BadInput("no reference: give --reference URI or --reference-model models:/N/V")
@@ -355,10 +363,12 @@ def run(args: argparse.Namespace, now: float | None = None) -> dict[str, Any]:
     if args.current:
         if args.performance:
             raise BadInput("--performance joins labels to the prediction log: use --window")
+        stage("reading the current data", uri=redact(args.current))
         current = load_table(args.current, args.tracking_uri)
     else:
         from modelops.serving_runtime.predlog import META_COLUMNS
 
+        stage("reading the prediction log", window=args.window or "1h")
         logged = log_window(args.redis_url, args.stream, args.window or "1h", now)
         if args.performance:
             quality = model_performance(args, logged, now)
@@ -377,9 +387,16 @@ def run(args: argparse.Namespace, now: float | None = None) -> dict[str, Any]:
     if unknown:
         raise BadInput(f"--method names columns not compared: {', '.join(unknown)}")
 
+    stage(
+        "comparing the current data with the reference",
+        columns=len(columns),
+        rowsReference=len(reference),
+        rowsCurrent=len(current),
+    )
     facts, snapshot = evaluate(reference, current, columns, args.threshold, methods)
     report_uri = None
     if args.report_dir:
+        stage("writing the report")
         stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
         report_uri = write_reports(snapshot, args.report_dir, stamp)
     result = {
@@ -393,6 +410,7 @@ def run(args: argparse.Namespace, now: float | None = None) -> dict[str, Any]:
     if quality is not None:
         result["performance"] = quality
     if facts["datasetDrift"]:
+        stage("taking the onDrift actions", driftShare=facts["driftShare"])
         taken = on_drift(args, model, result)
         if taken:
             result["actions"] = taken

@@ -34,7 +34,7 @@ from modelops.serving_runtime.features.repo import (
     quiet_feast,
     unset_env_refs,
 )
-from modelops.serving_runtime.jobs.common import run_job
+from modelops.serving_runtime.jobs.common import run_job, stage
 from modelops.serving_runtime.jobs.online_store import (
     check_online_store,
     counting_writes,
@@ -245,6 +245,7 @@ def _materialize(
         # Feast's default writes a view in one batch, building every row's protobufs at once:
         # about 4 GB for a million entities, twice the job's default memory limit.
         settings.online_write_batch_size = WRITE_BATCH_SIZE
+    stage("loading the feature definitions")
     contents = load_definitions(copy, paths)
     check_online_store(store, paths)
     try:
@@ -258,6 +259,9 @@ def _materialize(
     materializable, other = materializable_views(store)
     views = check_views(views_requested, materializable, other)
     doing = f"materializing {', '.join(views)}"
+    stage(
+        doing, views=views, window=None if window is None else [iso(window.start), iso(window.end)]
+    )
     try:
         with counting_writes(store) as rows:
             if window is None:

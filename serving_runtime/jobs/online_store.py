@@ -8,6 +8,7 @@ from typing import Any
 
 from modelops.serving_runtime.errors import BadInput, JobError
 from modelops.serving_runtime.features.repo import one_line, redis_endpoints
+from modelops.serving_runtime.jobs.common import Progress
 
 
 @contextlib.contextmanager
@@ -23,9 +24,12 @@ def counting_writes(store: Any) -> Iterator[Callable[[], int | None]]:
         yield lambda: None
         return
 
+    logged = Progress("writing to the online store")
+
     def write(config: Any, table: Any, data: Any, progress: Any) -> Any:
         result = original(config, table, data, progress)
         counted[0] += len(data)
+        logged.add(len(data))
         return result
 
     online.online_write_batch = write

@@ -150,6 +150,15 @@ def run_process(*args: str, env: dict[str, str]) -> tuple[int, dict[str, Any], s
         timeout=90,
     )
     assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    # The pod's log: one JSON object per line, Feast's prints and bars included, no
+    # carriage-return redraws; a line per stage.
+    assert "\r" not in done.stderr
+    logged = [json.loads(line) for line in done.stderr.splitlines()]
+    said = [line["message"] for line in logged]
+    assert said[0] == "modelops-runtime materialize started", said
+    assert said[-1].startswith("modelops-runtime materialize "), said
+    if done.returncode == 0:
+        assert any(m.startswith("materializing ") for m in said), said
     return done.returncode, json.loads(done.stdout.strip().splitlines()[-1]), done.stdout
 
 

@@ -69,6 +69,8 @@ EXTERNAL_ENV: dict[str, str] = {
     "PROMETHEUS_MULTIPROCESS_DIR": "features.py: the legacy name, undone after Feast's import",
     "ON_DRIFT_WEBHOOK_URL": "jobs/actions.py: the onDrift webhook URL, rendered from the "
     "DriftMonitor's webhookSecretRef (a Secret reference, so never a command-line flag)",
+    "TQDM_DISABLE": "jobs/common.py: turns Feast's tqdm progress bars off in the jobs (their "
+    "carriage-return redraws make one unreadable log line); set by the job itself",
     "TERMINATION_MESSAGE_PATH": "jobs/common.py: where a job writes its result; the CronJob "
     "sets terminationMessagePath to the default instead",
     "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "loader.py: MLflow's own gate, opened only with "

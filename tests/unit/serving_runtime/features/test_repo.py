@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from pathlib import Path
 
@@ -107,3 +108,20 @@ def test_definition_file_shadowing_the_standard_library_is_refused(tmp_path: Pat
     with pytest.raises(JobError, match=r"json\.py shadows the Python module 'json'"):
         with repo.importable(tmp_path):
             pass
+
+
+def test_feasts_prints_become_log_lines_without_colours_or_redraws(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with caplog.at_level(logging.INFO, logger="modelops.feast"), repo.quiet_feast():
+        print("\x1b[1m\x1b[32mMaterializing 1 feature views\x1b[0m to 2025-01-31")
+        print("10%|#   | 1/10\r50%|#####  | 5/10", end="")
+        print("\r100%|##########| 10/10")
+        print()
+    assert capsys.readouterr().out == ""
+    assert [r.getMessage() for r in caplog.records] == [
+        "Materializing 1 feature views to 2025-01-31",
+        "10%|#   | 1/10",
+        "50%|#####  | 5/10",
+        "100%|##########| 10/10",
+    ]

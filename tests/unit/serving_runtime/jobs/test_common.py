@@ -116,3 +116,60 @@ def test_a_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as done:
         common.run_job("job", None, add, lambda args: {}, ["--nope"])
     assert done.value.code == 2
+
+
+def log_lines(err: str) -> list[dict[str, object]]:
+    """stderr as JSON objects: every line must be one."""
+    return [json.loads(line) for line in err.splitlines()]
+
+
+def test_a_job_logs_json_lines_on_stderr_a_line_per_stage(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TERMINATION_MESSAGE_PATH", str(tmp_path / "message"))
+
+    def run(args: object) -> dict[str, object]:
+        common.stage("reading the reference", uri="s3://b/ref.parquet")
+        progress = common.Progress("writing", every=0)
+        progress.add(10)
+        progress.add(5)
+        return {"ok": True}
+
+    assert common.run_job("modelops-runtime demo", None, lambda p: None, run, []) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 1  # stdout: the result alone
+    lines = log_lines(err)
+    said = [(line["message"], line.get("rows")) for line in lines]
+    assert said == [
+        ("modelops-runtime demo started", None),
+        ("reading the reference", None),
+        ("writing", 10),
+        ("writing", 15),
+        ("modelops-runtime demo succeeded", None),
+    ]
+    assert lines[1]["uri"] == "s3://b/ref.parquet" and lines[1]["level"] == "info"
+    assert isinstance(lines[-1]["seconds"], float)
+
+
+def test_a_failed_job_logs_its_exit_code_and_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TERMINATION_MESSAGE_PATH", str(tmp_path / "message"))
+
+    def run(args: object) -> dict[str, object]:
+        raise BadInput("--window 5x is not a duration")
+
+    assert common.run_job("job", None, lambda p: None, run, []) == common.EXIT_BAD_INPUT
+    last = log_lines(capsys.readouterr().err)[-1]
+    assert last["level"] == "warning" and last["message"] == "job failed"
+    assert last["exitCode"] == common.EXIT_BAD_INPUT
+    assert last["error"] == "--window 5x is not a duration"
+
+
+def test_progress_is_periodic_not_per_call(capsys: pytest.CaptureFixture[str]) -> None:
+    common._configure_logs()
+    progress = common.Progress("writing", every=3600)
+    for _ in range(1000):
+        progress.add(1)
+    assert progress.done == 1000
+    assert capsys.readouterr().err == ""  # nothing within the hour
