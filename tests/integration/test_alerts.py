@@ -22,7 +22,8 @@ def rendered_groups(*sets: str) -> list[dict[str, Any]]:
     helm = devenv.build_binaries() / "helm"
     args = ["--set", "metrics.prometheusRule.enabled=true"]
     for s in sets:
-        args += ["--set", s]
+        # --set-json: `--set` leaves a fraction a string, which the values schema refuses.
+        args += ["--set-json", s]
     out = subprocess.run(
         [str(helm), "template", "t", str(CHART), *args],
         check=True,
@@ -37,14 +38,14 @@ def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([tool("promtool"), *args], cwd=cwd, capture_output=True, text=True)
 
 
-def series(name: str, values: str, **labels: str) -> dict[str, str]:
+def series(metric: str, values: str, /, **labels: str) -> dict[str, str]:
     inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    return {"series": f"{name}{{{inner}}}", "values": values}
+    return {"series": f"{metric}{{{inner}}}", "values": values}
 
 
 def buckets(values_by_le: dict[str, str], **labels: str) -> list[dict[str, str]]:
-    name = "modelops_runtime_request_duration_seconds_bucket"
-    return [series(name, v, **labels, le=le) for le, v in values_by_le.items()]
+    metric = "modelops_runtime_request_duration_seconds_bucket"
+    return [series(metric, v, **labels, le=le) for le, v in values_by_le.items()]
 
 
 def requests(values: str, code: str, endpoint: str = "/predict", **labels: str) -> dict[str, str]:
