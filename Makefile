@@ -16,7 +16,7 @@ TYPECHECK := build/typecheck
 .PHONY: help demo test test-unit test-integration setup lock system-deps binaries infra-tools \
         check-infra cluster-up cluster-down services-up services-down down demo-down status \
         node-binaries node-up node-smoke node-down \
-        lint typecheck imports crds crds-check openapi openapi-check api-docs api-docs-check \
+        lint typecheck imports crds crds-check openapi openapi-check api-docs api-docs-check chart-docs \
         golden bench reliability images images-verify clean
 
 help: ## list the targets
@@ -68,7 +68,7 @@ $(SYSDEPS_STAMP):
 	fi
 	mkdir -p $(dir $@) && touch $@
 
-binaries: $(NODE_DEPS_STAMP) ## build the control plane, the real node, vegeta (load), actionlint (workflows), promtool (alerts) and kstatus-check (tests/tools) from Go modules, fetch S3Proxy (S3), into ~/.cache/modelops (once per version)
+binaries: $(NODE_DEPS_STAMP) ## build the control plane, the real node, vegeta (load), actionlint (workflows), promtool (alerts), helm-docs (chart README) and kstatus-check (tests/tools) from Go modules, fetch S3Proxy (S3), into ~/.cache/modelops (once per version)
 	bash scripts/build-control-plane.sh >/dev/null
 	bash scripts/node/build-node.sh >/dev/null
 	bash scripts/get-s3.sh >/dev/null
@@ -77,6 +77,7 @@ binaries: $(NODE_DEPS_STAMP) ## build the control plane, the real node, vegeta (
 	bash scripts/get-kstatus.sh >/dev/null
 	bash scripts/get-promtool.sh >/dev/null
 	bash scripts/get-monitoring-crds.sh >/dev/null
+	bash scripts/get-helm-docs.sh >/dev/null
 
 infra-tools: ## OpenTofu (from Go modules) and checkov (a venv of its own), cached by version
 	bash scripts/check-infra.sh tools >/dev/null
@@ -161,6 +162,9 @@ api-docs: setup ## generate docs/api.md from crds/
 
 api-docs-check: setup ## fail when docs/api.md is stale
 	$(BIN)/python -m modelops.operator.api.refdocs --out docs/api.md --check
+
+chart-docs: ## generate charts/modelops/README.md from the values' `# --` comments (helm-docs)
+	"$$(bash scripts/get-helm-docs.sh)" --chart-search-root charts --template-files README.md.gotmpl --log-level warning
 
 golden: setup ## rewrite the builders' golden files from examples/ (review the diff)
 	UPDATE_GOLDEN=1 $(BIN)/pytest tests/unit/operator/resources/test_golden.py -q

@@ -632,3 +632,29 @@ def test_a_list_of_namespaces_is_served_with_rights_in_those_alone(
         helm(cluster, "uninstall", "multi", "-n", ns)
         for n in (ns, team_a, team_b):
             core.delete_namespace(n)
+
+
+def test_the_values_readme_is_generated_from_the_values_and_current() -> None:
+    """charts/modelops/README.md is helm-docs' output for values.yaml as it is (`make
+    chart-docs`), and every value has a description."""
+    done = subprocess.run(
+        [
+            tool("helm-docs"),
+            "--chart-search-root",
+            str(CHART.parent),
+            "--template-files",
+            "README.md.gotmpl",
+            "--log-level",
+            "warning",
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    committed = (CHART / "README.md").read_text()
+    assert done.stdout == committed, "charts/modelops/README.md is stale: run `make chart-docs`"
+    rows = [line for line in committed.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) > 40
+    undescribed = [row.split(" | ")[0] for row in rows[1:] if row.rstrip().endswith("|  |")]
+    assert not undescribed, f"values without a `# --` description: {undescribed}"

@@ -110,7 +110,9 @@ def test_model_deployment_health(
     )
     status, message = health("modeldeployment.lua", rolling)
     assert status == "Progressing" and "0/1" in message
-    assert kstatus(rolling) == "InProgress" and reason(rolling, "Reconciling") == "RollingOut"
+    # Reconciling carries Ready's reason (the Deployment's: its pods are not available yet).
+    assert kstatus(rolling) == "InProgress" and reason(rolling, "Stalled") is None
+    assert reason(rolling, "Reconciling") == reason(rolling, "Ready") is not None
 
     o.create(
         "modeldeployments",
