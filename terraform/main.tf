@@ -357,6 +357,86 @@ resource "aws_eks_addon" "coredns" {
   depends_on = [aws_eks_node_group.serving]
 }
 
+# EKS Pod Identity: pods of an associated ServiceAccount get that association's IAM role's
+# credentials from the agent on their node, with no static keys in Secrets. A DaemonSet, so
+# it waits for nodes too.
+resource "aws_eks_addon" "pod_identity_agent" {
+  cluster_name                = aws_eks_cluster.this.name
+  addon_name                  = "eks-pod-identity-agent"
+  resolve_conflicts_on_create = "OVERWRITE"
+  resolve_conflicts_on_update = "OVERWRITE"
+
+  depends_on = [aws_eks_node_group.serving]
+}
+
+################################################################################ pod identity
+
+# An example of the identity a model runtime needs: read the artifact bucket under one prefix
+# (MLflow's artifacts of the models it serves), nothing else. Associated to one ServiceAccount
+# of one namespace; a ModelDeployment there runs as it with spec.runtime.serviceAccountName
+# (allowed by the chart's policy.allowedServiceAccounts).
+data "aws_iam_policy_document" "runtime_assume_role" {
+  statement {
+    actions = ["sts:AssumeRole", "sts:TagSession"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["pods.eks.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "runtime" {
+  count              = var.runtime_identity == null ? 0 : 1
+  name               = "${var.cluster_name}-runtime-${var.runtime_identity.namespace}"
+  assume_role_policy = data.aws_iam_policy_document.runtime_assume_role.json
+}
+
+data "aws_iam_policy_document" "runtime_artifacts" {
+  count = var.runtime_identity == null ? 0 : 1
+
+  statement {
+    sid       = "ReadArtifactsUnderPrefix"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["${aws_s3_bucket.artifacts.arn}/${var.runtime_identity.artifact_prefix}*"]
+  }
+
+  statement {
+    sid       = "ListArtifactsUnderPrefix"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.artifacts.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.runtime_identity.artifact_prefix}*"]
+    }
+  }
+
+  statement {
+    sid       = "DecryptArtifacts"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.artifacts.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "runtime_artifacts" {
+  count  = var.runtime_identity == null ? 0 : 1
+  name   = "read-artifacts"
+  role   = aws_iam_role.runtime[0].id
+  policy = data.aws_iam_policy_document.runtime_artifacts[0].json
+}
+
+resource "aws_eks_pod_identity_association" "runtime" {
+  count           = var.runtime_identity == null ? 0 : 1
+  cluster_name    = aws_eks_cluster.this.name
+  namespace       = var.runtime_identity.namespace
+  service_account = var.runtime_identity.service_account
+  role_arn        = aws_iam_role.runtime[0].arn
+
+  depends_on = [aws_eks_addon.pod_identity_agent]
+}
+
 ################################################################################ node groups
 
 data "aws_iam_policy_document" "node_assume_role" {

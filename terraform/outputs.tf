@@ -57,3 +57,8 @@ output "gpu_node_group_name" {
   description = "Name of the GPU node group, or null when enable_gpu_node_group is false."
   value       = var.enable_gpu_node_group ? aws_eks_node_group.gpu[0].node_group_name : null
 }
+
+output "runtime_role_arn" {
+  description = "The model runtime's IAM role (runtime_identity), or null."
+  value       = var.runtime_identity == null ? null : aws_iam_role.runtime[0].arn
+}

@@ -236,6 +236,30 @@ variable "artifact_noncurrent_version_days" {
   }
 }
 
+variable "runtime_identity" {
+  description = "An IAM role for model pods that reads the artifact bucket under artifact_prefix, associated (EKS Pod Identity) to service_account in namespace. Null: none."
+  type = object({
+    namespace       = string
+    service_account = optional(string, "model-runtime")
+    artifact_prefix = optional(string, "mlflow/")
+  })
+  default = null
+
+  validation {
+    condition = var.runtime_identity == null ? true : (
+      can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", var.runtime_identity.namespace)) &&
+      can(regex("^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", var.runtime_identity.service_account))
+    )
+    error_message = "runtime_identity.namespace must be a Kubernetes namespace name and service_account a ServiceAccount name (lowercase letters, digits, '-')."
+  }
+  validation {
+    condition = var.runtime_identity == null ? true : (
+      can(regex("^([A-Za-z0-9!_.*'()-]+/)*$", var.runtime_identity.artifact_prefix))
+    )
+    error_message = "runtime_identity.artifact_prefix must be empty (the whole bucket) or a key prefix ending in '/', e.g. mlflow/ or mlflow/team-a/."
+  }
+}
+
 variable "tags" {
   description = "Tags added to every resource (through the provider's default_tags)."
   type        = map(string)

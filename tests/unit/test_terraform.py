@@ -161,6 +161,9 @@ GOOD = [
     {"cluster_endpoint_public_access_cidrs": '["203.0.113.0/24"]'},
     {"cluster_admin_principal_arns": '["arn:aws:iam::123456789012:role/admins"]'},
     {"artifact_bucket_name": "acme.ml-artifacts", "cluster_log_retention_days": "90"},
+    {"runtime_identity": '{namespace="team-a"}'},
+    {"runtime_identity": '{namespace="team-a", service_account="fraud", artifact_prefix=""}'},
+    {"runtime_identity": '{namespace="t", artifact_prefix="mlflow/team-a/"}'},
 ]
 
 BAD = [
@@ -191,6 +194,10 @@ BAD = [
     ("artifact_bucket_name", "a..b", "valid S3 bucket name"),
     ("artifact_bucket_name", "192.168.1.1", "valid S3 bucket name"),
     ("artifact_noncurrent_version_days", "0", "at least 1"),
+    ("runtime_identity", '{namespace="Team_A"}', "must be a Kubernetes namespace name"),
+    ("runtime_identity", '{namespace="t", service_account="a b"}', "ServiceAccount name"),
+    ("runtime_identity", '{namespace="t", artifact_prefix="mlflow"}', "ending in '/'"),
+    ("runtime_identity", '{namespace="t", artifact_prefix="/mlflow/"}', "ending in '/'"),
 ]
 
 
@@ -226,6 +233,7 @@ def test_every_variable_is_described_and_typed() -> None:
         "gpu_node_group",
         "artifact_bucket_name",
         "cluster_endpoint_public_access_cidrs",
+        "runtime_identity",
     ],
 )
 def test_variable_has_validation(name: str) -> None:
@@ -296,6 +304,30 @@ def test_artifact_bucket_is_private_versioned_encrypted_and_tls_only() -> None:
         "data.aws_iam_policy_document.artifacts_bucket.json"
         in RESOURCES["aws_s3_bucket_policy.artifacts"]
     )
+
+
+def test_the_runtime_identity_reads_only_its_prefix_through_pod_identity() -> None:
+    """No static keys: the Pod Identity agent add-on, and an optional role that only
+    pods.eks.amazonaws.com may assume, reading (never writing) the bucket under one prefix."""
+    assert 'addon_name                  = "eks-pod-identity-agent"' in (
+        RESOURCES["aws_eks_addon.pod_identity_agent"]
+    )
+    assert 'identifiers = ["pods.eks.amazonaws.com"]' in DATA[
+        "aws_iam_policy_document.runtime_assume_role"
+    ]
+    policy = DATA["aws_iam_policy_document.runtime_artifacts"]
+    actions = set(re.findall(r'"((?:s3|kms):\w+)"', policy))
+    assert actions == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "kms:Decrypt"}
+    assert "${var.runtime_identity.artifact_prefix}*" in policy
+    assert 'variable = "s3:prefix"' in policy
+    association = RESOURCES["aws_eks_pod_identity_association.runtime"]
+    assert "service_account = var.runtime_identity.service_account" in association
+    assert "role_arn        = aws_iam_role.runtime[0].arn" in association
+    for name in ("aws_iam_role.runtime", "aws_eks_pod_identity_association.runtime"):
+        assert "count" in RESOURCES[name] and "var.runtime_identity == null ? 0 : 1" in (
+            RESOURCES[name]
+        )
+    assert "runtime_role_arn" in OUTPUTS
 
 
 def test_no_resources_beyond_the_cluster_and_the_bucket() -> None:
