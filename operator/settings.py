@@ -84,6 +84,10 @@ class OperatorSettings(BaseSettings):
     operator calls them with its own network position. An entry matches a URI with the same
     scheme and port, a host matching the entry's host (shell-style, `*.svc.cluster.local`)
     and a path under the entry's path. None by default."""
+    allowed_service_accounts: list[str] = Field(default_factory=list)
+    """ServiceAccounts a spec's pods may run as (JSON list of shell-style patterns, e.g.
+    ["model-runtime", "team-*"]), in the spec's own namespace; none by default: the pods run as
+    the namespace's default ServiceAccount."""
     preflight_max_bytes: int = Field(default=1_048_576, gt=0)
     """The largest MLmodel or requirements.txt the pre-flight check downloads."""
     allow_pickle_models: bool = True

@@ -36,7 +36,7 @@ def _flags_into_environment(argv: list[str]) -> None:
 
     from modelops.serving_runtime.settings import RuntimeSettings
 
-    flags = CliSettingsSource(
+    flags: CliSettingsSource[RuntimeSettings] = CliSettingsSource(
         RuntimeSettings,
         cli_prog_name="modelops-runtime serve",
         cli_kebab_case=True,

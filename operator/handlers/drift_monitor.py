@@ -20,6 +20,7 @@ from modelops.operator.resources.drift_monitor import (
     drift_target,
 )
 from modelops.operator.settings import get_settings
+from modelops.operator.status import allowlists
 from modelops.operator.status import drift_monitor as policy
 from modelops.operator.status.conditions import Problem
 
@@ -48,6 +49,7 @@ async def reconcile(namespace: str, name: str, logger: logging.Logger | Any) -> 
 async def _reconcile(body: dict[str, Any], logger: logging.Logger | Any) -> DriftMonitor:
     dm = parsing.parse(DriftMonitor, body)
     settings = get_settings()
+    allowlists.check_scheduled(dm.spec.job, settings)
     namespace = dm.metadata["namespace"]
     target_name = dm.spec.model_deployment_ref.name
     md_body = await asyncio.to_thread(kube.get, kinds.MODEL_DEPLOYMENT.kind, namespace, target_name)

@@ -22,6 +22,7 @@ from modelops.operator.resources.feature_materialization import (
     build_materialize_cronjob,
 )
 from modelops.operator.settings import get_settings
+from modelops.operator.status import allowlists
 from modelops.operator.status import feature_materialization as policy
 
 KIND = kinds.FEATURE_MATERIALIZATION
@@ -53,6 +54,7 @@ async def _write(fm: FeatureMaterialization, status: FeatureMaterializationStatu
 async def reconcile(namespace: str, name: str, logger: logging.Logger | Any, apply: bool) -> None:
     async def work(body: dict[str, Any]) -> None:
         fm = parsing.parse(FeatureMaterialization, body)
+        allowlists.check_scheduled(fm.spec.job, get_settings())
         status = fm.status or FeatureMaterializationStatus()
         if apply:
             cron = build_materialize_cronjob(fm, get_settings())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from modelops.operator.api.v1alpha1.pod import PodOptions
+
 MANAGED_BY = "modelops"
 RUNTIME_PORT = 8080
 RUNTIME_UID = 10001
@@ -90,6 +92,25 @@ def child_metadata(
         "ownerReferences": [owner_reference(owner)],
         **extra,
     }
+
+
+def pod_options(options: PodOptions, selector: dict[str, str]) -> dict[str, Any]:
+    """The Pod spec fields a spec passes through (the policy has allowed them): its
+    ServiceAccount, pull Secrets, affinity and spread. A spread constraint without a
+    labelSelector counts these pods (`selector`), which is what a spread of them means."""
+    fields: dict[str, Any] = {}
+    if options.service_account_name:
+        fields["serviceAccountName"] = options.service_account_name
+    if options.image_pull_secrets:
+        fields["imagePullSecrets"] = [{"name": r.name} for r in options.image_pull_secrets]
+    if options.affinity:
+        fields["affinity"] = options.affinity
+    if options.topology_spread_constraints:
+        fields["topologySpreadConstraints"] = [
+            {"labelSelector": {"matchLabels": dict(selector)}, **c}
+            for c in options.topology_spread_constraints
+        ]
+    return fields
 
 
 def pod_security_context() -> dict[str, Any]:

@@ -10,6 +10,7 @@ from modelops.operator.resources.common import (
     common_labels,
     container_security_context,
     owner_label,
+    pod_options,
     pod_security_context,
     tmp_volume,
 )
@@ -95,6 +96,7 @@ def job_spec(
                 "securityContext": pod_security_context(),
                 "containers": [container],
                 "volumes": volumes,
+                **pod_options(job, {owner_label(component): name}),
             },
         },
     }

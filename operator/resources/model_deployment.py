@@ -17,6 +17,7 @@ from modelops.operator.resources.common import (
     child_metadata,
     common_labels,
     container_security_context,
+    pod_options,
     pod_security_context,
     selector_labels,
     tmp_volume,
@@ -290,6 +291,7 @@ def build_deployment(
         "containers": [container],
         "volumes": volumes,
     }
+    pod_spec.update(pod_options(spec.runtime, selector_labels(name, COMPONENT)))
     if spec.runtime.node_selector:
         pod_spec["nodeSelector"] = dict(spec.runtime.node_selector)
     if spec.runtime.tolerations:

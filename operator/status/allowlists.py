@@ -1,9 +1,9 @@
-"""Pure: the platform team's allowlists for fields a ModelDeployment passes through to the
-cluster as written (the Service type, pod tolerations), for models that run their own code
-(spec.model.allowPickle) and for the registries the operator itself calls (trackingUri). A
-tenant who may create ModelDeployments must not get a cloud load balancer, pods on reserved
-nodes, pickle loading or the operator's network position where the platform forbids it by
-asking."""
+"""Pure: the platform team's allowlists for fields a spec passes through to the cluster as
+written (the Service type, pod tolerations, the pods' ServiceAccount and affinity), for models
+that run their own code (spec.model.allowPickle) and for the registries the operator itself
+calls (trackingUri). A tenant who may create these kinds must not get a cloud load balancer,
+pods on reserved nodes, a privileged ServiceAccount, pickle loading or the operator's network
+position where the platform forbids it by asking."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from fnmatch import fnmatchcase
 from urllib.parse import SplitResult, urlsplit
 
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeploymentSpec, Toleration
+from modelops.operator.api.v1alpha1.pod import PodOptions
 from modelops.operator.settings import OperatorSettings, TolerationField
 
 TOLERATION_FIELDS: tuple[TolerationField, ...] = ("key", "operator", "value", "effect")
@@ -75,6 +76,43 @@ def tracking_uri_allowed(uri: str, default: str, entries: Iterable[str]) -> bool
     return False
 
 
+def pod_option_problems(options: PodOptions, settings: OperatorSettings, path: str) -> list[str]:
+    """What the policy refuses of a spec's pod options at `path` (spec.runtime, spec.job)."""
+    refused: list[str] = []
+    account = options.service_account_name
+    if account and not any(fnmatchcase(account, p) for p in settings.allowed_service_accounts):
+        refused.append(
+            f"{path}.serviceAccountName {account} is not allowed here (a ServiceAccount may "
+            "hold rights the author lacks; allowed: "
+            f"{', '.join(settings.allowed_service_accounts) or 'none'})"
+        )
+    for kind in ("podAffinity", "podAntiAffinity"):
+        terms = (options.affinity or {}).get(kind) or {}
+        for rule in (
+            "requiredDuringSchedulingIgnoredDuringExecution",
+            "preferredDuringSchedulingIgnoredDuringExecution",
+        ):
+            for i, term in enumerate(terms.get(rule) or []):
+                term = term.get("podAffinityTerm", term) if isinstance(term, dict) else {}
+                if {"namespaces", "namespaceSelector"} & set(term):
+                    refused.append(
+                        f"{path}.affinity.{kind}.{rule}[{i}] looks at other namespaces "
+                        "(namespaces or namespaceSelector): pod affinity may only look at "
+                        "this namespace's pods"
+                    )
+    return refused
+
+
+def check_scheduled(job: PodOptions, settings: OperatorSettings) -> None:
+    """Raises PolicyViolation naming what the policy refuses of a scheduled kind's job."""
+    refused = pod_option_problems(job, settings, "spec.job")
+    if refused:
+        raise PolicyViolation(
+            "; ".join(refused) + ". Ask the platform team (MODELOPS_ALLOWED_SERVICE_ACCOUNTS, "
+            "the chart's policy.allowedServiceAccounts) or change the spec."
+        )
+
+
 def check_model_deployment(spec: ModelDeploymentSpec, settings: OperatorSettings) -> None:
     """Raises PolicyViolation naming every field the allowlists refuse."""
     refused: list[str] = []
@@ -99,6 +137,11 @@ def check_model_deployment(spec: ModelDeploymentSpec, settings: OperatorSettings
             f"{settings.mlflow_tracking_uri} and {len(settings.allowed_tracking_uris)} "
             "allowed pattern(s))"
         )
+    refused += pod_option_problems(spec.runtime, settings, "spec.runtime")
+    if spec.rollout.validation is not None:
+        refused += pod_option_problems(
+            spec.rollout.validation.job, settings, "spec.rollout.validation.job"
+        )
     if spec.model.allow_pickle and not settings.allow_pickle_models:
         refused.append(
             "spec.model.allowPickle is not allowed here (models that run their own code "
@@ -108,6 +151,6 @@ def check_model_deployment(spec: ModelDeploymentSpec, settings: OperatorSettings
         raise PolicyViolation(
             "; ".join(refused) + ". Ask the platform team (the operator's "
             "MODELOPS_ALLOWED_SERVICE_TYPES, MODELOPS_ALLOWED_TOLERATIONS, "
-            "MODELOPS_ALLOWED_TRACKING_URIS and MODELOPS_ALLOW_PICKLE_MODELS, the chart's "
-            "policy values) or change the spec."
+            "MODELOPS_ALLOWED_TRACKING_URIS, MODELOPS_ALLOWED_SERVICE_ACCOUNTS and "
+            "MODELOPS_ALLOW_PICKLE_MODELS, the chart's policy values) or change the spec."
         )

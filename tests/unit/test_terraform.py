@@ -309,12 +309,14 @@ def test_artifact_bucket_is_private_versioned_encrypted_and_tls_only() -> None:
 def test_the_runtime_identity_reads_only_its_prefix_through_pod_identity() -> None:
     """No static keys: the Pod Identity agent add-on, and an optional role that only
     pods.eks.amazonaws.com may assume, reading (never writing) the bucket under one prefix."""
-    assert 'addon_name                  = "eks-pod-identity-agent"' in (
-        RESOURCES["aws_eks_addon.pod_identity_agent"]
+    assert (
+        'addon_name                  = "eks-pod-identity-agent"'
+        in (RESOURCES["aws_eks_addon.pod_identity_agent"])
     )
-    assert 'identifiers = ["pods.eks.amazonaws.com"]' in DATA[
-        "aws_iam_policy_document.runtime_assume_role"
-    ]
+    assert (
+        'identifiers = ["pods.eks.amazonaws.com"]'
+        in DATA["aws_iam_policy_document.runtime_assume_role"]
+    )
     policy = DATA["aws_iam_policy_document.runtime_artifacts"]
     actions = set(re.findall(r'"((?:s3|kms):\w+)"', policy))
     assert actions == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "kms:Decrypt"}
@@ -324,8 +326,9 @@ def test_the_runtime_identity_reads_only_its_prefix_through_pod_identity() -> No
     assert "service_account = var.runtime_identity.service_account" in association
     assert "role_arn        = aws_iam_role.runtime[0].arn" in association
     for name in ("aws_iam_role.runtime", "aws_eks_pod_identity_association.runtime"):
-        assert "count" in RESOURCES[name] and "var.runtime_identity == null ? 0 : 1" in (
-            RESOURCES[name]
+        assert (
+            "count" in RESOURCES[name]
+            and "var.runtime_identity == null ? 0 : 1" in (RESOURCES[name])
         )
     assert "runtime_role_arn" in OUTPUTS
 

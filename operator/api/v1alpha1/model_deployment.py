@@ -20,6 +20,7 @@ from modelops.operator.api.base import (
     matching,
     message_column,
 )
+from modelops.operator.api.v1alpha1.pod import PodOptions
 from modelops.operator.api.v1alpha1.schedule import DURATION_PATTERN, JobRuntime
 
 # models:/NAME@ALIAS, models:/NAME/VERSION, models:/NAME/STAGE, runs:/RUN/PATH, s3://..., /abs
@@ -158,8 +159,8 @@ class Toleration(KubeModel):
     """How long a NoExecute taint is tolerated."""
 
 
-class RuntimeSpec(KubeModel):
-    """The serving runtime's container."""
+class RuntimeSpec(PodOptions):
+    """The serving runtime's container and pods."""
 
     image: str | None = Field(default=None, max_length=1024)
     """The runtime image; defaults to the operator's MODELOPS_RUNTIME_IMAGE."""

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from modelops.operator.api.base import KubeModel, matching
+from modelops.operator.api.v1alpha1.pod import PodOptions
 
 
 def _cron_field(value: str, question: bool = False) -> str:
@@ -61,8 +62,8 @@ def cron_field(description_default: str) -> Any:
     )
 
 
-class JobRuntime(KubeModel):
-    """The job container."""
+class JobRuntime(PodOptions):
+    """The job's container and pod."""
 
     image: str | None = Field(default=None, max_length=1024)
     """The runtime image; defaults to the operator's MODELOPS_RUNTIME_IMAGE."""

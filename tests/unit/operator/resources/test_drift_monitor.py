@@ -148,6 +148,18 @@ def test_cronjob_is_owned_forbids_overlap_and_is_hardened(settings: OperatorSett
     assert labels["app.kubernetes.io/component"] == "drift-monitor"
 
 
+def test_the_jobs_pod_runs_as_the_named_service_account(settings: OperatorSettings) -> None:
+    cron = build_drift_cronjob(
+        monitor(job={"serviceAccountName": "drift-reader", "imagePullSecrets": [{"name": "r"}]}),
+        drift_target(served_md(), settings),
+        settings,
+    )
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "drift-reader"
+    assert pod["imagePullSecrets"] == [{"name": "r"}]
+    assert pod["automountServiceAccountToken"] is False
+
+
 def test_the_job_takes_the_on_drift_actions_with_the_tenants_rights(
     settings: OperatorSettings,
 ) -> None:

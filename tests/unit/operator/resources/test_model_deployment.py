@@ -69,6 +69,66 @@ def test_pod_is_hardened(settings: OperatorSettings, resolved: ResolvedModel) ->
     assert c["image"] == "registry.test/runtime:1"
 
 
+def test_identity_and_placement_pass_through(
+    settings: OperatorSettings, resolved: ResolvedModel
+) -> None:
+    zone_affinity = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {
+                                "key": "topology.kubernetes.io/zone",
+                                "operator": "In",
+                                "values": ["a"],
+                            }
+                        ]
+                    }
+                ]
+            }
+        }
+    }
+    md = make_md(
+        {
+            "model": {"uri": "models:/fraud@champion"},
+            "runtime": {
+                "serviceAccountName": "model-runtime",
+                "imagePullSecrets": [{"name": "registry"}],
+                "affinity": zone_affinity,
+                "topologySpreadConstraints": [
+                    {
+                        "maxSkew": 1,
+                        "topologyKey": "kubernetes.io/hostname",
+                        "whenUnsatisfiable": "DoNotSchedule",
+                    },
+                    {
+                        "maxSkew": 2,
+                        "topologyKey": "topology.kubernetes.io/zone",
+                        "whenUnsatisfiable": "ScheduleAnyway",
+                        "labelSelector": {"matchLabels": {"team": "risk"}},
+                    },
+                ],
+            },
+        }
+    )
+    deployment = b.build_deployment(md, resolved, settings)
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "model-runtime"
+    assert pod["automountServiceAccountToken"] is False  # the runtime never calls the API
+    assert pod["imagePullSecrets"] == [{"name": "registry"}]
+    assert pod["affinity"] == zone_affinity
+    by_host, by_zone = pod["topologySpreadConstraints"]
+    # Without a selector a spread counts this deployment's own pods.
+    assert by_host["labelSelector"] == {
+        "matchLabels": deployment["spec"]["selector"]["matchLabels"]
+    }
+    assert by_zone["labelSelector"] == {"matchLabels": {"team": "risk"}}
+    # None of it unless asked.
+    plain = b.build_deployment(make_md(), resolved, settings)["spec"]["template"]["spec"]
+    assert not {"serviceAccountName", "imagePullSecrets", "affinity"} & set(plain)
+
+
 def test_autoscaling_leaves_replicas_to_the_hpa(
     settings: OperatorSettings, resolved: ResolvedModel
 ) -> None:

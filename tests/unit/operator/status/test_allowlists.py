@@ -131,3 +131,48 @@ def test_a_tracking_uri_outside_the_allowlist_is_refused_by_name() -> None:
         allowlists.check_model_deployment(
             spec(model={**MODEL, "trackingUri": "http://10.0.0.9:5000"}), settings
         )
+
+
+def test_a_service_account_needs_the_policys_leave_in_every_pod_a_spec_makes() -> None:
+    runtime = {"serviceAccountName": "model-runtime"}
+    validation_job = {
+        "candidate": "models:/fraud@challenger",
+        "validation": {
+            "data": "s3://b/holdout.parquet",
+            "target": "label",
+            "metrics": [{"name": "accuracy", "min": 0.8}],
+            "job": {"serviceAccountName": "admin"},
+        },
+    }
+    with pytest.raises(allowlists.PolicyViolation) as e:
+        allowlists.check_model_deployment(
+            spec(runtime=runtime, rollout=validation_job), OperatorSettings()
+        )
+    text = str(e.value)
+    assert "spec.runtime.serviceAccountName model-runtime is not allowed here" in text
+    assert "spec.rollout.validation.job.serviceAccountName admin" in text
+    allowed = OperatorSettings(allowed_service_accounts=["model-*"])
+    allowlists.check_model_deployment(spec(runtime=runtime), allowed)
+    with pytest.raises(allowlists.PolicyViolation, match="admin is not allowed"):
+        allowlists.check_model_deployment(spec(runtime=runtime, rollout=validation_job), allowed)
+    # The scheduled kinds' jobs too.
+    job = make_md({"model": MODEL, "runtime": runtime}).spec.runtime
+    allowlists.check_scheduled(job, allowed)
+    with pytest.raises(allowlists.PolicyViolation, match=r"spec.job.serviceAccountName"):
+        allowlists.check_scheduled(job, OperatorSettings())
+
+
+@pytest.mark.parametrize("rule", ["required", "preferred"])
+def test_pod_affinity_may_look_at_this_namespace_alone(rule: str) -> None:
+    term: dict[str, Any] = {
+        "labelSelector": {"matchLabels": {"app": "db"}},
+        "topologyKey": "kubernetes.io/hostname",
+    }
+    key = f"{rule}DuringSchedulingIgnoredDuringExecution"
+    wrap = (lambda t: t) if rule == "required" else (lambda t: {"weight": 1, "podAffinityTerm": t})
+    own = {"podAffinity": {key: [wrap(term)]}}
+    allowlists.check_model_deployment(spec(runtime={"affinity": own}), OperatorSettings())
+    for reach in ({"namespaces": ["other"]}, {"namespaceSelector": {}}):
+        other = {"podAntiAffinity": {key: [wrap({**term, **reach})]}}
+        with pytest.raises(allowlists.PolicyViolation, match=f"podAntiAffinity.{key}\\[0\\]"):
+            allowlists.check_model_deployment(spec(runtime={"affinity": other}), OperatorSettings())
