@@ -6,20 +6,35 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 )
 
 func main() {
-	var objects []map[string]interface{}
-	if err := json.NewDecoder(os.Stdin).Decode(&objects); err != nil {
+	data, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kstatus-check: reading stdin:", err)
+		os.Exit(2)
+	}
+	// apimachinery's decoder, as the apiserver's clients decode: whole numbers become int64,
+	// which kstatus needs (metadata.generation, status.observedGeneration); encoding/json
+	// would give float64 and kstatus would refuse every object.
+	var objects []interface{}
+	if err := utiljson.Unmarshal(data, &objects); err != nil {
 		fmt.Fprintln(os.Stderr, "kstatus-check: stdin is not a JSON list of objects:", err)
 		os.Exit(2)
 	}
 	results := make([]map[string]string, 0, len(objects))
-	for _, object := range objects {
+	for _, item := range objects {
+		object, ok := item.(map[string]interface{})
+		if !ok {
+			fmt.Fprintln(os.Stderr, "kstatus-check: an element of the list is not an object")
+			os.Exit(2)
+		}
 		res, err := status.Compute(&unstructured.Unstructured{Object: object})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "kstatus-check:", err)
