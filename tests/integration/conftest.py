@@ -232,6 +232,8 @@ def operator(
             ["http://127.0.0.1:9", f"http://*:{urlsplit(mlflow_url).port}"]
         ),
         "MODELOPS_PREFLIGHT_MAX_BYTES": "16384",
+        # The ServiceAccount test_pods.py runs a model as; any other is refused by policy.
+        "MODELOPS_ALLOWED_SERVICE_ACCOUNTS": json.dumps(["model-runtime"]),
         # A namespace the operator's pattern (t-*) matches and its policy keeps it out of.
         "MODELOPS_EXCLUDED_NAMESPACES": json.dumps(["kube-system", EXCLUDED_NAMESPACE]),
         # One key for every start: a restarted operator's pushes must verify in the pods.

@@ -642,7 +642,7 @@ def test_pass_through_fields_outside_the_allowlists_are_refused(
         md_body(
             model_name,
             service={"type": "LoadBalancer"},
-            runtime={"tolerations": [{"operator": "Exists"}]},
+            runtime={"tolerations": [{"operator": "Exists"}], "serviceAccountName": "admin"},
         )
     )
 
@@ -654,12 +654,20 @@ def test_pass_through_fields_outside_the_allowlists_are_refused(
     assert ready["status"] == "False"
     assert "spec.service.type LoadBalancer is not allowed" in ready["message"]
     assert "spec.runtime.tolerations[0] (key='', operator='Exists'" in ready["message"]
+    # A ServiceAccount may carry rights (an IAM role, RBAC) its author lacks.
+    assert "spec.runtime.serviceAccountName admin is not allowed" in ready["message"]
     time.sleep(POLL_SECONDS + 1)  # a resync pass does not create anything either
     assert k.children_versions(model_name) == {}
     events = [e for e in k.events(model_name) if e.reason == "PolicyViolation"]
     assert len(events) == 1 and events[0].type == "Warning"
 
-    k.patch_spec(model_name, {"service": {"type": "ClusterIP"}, "runtime": {"tolerations": None}})
+    k.patch_spec(
+        model_name,
+        {
+            "service": {"type": "ClusterIP"},
+            "runtime": {"tolerations": None, "serviceAccountName": None},
+        },
+    )
     wait_for(lambda: k.is_ready(model_name), 90, "Ready once the spec is within the policy")
     assert k.core.read_namespaced_service(model_name, k.ns).spec.type == "ClusterIP"
 

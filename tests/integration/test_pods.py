@@ -115,13 +115,30 @@ def test_a_pod_serves_under_the_rendered_security_context(
 ) -> None:
     name = f"m-{uuid.uuid4().hex[:6]}"
     register_model(mlflow_url, name)
+    # A ServiceAccount the policy allows (as one associated with an IAM role would be).
+    client.CoreV1Api(api_client).create_namespaced_service_account(
+        real_namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="model-runtime"))
+    )
     t0 = time.monotonic()
-    deploy(api_client, real_namespace, name, real_node["runtime"], pod_services["mlflow_ip"])
+    runtime = {
+        "image": real_node["runtime"],
+        "resources": {"requests": {"cpu": "100m"}},
+        "serviceAccountName": "model-runtime",
+    }
+    deploy(
+        api_client,
+        real_namespace,
+        name,
+        real_node["runtime"],
+        pod_services["mlflow_ip"],
+        runtime=runtime,
+    )
     wait_ready(api_client, real_namespace, name, 240)
     print(f"ModelDeployment {name}: apply to Ready with a real pod in {time.monotonic() - t0:.1f}s")
 
     (pod,) = running_pods(api_client, real_namespace, name)
     assert pod.spec.node_name == "modelops-node"
+    assert pod.spec.service_account_name == "model-runtime"
     # What the container really runs as, not what the spec asks for.
     probe = kubectl(
         cluster,
@@ -135,10 +152,12 @@ def test_a_pod_serves_under_the_rendered_security_context(
         "import os, json\n"
         "try:\n    open('/probe', 'w'); ro = False\n"
         "except OSError:\n    ro = True\n"
-        "print(json.dumps({'uid': os.getuid(), 'gid': os.getgid(), 'ro': ro}))",
+        "token = os.path.exists('/var/run/secrets/kubernetes.io/serviceaccount/token')\n"
+        "print(json.dumps({'uid': os.getuid(), 'gid': os.getgid(), 'ro': ro, 'token': token}))",
     )
     assert probe.returncode == 0, probe.stderr
-    assert json.loads(probe.stdout) == {"uid": 10001, "gid": 10001, "ro": True}
+    # Whatever ServiceAccount it runs as, the pod holds no Kubernetes API token.
+    assert json.loads(probe.stdout) == {"uid": 10001, "gid": 10001, "ro": True, "token": False}
 
     url = service_url(api_client, real_namespace, name)
     answer = httpx.post(f"{url}/predict", json=ROW, timeout=10)
