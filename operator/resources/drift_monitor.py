@@ -72,8 +72,12 @@ def drift_args(dm: DriftMonitor, target: DriftTarget) -> list[str]:
         args += ["--columns", ",".join(spec.columns)]
     for column, method in sorted((spec.methods or {}).items()):
         args += ["--method", f"{column}={method}"]
-    if spec.report is not None:
+    if spec.report is not None and spec.report.uri:
         args += ["--report-dir", spec.report.uri]
+    elif spec.report is not None and spec.report.model_run and target.model_uri:
+        args.append("--report-to-run")
+        if "--model" not in args and "--reference-model" not in args:
+            args += ["--model", target.model_uri]
     ns, name = dm.metadata["namespace"], dm.metadata["name"]
     args += ["--monitor", f"{ns}/{name}", "--model-deployment", spec.model_deployment_ref.name]
     if spec.performance is not None:

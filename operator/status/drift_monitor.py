@@ -99,6 +99,7 @@ def to_drift_result(doc: dict[str, Any], job_name: str, now: datetime) -> DriftR
             [str(c) for c in columns][:LIST_LIMIT] if isinstance(columns, list) else None
         ),
         report_uri=doc.get("reportUri"),
+        report_error=doc.get("reportError") or None,
         performance=to_performance(doc.get("performance")),
         error=doc.get("error") or None,
     )

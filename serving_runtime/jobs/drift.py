@@ -71,7 +71,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--threshold", type=float, default=0.2, help="drift share, in (0, 1]")
     parser.add_argument("--min-rows", type=int, default=100)
-    parser.add_argument("--report-dir", help="directory or artifact URI for HTML/JSON reports")
+    parser.add_argument("--report-dir", help="artifact store URI (s3://...) for HTML/JSON reports")
+    parser.add_argument(
+        "--report-to-run",
+        action="store_true",
+        help="attach the reports to the MLflow run of --model (models:/NAME/VERSION)",
+    )
     parser.add_argument(
         "--tag-model-version",
         action="store_true",
@@ -330,21 +335,63 @@ def summarize(doc: dict[str, Any], threshold: float) -> dict[str, Any]:
 
 
 def write_reports(snapshot: Any, target: str, stamp: str) -> str:
-    """HTML and JSON reports into a directory or an artifact store; returns the HTML's URI."""
-    name = f"drift-{stamp}"
-    if target.startswith("/") or target.startswith("file:"):
-        directory = Path(target.removeprefix("file://").removeprefix("file:"))
-        directory.mkdir(parents=True, exist_ok=True)
-        snapshot.save_html(str(directory / f"{name}.html"))
-        snapshot.save_json(str(directory / f"{name}.json"))
-        return str(directory / f"{name}.html")
+    """HTML and JSON reports into an artifact store (s3://...); returns the HTML's URI."""
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
+    name = f"drift-{stamp}"
     with tempfile.TemporaryDirectory(prefix="modelops-report-") as tmp:
         snapshot.save_html(str(Path(tmp) / f"{name}.html"))
         snapshot.save_json(str(Path(tmp) / f"{name}.json"))
         get_artifact_repository(target).log_artifacts(tmp)
     return f"{target.rstrip('/')}/{name}.html"
+
+
+REPORTS_ON_RUN = "modelops-drift"
+
+
+def write_reports_to_run(
+    snapshot: Any, model_uri: str, tracking_uri: str | None, stamp: str
+) -> str:
+    """HTML and JSON reports as artifacts of the model version's MLflow run, under
+    modelops-drift/; returns runs:/RUN_ID/modelops-drift/drift-STAMP.html."""
+    import mlflow
+
+    m = _MODEL_URI.match(model_uri)
+    if m is None:
+        raise BadInput(f"--model {model_uri!r} is not models:/NAME/VERSION")
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    if m["alias"]:
+        mv = client.get_model_version_by_alias(m["name"], m["alias"])
+    else:
+        mv = client.get_model_version(m["name"], m["version"])
+    if not mv.run_id:
+        raise BadInput(f"{model_uri} was registered without a run: no run to attach reports to")
+    name = f"drift-{stamp}"
+    with tempfile.TemporaryDirectory(prefix="modelops-report-") as tmp:
+        snapshot.save_html(str(Path(tmp) / f"{name}.html"))
+        snapshot.save_json(str(Path(tmp) / f"{name}.json"))
+        client.log_artifacts(mv.run_id, tmp, artifact_path=REPORTS_ON_RUN)
+    return f"runs:/{mv.run_id}/{REPORTS_ON_RUN}/{name}.html"
+
+
+def save_reports(
+    args: argparse.Namespace, model: str | None, snapshot: Any, now: float
+) -> dict[str, Any]:
+    """Where the reports went, or why they could not be written: the drift figures are
+    reported either way (a report store that is down must not lose a run's findings)."""
+    stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
+    try:
+        if args.report_dir:
+            stage("writing the report", uri=redact(args.report_dir))
+            return {"reportUri": write_reports(snapshot, args.report_dir, stamp)}
+        if args.report_to_run:
+            if not model:
+                return {"reportError": "no --model: no MLflow run to attach the report to"}
+            stage("attaching the report to the model version's run", model=model)
+            return {"reportUri": write_reports_to_run(snapshot, model, args.tracking_uri, stamp)}
+    except Exception as exc:  # the store's or the registry's error, whatever its type
+        return {"reportError": f"could not write the report: {type(exc).__name__}: {exc}"}
+    return {}
 
 
 def run(args: argparse.Namespace, now: float | None = None) -> dict[str, Any]:
@@ -394,17 +441,13 @@ def run(args: argparse.Namespace, now: float | None = None) -> dict[str, Any]:
         rowsCurrent=len(current),
     )
     facts, snapshot = evaluate(reference, current, columns, args.threshold, methods)
-    report_uri = None
-    if args.report_dir:
-        stage("writing the report")
-        stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
-        report_uri = write_reports(snapshot, args.report_dir, stamp)
     result = {
         **facts,
         "rowsReference": len(reference),
         "rowsCurrent": len(current),
         "ignoredColumns": ignored,
-        "reportUri": report_uri,
+        "reportUri": None,
+        **save_reports(args, model, snapshot, now),
         "error": None,
     }
     if quality is not None:

@@ -423,6 +423,18 @@ DM_INVALID = [
         {"modelDeploymentRef": {"name": "m"}, "retrain": {"alias": "champion@1"}},
         "spec.retrain.alias",
     ),
+    (
+        {"modelDeploymentRef": {"name": "m"}, "report": {"uri": "/reports"}},
+        "a path in the job's pod would go with the pod",
+    ),
+    (
+        {"modelDeploymentRef": {"name": "m"}, "report": {}},
+        "set exactly one of uri and modelRun: true",
+    ),
+    (
+        {"modelDeploymentRef": {"name": "m"}, "report": {"uri": "s3://b/r", "modelRun": True}},
+        "set exactly one of uri and modelRun: true",
+    ),
 ]
 
 
@@ -916,3 +928,32 @@ def test_only_runs_of_the_monitors_own_cronjob_reach_status(
     run = wait_for(last_run, 90, "lastRun from the CronJob's own run")
     assert run["jobName"] == "scheduled"
     assert run["completionTime"] < "2100" and run["startTime"] < "2100"
+
+
+def test_reports_attach_to_the_served_versions_mlflow_run(
+    datasets: dict[str, Path], mlflow_url: str
+) -> None:
+    """report.modelRun: the HTML and JSON land on the model version's run, not in the pod."""
+    from mlflow import MlflowClient
+
+    name = f"m{uuid.uuid4().hex[:8]}"
+    version = register_model(mlflow_url, name)
+    run_id = MlflowClient(mlflow_url).get_model_version(name, version).run_id
+    code, result = run_drift(
+        "--reference",
+        str(datasets["reference"]),
+        "--current",
+        str(datasets["shifted"]),
+        "--model",
+        f"models:/{name}/{version}",
+        "--tracking-uri",
+        mlflow_url,
+        "--report-to-run",
+    )
+    assert code == 0 and result["error"] is None and "reportError" not in result, result
+    assert result["reportUri"].startswith(f"runs:/{run_id}/modelops-drift/drift-"), result
+    listed = {
+        Path(a.path).suffix
+        for a in MlflowClient(mlflow_url).list_artifacts(run_id, "modelops-drift")
+    }
+    assert listed == {".html", ".json"}

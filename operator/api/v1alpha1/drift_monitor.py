@@ -110,14 +110,32 @@ class Threshold(KubeModel):
 
 
 class ReportSpec(KubeModel):
-    """Where the Evidently reports go."""
+    """Where the Evidently reports (HTML and JSON) go: an object store, or the served model
+    version's MLflow run. Never a path inside the job's pod, whose filesystem goes with it."""
 
-    uri: str = matching(
-        r"^(s3://\S+|gs://\S+|mlflow-artifacts:/\S+|/\S*)$",
-        "must be an s3://, gs:// or mlflow-artifacts:/ URI, or an absolute path",
+    model_config = KubeModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.uri) != (has(self.modelRun) && self.modelRun)",
+                    "message": "set exactly one of uri and modelRun: true",
+                }
+            ]
+        }
+    }
+
+    uri: str | None = matching(
+        r"^(s3://\S+|gs://\S+|mlflow-artifacts:/\S+)$",
+        "must be an s3://, gs:// or mlflow-artifacts:/ URI (a path in the job's pod would go "
+        "with the pod)",
+        default=None,
         max_length=2048,
     )
-    """A directory, or an artifact store URI MLflow can write (s3://...): HTML and JSON."""
+    """An artifact store URI MLflow can write (s3://bucket/drift/fraud): each run's reports go
+    under it, named by the run's time."""
+    model_run: bool = False
+    """Attach each run's reports to the MLflow run of the served model version, under
+    modelops-drift/ (needs a model served from the registry, and write access to its run)."""
 
 
 class OnDrift(KubeModel):
@@ -424,7 +442,10 @@ class DriftResult(KubeModel):
     drifted_columns: list[str] | None = None
     """The columns found drifted."""
     report_uri: str | None = None
-    """Where the report was written."""
+    """Where the report was written (s3://..., or runs:/RUN_ID/modelops-drift/... on the
+    model version's MLflow run)."""
+    report_error: str | None = None
+    """Why the report could not be written (the drift figures stand)."""
     performance: PerformanceResult | None = None
     """Model quality, when spec.performance asks for it."""
     error: str | None = None

@@ -148,6 +148,17 @@ def test_cronjob_is_owned_forbids_overlap_and_is_hardened(settings: OperatorSett
     assert labels["app.kubernetes.io/component"] == "drift-monitor"
 
 
+def test_reports_on_the_model_run_name_the_served_version(settings: OperatorSettings) -> None:
+    (c,) = build_drift_cronjob(
+        monitor(reference={"uri": "s3://b/ref.parquet"}, columns=["a"], report={"modelRun": True}),
+        drift_target(served_md(), settings),
+        settings,
+    )["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    args = c["args"]
+    assert "--report-to-run" in args and "--report-dir" not in args
+    assert args[args.index("--model") + 1] == "models:/fraud/7"
+
+
 def test_the_jobs_pod_runs_as_the_named_service_account(settings: OperatorSettings) -> None:
     cron = build_drift_cronjob(
         monitor(job={"serviceAccountName": "drift-reader", "imagePullSecrets": [{"name": "r"}]}),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pandas as pd
 import pytest
 
@@ -138,3 +140,20 @@ def test_requested_columns_win_and_must_exist_in_both() -> None:
 )
 def test_column_kinds(values: object, kind: str) -> None:
     assert drift.column_kind(pd.Series(values)) == kind
+
+
+def test_a_report_store_that_fails_loses_no_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    def down(*args: object) -> str:
+        raise ConnectionError("s3.example: connection refused")
+
+    monkeypatch.setattr(drift, "write_reports", down)
+    args = argparse.Namespace(report_dir="s3://b/reports", report_to_run=False, tracking_uri=None)
+    assert drift.save_reports(args, None, object(), 0.0) == {
+        "reportError": "could not write the report: ConnectionError: s3.example: connection refused"
+    }
+    to_run = argparse.Namespace(report_dir=None, report_to_run=True, tracking_uri=None)
+    assert drift.save_reports(to_run, None, object(), 0.0) == {
+        "reportError": "no --model: no MLflow run to attach the report to"
+    }
+    none = argparse.Namespace(report_dir=None, report_to_run=False, tracking_uri=None)
+    assert drift.save_reports(none, "models:/m/1", object(), 0.0) == {}
