@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 from mlflow.deployments import BaseDeploymentClient, PredictionsResponse
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
@@ -184,7 +184,7 @@ class ModelopsDeploymentClient(BaseDeploymentClient):
     """ModelDeployments in one namespace (the target URI's, or the kubeconfig context's)."""
 
     def __init__(self, target_uri: str) -> None:
-        super().__init__(target_uri)
+        super().__init__(target_uri)  # type: ignore[no-untyped-call]
         try:
             config.load_kube_config()
             _, context = config.list_kube_config_contexts()
@@ -201,7 +201,7 @@ class ModelopsDeploymentClient(BaseDeploymentClient):
 
     def _read(self, name: str) -> dict[str, Any]:
         try:
-            return self.custom.get_namespaced_custom_object(  # type: ignore[no-any-return]
+            found = self.custom.get_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, PLURAL, name
             )
         except ApiException as e:
@@ -211,6 +211,7 @@ class ModelopsDeploymentClient(BaseDeploymentClient):
                     RESOURCE_DOES_NOT_EXIST,
                 ) from None
             raise _refused(e) from None
+        return cast(dict[str, Any], found)
 
     def _wait(self, name: str, config: dict[str, Any] | None) -> dict[str, Any]:
         """The deployment once Ready for its current generation; a Stalled one (waiting will
@@ -306,7 +307,7 @@ class ModelopsDeploymentClient(BaseDeploymentClient):
             )
         except ApiException as e:
             raise _refused(e) from None
-        return [summary(obj) for obj in found["items"]]
+        return [summary(obj) for obj in cast(dict[str, Any], found)["items"]]
 
     def get_deployment(self, name: str, endpoint: str | None = None) -> dict[str, Any]:
         return summary(self._read(name))
@@ -324,7 +325,10 @@ class ModelopsDeploymentClient(BaseDeploymentClient):
             service = self.core.read_namespaced_service(deployment_name, self.namespace)
         except ApiException as e:
             raise _refused(e) from None
-        port = service.spec.ports[0].port
+        ports = service.spec.ports if service.spec else None
+        if not ports:
+            raise MlflowException(f"the Service of deployment {deployment_name} has no port")
+        port = ports[0].port
         path = (
             f"/api/v1/namespaces/{self.namespace}/services/{deployment_name}:{port}"
             "/proxy/invocations"
@@ -342,7 +346,10 @@ class ModelopsDeploymentClient(BaseDeploymentClient):
             )
         except ApiException as e:
             raise _refused(e, f"deployment {deployment_name} refused the request") from None
-        return PredictionsResponse.from_json(response.data.decode())
+        answer: PredictionsResponse = PredictionsResponse.from_json(  # type: ignore[no-untyped-call]
+            response.data.decode()
+        )
+        return answer
 
 
 def _refused(e: ApiException, what: str = "the cluster refused the request") -> MlflowException:

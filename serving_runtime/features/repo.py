@@ -205,7 +205,7 @@ def apply_missing(store: Any, contents: Any) -> list[str]:
         return []
     store.apply([o for _, o in missing], partial=True)
     names = sorted(f"{kind} {obj.name}" for kind, obj in missing)
-    print(f"applied to the registry: {', '.join(names)}", file=sys.stderr)
+    logging.getLogger("modelops.feast").info("applied to the registry", extra={"applied": names})
     return names
 
 

@@ -213,10 +213,10 @@ def test_backfill_then_incremental_puts_the_latest_rows_online(
     in_window = latest(frame, start, end)
     assert result["rows"] == len(in_window) == ENTITIES
     assert result["applied"] == 3
-    assert (
-        "applied to the registry: data source customer_source, entity customer, "
-        f"feature view {VIEW}" in err
-    )
+    applied = [json.loads(line) for line in err.splitlines() if '"applied"' in line]
+    assert [line["applied"] for line in applied] == [
+        ["data source customer_source", "entity customer", f"feature view {VIEW}"]
+    ]
     message = json.loads(Path(env["values"]["TERMINATION_MESSAGE_PATH"]).read_text())
     assert message["materializedUntil"] == result["materializedUntil"]
     assert as_python(online_values(repo, customers)) == as_python(
