@@ -10,6 +10,8 @@ and reaches a deployment's Service through the apiserver's service proxy: no por
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -70,13 +72,13 @@ def run_local(
     """Serve the model on this machine with the serving runtime (it must be installed:
     `pip install modelops[runtime]`), on port 8080 until interrupted."""
     _check_flavor(flavor)
-    try:
-        from modelops.serving_runtime.cli import main
-    except ImportError as exc:
+    # The runtime's own program, not an import: the operator's package never imports it.
+    program = shutil.which("modelops-runtime")
+    if program is None:
         raise MlflowException(
-            f"run_local needs the serving runtime: pip install 'modelops[runtime]' ({exc})"
-        ) from exc
-    main(["serve", "--model-uri", model_uri, "--model-name", name])
+            "run_local needs the serving runtime: pip install 'modelops[runtime]'"
+        )
+    subprocess.run([program, "serve", "--model-uri", model_uri, "--model-name", name], check=True)
 
 
 def _check_flavor(flavor: str | None) -> None:
