@@ -16,6 +16,17 @@ DATASET_DRIFT = Gauge(
     "1 when a DriftMonitor's last successful run found dataset drift, else 0",
     ["namespace", "monitor"],
 )
+COLUMN_DRIFT_SCORE = Gauge(
+    "modelops_column_drift_score",
+    "A column's drift score in a DriftMonitor's last successful run (the method's statistic: a "
+    "p-value for ks and chisquare, a distance for wasserstein and jensenshannon)",
+    ["namespace", "monitor", "column"],
+)
+COLUMN_DRIFTED = Gauge(
+    "modelops_column_drifted",
+    "1 when a column drifted in a DriftMonitor's last successful run, else 0",
+    ["namespace", "monitor", "column"],
+)
 MODEL_PERFORMANCE = Gauge(
     "modelops_model_performance",
     "A quality measure (accuracy, f1, rmse, ...) over a DriftMonitor's last window of labelled "
@@ -63,7 +74,14 @@ def record_ready(kind: str, namespace: str, name: str, status: dict[str, Any] | 
 _OWN_SERIES = {
     "DriftMonitor": [
         (g, "monitor")
-        for g in (DRIFT_SHARE, DATASET_DRIFT, MODEL_PERFORMANCE, PERFORMANCE_LABELLED)
+        for g in (
+            DRIFT_SHARE,
+            DATASET_DRIFT,
+            COLUMN_DRIFT_SCORE,
+            COLUMN_DRIFTED,
+            MODEL_PERFORMANCE,
+            PERFORMANCE_LABELLED,
+        )
     ],
     "FeatureMaterialization": [(FEATURE_FRESHNESS, "name")],
 }
@@ -93,3 +111,22 @@ def serve(port: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def record_columns(
+    namespace: str, monitor: str, scores: dict[str, float], drifted: list[str]
+) -> None:
+    """A run's per-column figures; a column no longer compared loses its series."""
+    for gauge in (COLUMN_DRIFT_SCORE, COLUMN_DRIFTED):
+        for family in gauge.collect():
+            for sample in family.samples:
+                labels = sample.labels
+                ours = labels["namespace"] == namespace and labels["monitor"] == monitor
+                if ours and labels["column"] not in scores:
+                    try:
+                        gauge.remove(namespace, monitor, labels["column"])
+                    except KeyError:
+                        pass
+    for column, score in scores.items():
+        COLUMN_DRIFT_SCORE.labels(namespace, monitor, column).set(score)
+        COLUMN_DRIFTED.labels(namespace, monitor, column).set(1 if column in drifted else 0)

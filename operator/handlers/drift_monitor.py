@@ -124,6 +124,7 @@ async def record_result(
         body, dm = found
         now = scaffold.now()
         result = policy.to_drift_result(doc, job_name, now)
+        scores = policy.column_scores(doc)
         status = policy.record_run(dm.status, result)
         # Decided under the lock and written before the Job exists: a result seen twice
         # (its pod's and its Job's events) can start one run at most.
@@ -143,6 +144,8 @@ async def record_result(
         return
     metrics.DRIFT_SHARE.labels(namespace, name).set(result.drift_share or 0.0)
     metrics.DATASET_DRIFT.labels(namespace, name).set(1 if result.dataset_drift else 0)
+    if scores is not None:
+        metrics.record_columns(namespace, name, scores, list(result.drifted_columns or []))
     _performance(body, namespace, name, job_name, result.performance)
     summary = (
         f"{job_name}: drift share {result.drift_share} "

@@ -85,6 +85,19 @@ def to_performance(doc: Any) -> PerformanceResult | None:
     )
 
 
+def column_scores(doc: dict[str, Any]) -> dict[str, float] | None:
+    """{column: score} from the result's columnScores (absent when the message had no room)."""
+    raw = doc.get("columnScores")
+    if not isinstance(raw, dict):
+        return None
+    scores = {}
+    for column, entry in list(raw.items())[:LIST_LIMIT]:
+        score = entry.get("score") if isinstance(entry, dict) else None
+        if isinstance(score, int | float) and not isinstance(score, bool):
+            scores[str(column)[:253]] = float(score)
+    return scores
+
+
 def to_drift_result(doc: dict[str, Any], job_name: str, now: datetime) -> DriftResult:
     columns = doc.get("driftedColumns")
     return DriftResult(

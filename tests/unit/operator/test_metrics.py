@@ -56,3 +56,20 @@ def test_a_deleted_resource_takes_all_its_series_and_no_one_elses() -> None:
         == 0.0
     )
     metrics.forget("FeatureMaterialization", "t-forget", "never-seen")  # nothing to drop: no error
+
+
+def test_per_column_drift_follows_the_last_run() -> None:
+    metrics.record_columns("t-cols", "watch", {"a": 0.5, "b": 0.001}, ["b"])
+    key = {"namespace": "t-cols", "monitor": "watch"}
+    assert value("modelops_column_drift_score", **key, column="b") == 0.001
+    assert value("modelops_column_drifted", **key, column="b") == 1.0
+    assert value("modelops_column_drifted", **key, column="a") == 0.0
+    # The next run compares a and c: b's series go, another monitor's stay.
+    metrics.record_columns("t-cols", "other", {"b": 0.2}, [])
+    metrics.record_columns("t-cols", "watch", {"a": 0.4, "c": 0.9}, [])
+    assert value("modelops_column_drift_score", **key, column="b") is None
+    assert value("modelops_column_drifted", **key, column="b") is None
+    assert value("modelops_column_drift_score", **key, column="c") == 0.9
+    assert value("modelops_column_drift_score", namespace="t-cols", monitor="other", column="b")
+    metrics.forget("DriftMonitor", "t-cols", "watch")
+    assert value("modelops_column_drift_score", **key, column="a") is None

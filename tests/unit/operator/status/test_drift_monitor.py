@@ -181,3 +181,16 @@ def test_a_jobs_performance_section_is_kept_to_known_fields_and_sizes() -> None:
     assert len(perf.metrics or []) == 8
     assert all(m.value is None and m.passed is None for m in perf.metrics or [])
     assert ds.to_performance("not a dict") is None
+
+
+def test_column_scores_are_read_when_the_message_kept_them() -> None:
+    doc = {
+        "columnScores": {
+            "a": {"method": "ks", "score": 0.5, "threshold": 0.05},
+            "b": {"score": 0},
+            "bad": {"score": "high"},
+            "flag": {"score": True},
+        }
+    }
+    assert ds.column_scores(doc) == {"a": 0.5, "b": 0.0}
+    assert ds.column_scores({"driftShare": 0.5}) is None  # dropped to fit the message
