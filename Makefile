@@ -17,7 +17,7 @@ TYPECHECK := build/typecheck
         check-infra cluster-up cluster-down services-up services-down down demo-down status \
         node-binaries node-up node-smoke node-down \
         lint typecheck imports crds crds-check openapi openapi-check api-docs api-docs-check chart-docs \
-        golden bench reliability images images-verify clean
+        golden bench reliability install images images-verify clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_ -]+:.*## ' $(MAKEFILE_LIST) | \
@@ -186,6 +186,9 @@ reliability: setup system-deps $(NODE_DEPS_STAMP) images ## the operator at scal
 # packages (debootstrap) passed as BASE_IMAGE, stamps keyed by the inputs' hash (a warm run takes
 # seconds) and docker-archives for `ctr -n k8s.io images import` (paths in
 # ~/.cache/modelops/images/images.env).
+install: images ## install on the cluster the current kubeconfig names: REGISTRY=<registry/path> (push) or LOAD=kind|minikube|none, MLFLOW_URI=<registry as pods reach it>
+	REGISTRY="$(REGISTRY)" LOAD="$(LOAD)" MLFLOW_URI="$(MLFLOW_URI)" bash scripts/install.sh
+
 images: ## build the operator and runtime images with buildah and export them as archives
 	bash scripts/build-images.sh build
 
