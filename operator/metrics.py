@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Gauge, start_http_server
@@ -87,19 +88,27 @@ _OWN_SERIES = {
 }
 
 
+def _drop(gauge: Gauge, matches: Callable[[dict[str, str]], bool]) -> None:
+    """Remove the gauge's series whose labels `matches`."""
+    for family in gauge.collect():
+        for sample in family.samples:
+            if matches(sample.labels):
+                try:  # the labels in declaration order, as the gauge keys them
+                    gauge.remove(*sample.labels.values())
+                except KeyError:
+                    pass  # a series shows once per sample suffix: already gone
+
+
 def forget(kind: str, namespace: str, name: str) -> None:
     """Drop every series of a deleted resource: a gauge would report it for good otherwise."""
     own = [(RESOURCE_READY, "name"), (RESOURCE_SUSPENDED, "name"), *_OWN_SERIES.get(kind, [])]
     for gauge, name_label in own:
-        for family in gauge.collect():
-            for sample in family.samples:
-                labels = sample.labels
-                ours = labels.get("kind", kind) == kind and labels["namespace"] == namespace
-                if ours and labels[name_label] == name:
-                    try:  # the labels in declaration order, as the gauge keys them
-                        gauge.remove(*labels.values())
-                    except KeyError:
-                        pass
+
+        def ours(labels: dict[str, str], name_label: str = name_label) -> bool:
+            same_kind = labels.get("kind", kind) == kind
+            return same_kind and labels["namespace"] == namespace and labels[name_label] == name
+
+        _drop(gauge, ours)
 
 
 def serve(port: int) -> bool:
@@ -118,15 +127,14 @@ def record_columns(
 ) -> None:
     """A run's per-column figures; a column no longer compared loses its series."""
     for gauge in (COLUMN_DRIFT_SCORE, COLUMN_DRIFTED):
-        for family in gauge.collect():
-            for sample in family.samples:
-                labels = sample.labels
-                ours = labels["namespace"] == namespace and labels["monitor"] == monitor
-                if ours and labels["column"] not in scores:
-                    try:
-                        gauge.remove(namespace, monitor, labels["column"])
-                    except KeyError:
-                        pass
+        _drop(
+            gauge,
+            lambda labels: (
+                labels["namespace"] == namespace
+                and labels["monitor"] == monitor
+                and labels["column"] not in scores
+            ),
+        )
     for column, score in scores.items():
         COLUMN_DRIFT_SCORE.labels(namespace, monitor, column).set(score)
         COLUMN_DRIFTED.labels(namespace, monitor, column).set(1 if column in drifted else 0)
