@@ -270,7 +270,7 @@ def run_loop(stable: str, t_change: float, timeout: float = 900) -> dict[str, An
             print(f"[{timeline[what]:6.1f}s] {what}")
 
     while time.monotonic() < deadline:
-        dm, md = status_of("dm", "fraud-drift"), status_of("md", "fraud")
+        dm, md = status_of("dm", "fraud-drift"), status_of("mdep", "fraud")
         perf = (dm.get("lastRun") or {}).get("performance") or {}
         retraining = dm.get("retraining") or {}
         rollout = md.get("rollout") or {}
@@ -307,7 +307,7 @@ def run_loop(stable: str, t_change: float, timeout: float = 900) -> dict[str, An
                 return timeline
         time.sleep(2)
     print("the loop did not complete in time", file=sys.stderr)
-    kubectl("get", "md,dm,jobs,pods", "-o", "wide")
+    kubectl("get", "mdep,dm,jobs,pods", "-o", "wide")
     return None
 
 
@@ -398,7 +398,7 @@ def main() -> int:
     # A rerun starts from scratch: last run's results would otherwise show in status.
     kubectl(
         "delete", "--ignore-not-found", "--wait=true",
-        "md/fraud", "dm/fraud-drift", "fm/customer-features",
+        "mdep/fraud", "dm/fraud-drift", "fm/customer-features",
     )  # fmt: skip
     manifests = [
         example(
@@ -424,7 +424,7 @@ def main() -> int:
     ]
     t_apply = time.monotonic()
     kubectl("apply", "-f", "-", input="---\n".join(manifests))
-    wait_ready("md", "fraud")
+    wait_ready("mdep", "fraud")
     print(
         f"ModelDeployment fraud Ready with real pods {time.monotonic() - t_apply:.1f}s after apply"
     )
@@ -470,8 +470,8 @@ def main() -> int:
     detected = timeline["breach detected (the monitor's run finished)"]
     serving = timeline["promoted: the new version serves all traffic"]
     print(f"breach detected -> new version serving: {serving - detected:.0f}s")
-    wait_ready("md", "fraud", timeout=300)
-    kubectl("get", "md,dm")
+    wait_ready("mdep", "fraud", timeout=300)
+    kubectl("get", "mdep,dm")
     kubectl(
         "get", "events", "--sort-by=.lastTimestamp",
         "--field-selector", "involvedObject.name=fraud-drift",
@@ -488,9 +488,9 @@ def main() -> int:
         "Try next:\n"
         f"  export KUBECONFIG={cluster['kubeconfig']}\n"
         f"  .cluster/bin/kubectl -n {NAMESPACE} get modelops       # all three kinds\n"
-        f"  .cluster/bin/kubectl -n {NAMESPACE} describe md fraud  # conditions and events\n"
+        f"  .cluster/bin/kubectl -n {NAMESPACE} describe mdep fraud  # conditions and events\n"
         f"  .cluster/bin/kubectl -n {NAMESPACE} logs deploy/modelops-modelops\n"
-        "  .cluster/bin/kubectl explain md.spec.autoscaling        # the API, documented\n"
+        "  .cluster/bin/kubectl explain mdep.spec.autoscaling        # the API, documented\n"
         f"  MLflow UI: {services['mlflow_url']}\n"
         "Stop everything with `make demo-down`."
     )

@@ -613,7 +613,7 @@ class RolloutStatus(KubeModel):
     message: str = ""
     """What is happening, or why it ended."""
     summary: str = ""
-    """Phase and weight, for display (kubectl get md)."""
+    """Phase and weight, for display (kubectl get mdep)."""
 
 
 class ModelDeploymentStatus(KubeModel):
@@ -659,7 +659,8 @@ CRD_INFO = CrdInfo(
     kind="ModelDeployment",
     plural="modeldeployments",
     singular="modeldeployment",
-    short_names=("md",),
+    # Not `md`: Cluster API's MachineDeployment has it, and management clusters run both.
+    short_names=("mdep",),
     columns=(
         *condition_columns(
             PrinterColumn("Model", ".spec.model.uri"),

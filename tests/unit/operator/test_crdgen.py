@@ -57,7 +57,7 @@ def test_optional_unions_fold_into_the_type_and_exclusive_bounds_become_booleans
 def test_model_deployment_crd_names_columns_and_subresources() -> None:
     crd = yaml.safe_load(crdgen.rendered_files()["modelops.dev_modeldeployments.yaml"])
     names = crd["spec"]["names"]
-    assert names["shortNames"] == ["md"] and names["categories"] == ["modelops"]
+    assert names["shortNames"] == ["mdep"] and names["categories"] == ["modelops"]
     version = crd["spec"]["versions"][0]
     assert set(version["subresources"]) == {"status", "scale"}
     assert [c["name"] for c in version["additionalPrinterColumns"]] == [
@@ -136,3 +136,21 @@ def test_chart_crd_templates_are_current() -> None:
     chart_dir = ROOT / "charts" / "modelops" / "templates" / "crds"
     committed = {p.name: p.read_text() for p in chart_dir.glob("*.yaml")}
     assert committed == files, "chart CRDs are stale: run `make crds`"
+
+
+# Short names of kinds a platform cluster commonly runs beside ours: Kubernetes' own, Cluster
+# API (md: MachineDeployment, ms, mp, mhc), KServe (isvc), Seldon (sdep), cert-manager (cert),
+# Argo CD (app), Flux (ks, hr). kubectl picks one silently when two kinds share a short name.
+TAKEN_SHORT_NAMES = {
+    "cm", "deploy", "ds", "rs", "sts", "svc", "hpa", "pdb", "pv", "pvc", "sa", "cj", "ns", "po",
+    "md", "ms", "mp", "mhc", "cl", "isvc", "sdep", "cert", "app", "ks", "hr",
+}  # fmt: skip
+
+
+def test_short_names_avoid_those_of_common_neighbours() -> None:
+    ours = {}
+    for name, text in crdgen.rendered_files().items():
+        ours[name] = set(yaml.safe_load(text)["spec"]["names"].get("shortNames", []))
+    assert all(names for names in ours.values())
+    taken = {file: names & TAKEN_SHORT_NAMES for file, names in ours.items()}
+    assert not any(taken.values()), taken

@@ -99,7 +99,7 @@ def test_every_table_row_has_as_many_cells_as_its_header() -> None:
 def test_header_names_and_printer_columns_of_each_kind() -> None:
     text = API_MD.read_text()
     md = text[text.index("## ModelDeployment") :]
-    assert "| short names | `md` |" in md and "| categories | `modelops` |" in md
+    assert "| short names | `mdep` |" in md and "| categories | `modelops` |" in md
     assert '| Ready | string | `.status.conditions[?(@.type=="Ready")].status` | 0 |  |' in md
     assert "`scale`, specReplicasPath `.spec.replicas`" in md
     assert "CEL on `.replicas`: set replicas or autoscaling, not both" in md
