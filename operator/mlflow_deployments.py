@@ -10,6 +10,7 @@ and reaches a deployment's Service through the apiserver's service proxy: no por
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -187,9 +188,11 @@ class ModelopsDeploymentClient(BaseDeploymentClient):
 
     def __init__(self, target_uri: str) -> None:
         super().__init__(target_uri)  # type: ignore[no-untyped-call]
+        # KUBECONFIG as it is now: the client library reads it once, when first imported.
+        kubeconfig = os.environ.get("KUBECONFIG") or None
         try:
-            config.load_kube_config()
-            _, context = config.list_kube_config_contexts()
+            config.load_kube_config(config_file=kubeconfig)
+            _, context = config.list_kube_config_contexts(config_file=kubeconfig)
             default_namespace = (context or {}).get("context", {}).get("namespace")
         except config.ConfigException:
             config.load_incluster_config()
