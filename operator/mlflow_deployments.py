@@ -338,23 +338,40 @@ class ModelopsDeploymentClient(BaseDeploymentClient):
             f"/api/v1/namespaces/{self.namespace}/services/{deployment_name}:{port}"
             "/proxy/invocations"
         )
-        api = self.core.api_client
         try:
-            response = api.call_api(
-                path,
-                "POST",
-                header_params={"Content-Type": "application/json", "Accept": "application/json"},
-                body=invocations_body(inputs),
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _return_http_data_only=True,
-            )
+            data = _post_json(self.core.api_client, path, invocations_body(inputs))
         except ApiException as e:
             raise _refused(e, f"deployment {deployment_name} refused the request") from None
         answer: PredictionsResponse = PredictionsResponse.from_json(  # type: ignore[no-untyped-call]
-            response.data.decode()
+            data.decode()
         )
         return answer
+
+
+def _post_json(api: Any, path: str, body: dict[str, Any]) -> bytes:
+    """POST JSON to an apiserver path with the client's credentials; an answer of 400 or more
+    raises ApiException carrying it."""
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    # The generated client's own request path: it signs with the kubeconfig's credentials.
+    if not hasattr(api, "param_serialize"):  # kubernetes < 37: the older generator's client
+        old = api.call_api(
+            path,
+            "POST",
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _return_http_data_only=True,
+        )
+        return bytes(old.data)
+    method, url, headers, data, post = api.param_serialize(
+        "POST", path, header_params=headers, body=body, auth_settings=["BearerToken"]
+    )
+    response = api.call_api(method, url, headers, data, post)
+    content: bytes = response.read()
+    if response.status >= 400:
+        raise ApiException(status=response.status, reason=response.reason, body=content.decode())
+    return content
 
 
 def _refused(e: ApiException, what: str = "the cluster refused the request") -> MlflowException:
