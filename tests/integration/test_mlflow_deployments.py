@@ -92,7 +92,7 @@ def test_the_mlflow_cli_and_api_drive_a_model_deployment(
     predictions = deployments.predict(name, ROWS)
     assert len(predictions.get_predictions()) == 2
     # What the CLI predicts for the same rows is the same.
-    (tmp_path / "rows.json").write_text(ROWS.to_json(orient="split"))
+    (tmp_path / "rows.json").write_text(ROWS.to_json())  # what `pd.read_json` reads back
     cli_predict = mlflow_cli(
         kubeconfig,
         "predict",
