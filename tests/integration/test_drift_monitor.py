@@ -232,9 +232,9 @@ def test_a_feature_vanishing_from_the_current_data_fails_the_run(tmp_path: Path)
     ref = ["--reference", str(tmp_path / "ref.parquet")]
 
     code, result = run_drift(*ref, "--current", str(tmp_path / "missing.parquet"))
-    assert code == 1 and "missing from the current data: c9" in result["error"]
+    assert code == EXIT_BAD_INPUT and "missing from the current data: c9" in result["error"]
     code, result = run_drift(*ref, "--current", str(tmp_path / "strings.parquet"))
-    assert code == 1 and "c4 (numeric in the reference, text now)" in result["error"]
+    assert code == EXIT_BAD_INPUT and "c4 (numeric in the reference, text now)" in result["error"]
     code, result = run_drift(*ref, "--current", str(tmp_path / "extra.parquet"))
     assert code == 0, result
     assert result["ignoredColumns"] == ["extra"] and len(result["columnScores"]) == 11
