@@ -657,9 +657,12 @@ def test_scheduled_runs_reach_the_monitors_status(
     text = operator.metrics()
     line = f'modelops_drift_share{{monitor="watch",namespace="{namespace}"}}'
     assert line in text, text[-2000:]
+
     # Per column: c drifted, a did not.
-    column = f'modelops_column_drifted{{column="{{}}",monitor="watch",namespace="{namespace}"}}'
-    assert f"{column.format('c')} 1.0" in text and f"{column.format('a')} 0.0" in text
+    def drifted(col: str) -> str:
+        return f'modelops_column_drifted{{column="{col}",monitor="watch",namespace="{namespace}"}}'
+
+    assert f"{drifted('c')} 1.0" in text and f"{drifted('a')} 0.0" in text, text[-3000:]
 
     failed = wait_for(
         lambda: last_run(api_client, namespace, "broken"),
