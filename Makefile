@@ -24,8 +24,11 @@ help: ## list the targets
 	  sed -E 's/^([a-zA-Z_ -]+):.*## (.*)/\1\t\2/' | \
 	  while IFS=$$'\t' read -r t d; do printf '  make %-18s %s\n' "$$t" "$$d"; done
 
-demo: setup binaries images ## bring everything up and run the end-to-end demo in the cluster
-	$(BIN)/python scripts/demo.py
+# CLUSTER=current: the cluster the current kubeconfig names, with REGISTRY or LOAD (as for
+# `make install`) and HOST_ADDRESS (this machine, as that cluster's pods reach it).
+CLUSTER ?= local
+demo: setup binaries images ## bring everything up and run the end-to-end demo (CLUSTER=current: on the kubeconfig's cluster)
+	$(BIN)/python scripts/demo.py --cluster $(CLUSTER)
 
 test: setup binaries images infra-tools crds-check openapi-check api-docs-check lint typecheck imports ## install everything, run every check and the unit and integration tests
 	$(BIN)/pytest

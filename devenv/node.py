@@ -125,21 +125,29 @@ def node_bin(state: Path, name: str) -> str:
     raise RuntimeError("the node's containerd.toml names no bin_dirs")
 
 
-def publish(state: Path, name: str, port: int, kubectl: list[str]) -> str:
+def publish(
+    state: Path,
+    name: str,
+    port: int,
+    kubectl: list[str],
+    address: str = NODE_IP,
+    namespace: str = HOST_SERVICES_NAMESPACE,
+) -> str:
     """Make a host service listening on 127.0.0.1:port reachable from pods as
-    `name.modelops-dev:port`: a socat hop on the node IP (an EndpointSlice may not point at
-    loopback) behind a selector-less Service. Returns the in-cluster host name."""
-    _hop(state, name, port)
+    `name.<namespace>:port`: a socat hop on `address` (the node IP; for another cluster an
+    address of this machine its pods reach; an EndpointSlice may not point at loopback) behind
+    a selector-less Service. Returns the in-cluster host name."""
+    _hop(state, name, port, address)
     manifests = [
         {
             "apiVersion": "v1",
             "kind": "Namespace",
-            "metadata": {"name": HOST_SERVICES_NAMESPACE},
+            "metadata": {"name": namespace},
         },
         {
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": {"name": name, "namespace": HOST_SERVICES_NAMESPACE},
+            "metadata": {"name": name, "namespace": namespace},
             "spec": {"ports": [{"name": "tcp", "port": port, "protocol": "TCP"}]},
         },
         {
@@ -147,14 +155,14 @@ def publish(state: Path, name: str, port: int, kubectl: list[str]) -> str:
             "kind": "EndpointSlice",
             "metadata": {
                 "name": f"{name}-host",
-                "namespace": HOST_SERVICES_NAMESPACE,
+                "namespace": namespace,
                 "labels": {
                     "kubernetes.io/service-name": name,
                     "endpointslice.kubernetes.io/managed-by": "modelops-node",
                 },
             },
             "addressType": "IPv4",
-            "endpoints": [{"addresses": [NODE_IP], "conditions": {"ready": True}}],
+            "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
             "ports": [{"name": "tcp", "port": port, "protocol": "TCP"}],
         },
     ]
@@ -165,32 +173,35 @@ def publish(state: Path, name: str, port: int, kubectl: list[str]) -> str:
         capture_output=True,
         text=True,
     )
-    return f"{name}.{HOST_SERVICES_NAMESPACE}"
+    return f"{name}.{namespace}"
 
 
-def _hop(state: Path, name: str, port: int) -> str:
-    """socat from NODE_IP:port to 127.0.0.1:port; returns NODE_IP:port."""
-    hop = Proc(node_dir(state), f"publish-{name}-{port}")
+def _hop(state: Path, name: str, port: int, address: str = NODE_IP) -> str:
+    """socat from address:port to 127.0.0.1:port; returns address:port."""
+    # Hops to another cluster's pods are named for their address: they live beside the node's.
+    suffix = "" if address == NODE_IP else f"@{address}"
+    hop = Proc(node_dir(state), f"publish-{name}-{port}{suffix}")
     # A hop of an earlier session, for a port the service no longer listens on.
     for stale in (node_dir(state) / "pids").glob(f"publish-{name}-*.pid"):
-        if stale.stem != hop.name:
+        same_address = stale.stem.endswith(suffix) and ("@" in stale.stem) == bool(suffix)
+        if stale.stem != hop.name and same_address:
             Proc(node_dir(state), stale.stem).stop()
     if not hop.alive():
         hop.start(
             [
                 shutil.which("socat") or "/usr/bin/socat",
-                f"TCP-LISTEN:{port},bind={NODE_IP},fork,reuseaddr",
+                f"TCP-LISTEN:{port},bind={address},fork,reuseaddr",
                 f"TCP:127.0.0.1:{port}",
             ]
         )
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             try:
-                socket.create_connection((NODE_IP, port), timeout=1).close()
+                socket.create_connection((address, port), timeout=1).close()
                 break
             except OSError:
                 time.sleep(0.05)
-    return f"{NODE_IP}:{port}"
+    return f"{address}:{port}"
 
 
 def node_endpoint(state: Path, name: str, url: str) -> str:

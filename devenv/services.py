@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from .node import HOST_SERVICES_NAMESPACE, node_endpoint
+from .node import node_endpoint
 from .process import ROOT, STATE, Proc, free_port, log, tail, venv_bin, wait_http
 
 S3_GET_SCRIPT = ROOT / "scripts" / "get-s3.sh"
@@ -226,9 +226,8 @@ def s3_start(state: Path, port: int | None = None, bucket: str = S3_BUCKET) -> d
     return s3
 
 
-MLFLOW_POD_NAMES = tuple(
-    f"mlflow.{HOST_SERVICES_NAMESPACE}{suffix}" for suffix in ("", ".svc", ".svc.cluster.local")
-)
+# The names pods use (devenv.node.publish): mlflow.<namespace>[.svc[.cluster.local]].
+MLFLOW_POD_NAMES = ("mlflow.*",)
 
 
 def mlflow_start(state: Path, port: int | None = None, s3: dict[str, str] | None = None) -> str:

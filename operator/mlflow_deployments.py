@@ -339,7 +339,7 @@ class ModelopsDeploymentClient(BaseDeploymentClient):
             "/proxy/invocations"
         )
         try:
-            data = _post_json(self.core.api_client, path, invocations_body(inputs))
+            data = post_json(self.core.api_client, path, invocations_body(inputs))
         except ApiException as e:
             raise _refused(e, f"deployment {deployment_name} refused the request") from None
         answer: PredictionsResponse = PredictionsResponse.from_json(  # type: ignore[no-untyped-call]
@@ -348,7 +348,7 @@ class ModelopsDeploymentClient(BaseDeploymentClient):
         return answer
 
 
-def _post_json(api: Any, path: str, body: dict[str, Any]) -> bytes:
+def post_json(api: Any, path: str, body: dict[str, Any]) -> bytes:
     """POST JSON to an apiserver path with the client's credentials; an answer of 400 or more
     raises ApiException carrying it."""
     headers = {"Content-Type": "application/json", "Accept": "application/json"}

@@ -9,11 +9,20 @@ their own schedule (every minute here) with results in status; then the feedback
 world changes, labels sent back show accuracy falling, the DriftMonitor retrains
 (examples/retrain/train.py), the new version is validated, canaried and promoted, and the
 monitor sees accuracy recover. Prints the loop's timeline.
+
+`--cluster current` (`make demo CLUSTER=current`) runs the same flow on the cluster the current
+kubeconfig names instead: the images reach it as `make install` sends them (REGISTRY=... or
+LOAD=kind|minikube|none), MLflow, Redis and the store still run on this machine and are published
+to the pods at HOST_ADDRESS (an address of this machine the cluster's pods reach), and the demo
+talks to the Service through the apiserver's service proxy.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -39,8 +48,14 @@ FEATURE_REPO = ROOT / "examples" / "feature_repo"
 CHART = ROOT / "charts" / "modelops"
 # The operator and the demo's resources share a namespace, and the chart's namespace scope keeps
 # the operator there: a test run reusing this cluster brings its own operator for its namespaces.
-NAMESPACE = "modelops-demo"
+NAMESPACE = os.environ.get("DEMO_NAMESPACE", "modelops-demo")
 T0 = time.monotonic()
+# How the demo reaches the cluster: the local one's kubeconfig, or the current context's
+# (main sets these for --cluster current).
+KUBECTL = [str(STATE / "bin" / "kubectl"), "--kubeconfig", str(STATE / "kubeconfig")]
+HELM = [str(STATE / "bin" / "helm"), "--kubeconfig", str(STATE / "kubeconfig")]
+# Set for --cluster current: the kubernetes client the service-proxy requests go through.
+PROXY_CLIENT: Any = None
 
 
 def step(msg: str) -> None:
@@ -49,11 +64,7 @@ def step(msg: str) -> None:
 
 def kubectl(*args: str, input: str | None = None, capture: bool = False) -> str:
     done = subprocess.run(
-        [
-            str(STATE / "bin" / "kubectl"),
-            *("--kubeconfig", str(STATE / "kubeconfig"), "-n", NAMESPACE),
-            *args,
-        ],
+        [*KUBECTL, "-n", NAMESPACE, *args],
         check=True,
         text=True,
         input=input,
@@ -64,7 +75,7 @@ def kubectl(*args: str, input: str | None = None, capture: bool = False) -> str:
 
 def helm(*args: str) -> str:
     done = subprocess.run(
-        [str(STATE / "bin" / "helm"), "--kubeconfig", str(STATE / "kubeconfig"), *args],
+        [*HELM, *args],
         check=True,
         text=True,
         stdout=subprocess.PIPE,
@@ -137,6 +148,17 @@ def wait_ready(kind: str, name: str, timeout: int = 180) -> None:
 
 
 def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST JSON to the Service: straight to its address, or (an /api/ path) through the
+    apiserver's service proxy. A refusal raises OSError either way."""
+    if url.startswith("/api/"):
+        from kubernetes.client.exceptions import ApiException
+
+        from modelops.operator.mlflow_deployments import post_json
+
+        try:
+            return json.loads(post_json(PROXY_CLIENT, url, body))  # type: ignore[no-any-return]
+        except ApiException as e:
+            raise OSError(f"{url}: {e.status} {e.reason}") from e
     request = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
     )
@@ -165,30 +187,68 @@ def example(name: str, **changes: Any) -> str:
     return yaml.safe_dump(doc)
 
 
-def install_operator(pods: dict[str, str]) -> None:
-    """The chart with the operator image imported into the node. The CRDs are applied first
-    (a cluster the tests set up has them already, outside any Helm release)."""
+def apply_crds() -> None:
+    """The CRDs, applied before the chart (a cluster the tests set up has them already,
+    outside any Helm release)."""
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
     peering = helm(
         "template", "modelops", str(CHART), "--show-only", "templates/kopf-peering-crds.yaml"
     )
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=peering)
+
+
+def demo_values(pods: dict[str, str]) -> list[str]:
+    return [
+        *("--set", "crds.enabled=false"),
+        *("--set", "scope=namespace"),
+        *("--set", f"operator.mlflowTrackingUri={pods['mlflow']}"),
+        *("--set", f"operator.redisUrl={pods['redis']}"),
+        *("--set", "operator.modelPollSeconds=10"),
+    ]
+
+
+def install_operator(pods: dict[str, str]) -> None:
+    """The chart with the operator image imported into the node."""
+    apply_crds()
     helm(
         "upgrade", "--install", "modelops", str(CHART),
-        "-n", NAMESPACE, "--create-namespace",
-        "--set", "crds.enabled=false",
-        "--set", "scope=namespace",
-        "--set", f"operator.mlflowTrackingUri={pods['mlflow']}",
-        "--set", f"operator.redisUrl={pods['redis']}",
-        "--set", "operator.modelPollSeconds=10",
+        "-n", NAMESPACE, "--create-namespace", *demo_values(pods),
         "--wait", "--timeout=180s",
     )  # fmt: skip
     kubectl("get", "pods", "-o", "wide")
 
 
+def install_on_current(pods: dict[str, str]) -> dict[str, str]:
+    """The README's install path (scripts/install.sh): the images sent as REGISTRY or LOAD
+    say, the chart with the demo's values, `helm test`. Returns the images it installed."""
+    apply_crds()
+    values = " ".join(demo_values(pods))
+    env = {
+        **os.environ,
+        "MLFLOW_URI": pods["mlflow"],
+        "NAMESPACE": NAMESPACE,
+        "RELEASE": "modelops",
+        "HELM_ARGS": f"{values} {os.environ.get('HELM_ARGS', '')}",
+        "PATH": f"{Path(HELM[0]).parent}:{os.environ['PATH']}",
+    }
+    subprocess.run(["bash", str(ROOT / "scripts" / "install.sh")], env=env, check=True)
+    deployment = json.loads(
+        kubectl("get", "deploy", "modelops-modelops", "-o", "json", capture=True)
+    )
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    runtime = {e["name"]: e.get("value") for e in container.get("env", [])}
+    return {"operator": container["image"], "runtime": runtime.get("MODELOPS_RUNTIME_IMAGE", "?")}
+
+
 def service_url(name: str) -> str:
+    """The Service's address, or on the current cluster (whose Service addresses this machine
+    may not route to) its path on the apiserver's service proxy, which follows the Service
+    through rollouts as a port-forward to one pod would not."""
     svc = json.loads(kubectl("get", "service", name, "-o", "json", capture=True))
-    return f"http://{svc['spec']['clusterIP']}:{svc['spec']['ports'][0]['port']}"
+    port = svc["spec"]["ports"][0]["port"]
+    if PROXY_CLIENT is not None:
+        return f"/api/v1/namespaces/{NAMESPACE}/services/{name}:{port}/proxy"
+    return f"http://{svc['spec']['clusterIP']}:{port}"
 
 
 def send_traffic(url: str, train: Any) -> None:
@@ -311,19 +371,77 @@ def run_loop(stable: str, t_change: float, timeout: float = 900) -> dict[str, An
     return None
 
 
-def main() -> int:
+def use_current_cluster() -> str | None:
+    """Point kubectl, helm and the service-proxy client at the current kubeconfig context;
+    the context's name, or None (with the reason printed) when there is none."""
+    global KUBECTL, HELM, PROXY_CLIENT
+    from kubernetes import config
+
+    bins = Path(
+        subprocess.run(
+            ["bash", str(ROOT / "scripts" / "build-control-plane.sh")],
+            check=True,
+            text=True,
+            stdout=subprocess.PIPE,
+        ).stdout.split()[-1]
+    )
+    KUBECTL = [shutil.which("kubectl") or str(bins / "kubectl")]
+    HELM = [shutil.which("helm") or str(bins / "helm")]
+    context = subprocess.run(
+        [*KUBECTL, "config", "current-context"], text=True, capture_output=True
+    ).stdout.strip()
+    if not context:
+        print("no current kubeconfig context: set KUBECONFIG or use-context", file=sys.stderr)
+        return None
+    PROXY_CLIENT = config.new_client_from_config()
+    return context
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--cluster",
+        choices=("local", "current"),
+        default="local",
+        help="local: start the local control plane and real node; current: the cluster the "
+        "current kubeconfig names (needs HOST_ADDRESS, and REGISTRY or LOAD as make install)",
+    )
+    parser.add_argument(
+        "--until",
+        choices=("predictions", "end"),
+        default="end",
+        help="stop after the predictions through the Service, or run the whole loop",
+    )
+    args = parser.parse_args(argv)
     WORK.mkdir(parents=True, exist_ok=True)
-    step("Starting the control plane and the real node (built from Go modules on first run)")
-    cluster = devenv.cluster_up()
-    if not devenv.node_running():
-        print("the demo runs its pods on the real node, which needs root", file=sys.stderr)
-        return 1
-    images = devenv.import_images()
-    kubectl("get", "nodes", "-o", "wide")
+    current = args.cluster == "current"
+    if current:
+        host = os.environ.get("HOST_ADDRESS", "")
+        if not host:
+            print(
+                "set HOST_ADDRESS to an address of this machine the cluster's pods reach "
+                "(kind: the kind network's gateway; minikube: host.minikube.internal's address)",
+                file=sys.stderr,
+            )
+            return 2
+        step("The cluster the current kubeconfig names")
+        context = use_current_cluster()
+        if context is None:
+            return 2
+        print(f"context {context}; this machine's services published to pods at {host}")
+        kubectl("get", "nodes", "-o", "wide")
+    else:
+        host = devenv.NODE_IP
+        step("Starting the control plane and the real node (built from Go modules on first run)")
+        cluster = devenv.cluster_up()
+        if not devenv.node_running():
+            print("the demo runs its pods on the real node, which needs root", file=sys.stderr)
+            return 1
+        images = devenv.import_images()
+        kubectl("get", "nodes", "-o", "wide")
 
     step("MLflow (artifacts in the S3 store), Redis and the store, published to pods by name")
     services = devenv.services_up()
-    kc = [str(STATE / "bin" / "kubectl"), "--kubeconfig", str(STATE / "kubeconfig")]
     pods: dict[str, str] = {}
     for name, url in (
         ("mlflow", services["mlflow_url"]),
@@ -333,9 +451,10 @@ def main() -> int:
         head, _, rest = url.partition("://")
         hostport, _, path = rest.partition("/")
         port = int(hostport.rsplit(":", 1)[1])
-        pods[name] = f"{head}://{devenv.publish(STATE, name, port, kc)}:{port}" + (
-            f"/{path}" if path else ""
-        )
+        # Another cluster gets them in the demo's namespace: one namespace to delete after.
+        where = NAMESPACE if current else devenv.HOST_SERVICES_NAMESPACE
+        address = devenv.publish(STATE, name, port, KUBECTL, address=host, namespace=where)
+        pods[name] = f"{head}://{address}:{port}" + (f"/{path}" if path else "")
         print(f"{name:6} host {url:32} pods {pods[name]}")
 
     step(f"Training a 100-tree random forest, registering it as models:/{MODEL_NAME}@champion")
@@ -353,8 +472,12 @@ def main() -> int:
     changed.sample(400, random_state=4).to_parquet(holdout)
     s3_client(services).upload_file(str(holdout), services["s3_bucket"], "demo/holdout.parquet")
 
-    step("Installing the operator with the Helm chart: its image, 2 replicas, peering")
-    install_operator(pods)
+    if current:
+        step("Installing the operator as `make install` does: the images, the chart, helm test")
+        images = install_on_current(pods)
+    else:
+        step("Installing the operator with the Helm chart: its image, 2 replicas, peering")
+        install_operator(pods)
 
     step("The bucket's keys, the online store and the feature repo for the pods")
     s3_keys = {
@@ -436,6 +559,9 @@ def main() -> int:
     send_traffic(service_url("fraud"), train)
     # metav1.Time has second precision.
     sent = datetime.now(UTC).replace(microsecond=0)
+    if args.until == "predictions":
+        step(f"Stopped after the predictions (--until predictions) in {time.monotonic() - T0:.0f}s")
+        return 0
 
     step("The CronJobs' own scheduled runs: a drift check and a materialization")
     # A run that started before the traffic was logged would find no rows.
@@ -484,7 +610,19 @@ def main() -> int:
     print(
         f"models:/{MODEL_NAME}@champion moved from version {version} to {new_version}, retrained "
         f"on labelled traffic, validated and canaried. Images: {images['operator']}, "
-        f"{images['runtime']}.\n"
+        f"{images['runtime']}."
+    )
+    if current:
+        print(
+            "Try next:\n"
+            f"  kubectl -n {NAMESPACE} get modelops\n"
+            f"  kubectl -n {NAMESPACE} describe mdep fraud\n"
+            f"  MLflow UI: {services['mlflow_url']}\n"
+            f"Remove it: helm uninstall modelops -n {NAMESPACE}; kubectl delete namespace "
+            f"{NAMESPACE}; make services-down"
+        )
+        return 0
+    print(
         "Try next:\n"
         f"  export KUBECONFIG={cluster['kubeconfig']}\n"
         f"  .cluster/bin/kubectl -n {NAMESPACE} get modelops       # all three kinds\n"

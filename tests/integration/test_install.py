@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
+
+import devenv
 
 from .helpers import register_model, wait_for
 from .test_chart import apply_peering_crds
@@ -112,3 +115,69 @@ def test_the_install_script_says_what_it_needs(cluster: dict[str, str]) -> None:
         ["bash", str(ROOT / "scripts" / "install.sh")], env=env, capture_output=True, text=True
     )
     assert done.returncode == 2 and "REGISTRY=<registry/path>" in done.stderr
+
+
+def test_the_demo_runs_on_the_current_cluster(
+    cluster: dict[str, str],
+    crds: None,
+    api_client: Any,
+    real_node: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """`make demo CLUSTER=current` against the local cluster as if it were a user's: the
+    images already on the node (LOAD=none), this machine's services published at the node's
+    address, the operator installed by scripts/install.sh, predictions through the apiserver's
+    service proxy. Its own state directory keeps its MLflow, Redis and store apart from the
+    tests'; it stops after the predictions (the loop itself is the local demo's)."""
+    ns = f"modelops-demo-{uuid.uuid4().hex[:6]}"
+    env = {
+        **os.environ,
+        "KUBECONFIG": cluster["kubeconfig"],
+        "PATH": f"{cluster['bin']}:{os.environ['PATH']}",
+        "LOAD": "none",
+        "HOST_ADDRESS": devenv.NODE_IP,
+        "DEMO_NAMESPACE": ns,
+        "MODELOPS_CLUSTER_DIR": str(tmp_path),
+    }
+    env.pop("REGISTRY", None)
+    try:
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "demo.py"), "--cluster", "current",
+             "--until", "predictions"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=540,
+        )  # fmt: skip
+        out = done.stdout + done.stderr
+        assert done.returncode == 0, out[-6000:]
+        assert "Phase:          Succeeded" in done.stdout, out[-6000:]  # install.sh's helm test
+        assert f"POST /api/v1/namespaces/{ns}/services/fraud:" in done.stdout, out[-6000:]
+        core = client.CoreV1Api(api_client)
+        # This machine's services, published in the demo's namespace at the given address.
+        for name in ("mlflow", "redis", "s3"):
+            slices = client.DiscoveryV1Api(api_client).list_namespaced_endpoint_slice(
+                ns, label_selector=f"kubernetes.io/service-name={name}"
+            )
+            assert [e.addresses for s in slices.items for e in s.endpoints] == [[devenv.NODE_IP]]
+        operator = client.AppsV1Api(api_client).read_namespaced_deployment("modelops-modelops", ns)
+        assert operator.spec.template.spec.containers[0].image == real_node["operator"]
+        custom = client.CustomObjectsApi(api_client)
+        served = custom.get_namespaced_custom_object(
+            "modelops.dev", "v1alpha1", ns, "modeldeployments", "fraud"
+        )
+        ready = {c["type"]: c["status"] for c in served["status"]["conditions"]}
+        assert ready["Ready"] == "True" and served["status"]["model"]["version"], served["status"]
+        pods = core.list_namespaced_pod(ns, label_selector="app.kubernetes.io/instance=fraud")
+        assert {p.spec.containers[0].image for p in pods.items} == {real_node["runtime"]}
+    finally:
+        subprocess.run(
+            [str(Path(cluster["bin"]) / "helm"), "--kubeconfig", cluster["kubeconfig"],
+             "uninstall", "modelops", "-n", ns],
+            capture_output=True,
+        )  # fmt: skip
+        client.CoreV1Api(api_client).delete_namespace(ns)
+        devenv.services_down(tmp_path)
+        # The socat hops devenv.publish left under the demo's state directory.
+        for hop in (tmp_path / "node" / "pids").glob("publish-*.pid"):
+            devenv.Proc(tmp_path / "node", hop.stem).stop()
