@@ -232,9 +232,7 @@ def install_on_current(pods: dict[str, str]) -> dict[str, str]:
         "PATH": f"{Path(HELM[0]).parent}:{os.environ['PATH']}",
     }
     subprocess.run(["bash", str(ROOT / "scripts" / "install.sh")], env=env, check=True)
-    deployment = json.loads(
-        kubectl("get", "deploy", "modelops-modelops", "-o", "json", capture=True)
-    )
+    deployment = json.loads(kubectl("get", "deploy", "modelops", "-o", "json", capture=True))
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     runtime = {e["name"]: e.get("value") for e in container.get("env", [])}
     return {"operator": container["image"], "runtime": runtime.get("MODELOPS_RUNTIME_IMAGE", "?")}
@@ -627,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  export KUBECONFIG={cluster['kubeconfig']}\n"
         f"  .cluster/bin/kubectl -n {NAMESPACE} get modelops       # all three kinds\n"
         f"  .cluster/bin/kubectl -n {NAMESPACE} describe mdep fraud  # conditions and events\n"
-        f"  .cluster/bin/kubectl -n {NAMESPACE} logs deploy/modelops-modelops\n"
+        f"  .cluster/bin/kubectl -n {NAMESPACE} logs deploy/modelops\n"
         "  .cluster/bin/kubectl explain mdep.spec.autoscaling        # the API, documented\n"
         f"  MLflow UI: {services['mlflow_url']}\n"
         "Stop everything with `make demo-down`."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelops.operator.api.v1alpha1.schedule import JobRuntime, ScheduleFields
+from modelops.operator.api.v1alpha1.schedule import JobRuntime, ScheduleFields, duration_seconds
 from modelops.operator.resources.common import (
     child_metadata,
     common_labels,
@@ -86,7 +86,7 @@ def job_spec(
     return {
         "backoffLimit": job.backoff_limit,
         "podFailurePolicy": pod_failure_policy(component, bad_input_exit_codes),
-        "activeDeadlineSeconds": job.active_deadline_seconds,
+        "activeDeadlineSeconds": duration_seconds(job.active_deadline),
         "ttlSecondsAfterFinished": 86400,
         "template": {
             "metadata": {"labels": pod_labels},
@@ -153,8 +153,8 @@ def build_cronjob(
     }
     if spec.time_zone:
         cron_spec["timeZone"] = spec.time_zone
-    if spec.starting_deadline_seconds is not None:
-        cron_spec["startingDeadlineSeconds"] = spec.starting_deadline_seconds
+    if spec.starting_deadline is not None:
+        cron_spec["startingDeadlineSeconds"] = duration_seconds(spec.starting_deadline)
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",

@@ -12,6 +12,7 @@ from modelops.operator.api.v1alpha1.model_deployment import (
     ModelDeployment,
     ResolvedModel,
 )
+from modelops.operator.api.v1alpha1.schedule import duration_seconds
 from modelops.operator.resources.common import (
     RUNTIME_PORT,
     child_metadata,
@@ -118,7 +119,7 @@ def runtime_env(
     cache = spec.cache
     if cache is not None:
         env.append({"name": "CACHE_ENABLED", "value": "true"})
-        env.append({"name": "CACHE_TTL_SECONDS", "value": str(cache.ttl_seconds)})
+        env.append({"name": "CACHE_TTL_SECONDS", "value": str(duration_seconds(cache.ttl))})
         if cache.redis_secret_ref is not None:
             ref = cache.redis_secret_ref
             env.append(
@@ -144,7 +145,7 @@ def runtime_env(
         if log_redis is not None:
             env.append(log_redis)
         env += [
-            {"name": "PREDICTION_LOG_MAX_AGE_SECONDS", "value": str(log.max_age_seconds)},
+            {"name": "PREDICTION_LOG_MAX_AGE_SECONDS", "value": str(duration_seconds(log.max_age))},
             {"name": "PREDICTION_LOG_MAX_ROWS_PER_SECOND", "value": str(log.max_rows_per_second)},
         ]
         if log.columns is not None:

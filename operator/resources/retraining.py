@@ -73,7 +73,7 @@ def build_retrain_job(
     runtime = JobRuntime(
         image=retrain.image,
         resources=retrain.resources,
-        active_deadline_seconds=retrain.active_deadline_seconds,
+        active_deadline=retrain.active_deadline,
         backoff_limit=BACKOFF_LIMIT,
     )
     volumes = [

@@ -160,7 +160,7 @@ def test_the_demo_runs_on_the_current_cluster(
                 ns, label_selector=f"kubernetes.io/service-name={name}"
             )
             assert [e.addresses for s in slices.items for e in s.endpoints] == [[devenv.NODE_IP]]
-        operator = client.AppsV1Api(api_client).read_namespaced_deployment("modelops-modelops", ns)
+        operator = client.AppsV1Api(api_client).read_namespaced_deployment("modelops", ns)
         assert operator.spec.template.spec.containers[0].image == real_node["operator"]
         custom = client.CustomObjectsApi(api_client)
         served = custom.get_namespaced_custom_object(

@@ -471,7 +471,7 @@ INVALID_SPECS = [
     ({"runtime": {"tolerations": [{"operator": "Maybe"}]}}, "spec.runtime.tolerations[0].operator"),
     ({"batching": {"maxBatchSize": 0}}, "spec.batching.maxBatchSize"),
     ({"batching": {"maxLatencyMs": -1}}, "spec.batching.maxLatencyMs"),
-    ({"cache": {"ttlSeconds": 10}}, "redisUrl or redisSecretRef is required"),
+    ({"cache": {"ttl": "10s"}}, "redisUrl or redisSecretRef is required"),
     (
         {"cache": {"redisUrl": "redis://r:6379", "redisSecretRef": {"name": "s", "key": "k"}}},
         "not both",
@@ -480,7 +480,18 @@ INVALID_SPECS = [
         {"cache": {"redisUrl": "http://r:6379"}},
         'spec.cache.redisUrl: Invalid value: "http://r:6379": must be a redis://',
     ),
-    ({"cache": {"redisUrl": "redis://r:6379", "ttlSeconds": 0}}, "spec.cache.ttlSeconds"),
+    (
+        {"cache": {"redisUrl": "redis://r:6379", "ttl": "8d"}},
+        'spec.cache.ttl: Invalid value: "8d": must be between 1s and 7d',
+    ),
+    (
+        {"cache": {"redisUrl": "redis://r:6379", "ttl": "5 min"}},
+        'spec.cache.ttl: Invalid value: "5 min": must be a duration: a whole number and a unit',
+    ),
+    (
+        {"predictionLog": {"maxAge": "30s"}},
+        'spec.predictionLog.maxAge: Invalid value: "30s": must be between 1m and 365d',
+    ),
     ({"predictionLog": {"sampleRate": 0}}, "spec.predictionLog.sampleRate"),
     ({"predictionLog": {"sampleRate": 1.5}}, "spec.predictionLog.sampleRate"),
     ({"predictionLog": {"maxLen": 10}}, "spec.predictionLog.maxLen"),

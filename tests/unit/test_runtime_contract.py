@@ -129,7 +129,7 @@ MD_SPECS: dict[str, tuple[dict[str, Any], FeatureStoreRef | None]] = {
             },
             "runtime": {"workers": 4, "env": [{"name": "LOG_LEVEL", "value": "debug"}]},
             "batching": {"enabled": False, "maxBatchSize": 512, "maxLatencyMs": 0.5},
-            "cache": {"redisSecretRef": {"name": "redis", "key": "url"}, "ttlSeconds": 60},
+            "cache": {"redisSecretRef": {"name": "redis", "key": "url"}, "ttl": "1m"},
             "predictionLog": {
                 "enabled": True,
                 "sampleRate": 0.25,
@@ -144,7 +144,7 @@ MD_SPECS: dict[str, tuple[dict[str, Any], FeatureStoreRef | None]] = {
         {
             "model": MODEL,
             "replicas": 3,
-            "cache": {"redisUrl": "redis://cache.test:6379/0", "ttlSeconds": 30},
+            "cache": {"redisUrl": "redis://cache.test:6379/0", "ttl": "30s"},
             "predictionLog": {"enabled": True},
             "features": FEATURES,
         },
@@ -206,7 +206,7 @@ DM_SPECS: dict[str, dict[str, Any]] = {
         "report": {"uri": "s3://bucket/reports"},
         "schedule": "*/5 * * * *",
         "timeZone": "Europe/Paris",
-        "startingDeadlineSeconds": 120,
+        "startingDeadline": "2m",
     },
     "current-uri-and-columns": {
         "reference": {"uri": "/data/ref.csv"},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -25,6 +25,7 @@ from modelops.operator.api.v1alpha1.schedule import (
     MAX_CRONJOB_NAME,
     ScheduleFields,
     cron_field,
+    duration,
 )
 
 # Evidently 0.7's registered drift methods (stattests), by the names its presets accept.
@@ -302,7 +303,7 @@ class Retrain(KubeModel):
     resources: dict[str, dict[str, str | int]] | None = None
     """Container resources as in a Pod spec; requests cpu 250m, memory 512Mi and a 2Gi memory
     limit by default."""
-    active_deadline_seconds: int = Field(default=3600, ge=30, le=86400)
+    active_deadline: Annotated[str, *duration("30s", "1d")] = "1h"
     """A run taking longer is stopped and counted as failed."""
     alias: str = matching(
         r"^[A-Za-z0-9_-]{1,64}$",

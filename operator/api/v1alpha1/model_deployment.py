@@ -21,7 +21,7 @@ from modelops.operator.api.base import (
     message_column,
 )
 from modelops.operator.api.v1alpha1.pod import PodOptions
-from modelops.operator.api.v1alpha1.schedule import DURATION_PATTERN, JobRuntime
+from modelops.operator.api.v1alpha1.schedule import DURATION_PATTERN, JobRuntime, duration
 
 # models:/NAME@ALIAS, models:/NAME/VERSION, models:/NAME/STAGE, runs:/RUN/PATH, s3://..., /abs
 MODEL_URI_PATTERN = (
@@ -228,7 +228,7 @@ class Cache(KubeModel):
     redis_secret_ref: SecretKeyRef | None = None
     """A Secret key holding the Redis URL (with its user and password: see docs/security.md
     for a per-namespace Redis ACL user)."""
-    ttl_seconds: int = Field(default=300, ge=1, le=604800)
+    ttl: Annotated[str, *duration("1s", "7d")] = "5m"
     """How long a cached prediction lives."""
 
 
@@ -274,8 +274,8 @@ class PredictionLog(KubeModel):
     hash_key_secret_ref: SecretKeyRef | None = None
     """A Secret key holding the key of columns.hash (without one, a value of few possible
     values can be found by hashing candidates)."""
-    max_age_seconds: int = Field(default=604800, ge=60, le=31536000)
-    """Entries older than this are trimmed (besides maxLen); a week by default."""
+    max_age: Annotated[str, *duration("1m", "365d")] = "7d"
+    """Entries older than this are trimmed (besides maxLen)."""
     max_rows_per_second: int = Field(default=1000, ge=1, le=1000000)
     """At most this many rows a second are logged, after sampleRate: a busy model logs a
     bounded sample (plenty for drift checks) instead of every request."""

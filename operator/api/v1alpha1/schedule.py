@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
-from modelops.operator.api.base import KubeModel, matching
+from modelops.operator.api.base import KubeModel, cel_matches, matching
 from modelops.operator.api.v1alpha1.pod import PodOptions
 
 
@@ -46,9 +46,38 @@ DURATION_PATTERN = r"^[1-9][0-9]*(s|m|h|d)$"
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+DURATION_MESSAGE = "must be a duration: a whole number and a unit, s, m, h or d (30s, 5m, 2h, 7d)"
+# The same arithmetic in CEL, for the range rules the apiserver checks at admission.
+_CEL_SECONDS = (
+    "int(self.substring(0, size(self) - 1)) * (self.endsWith('d') ? 86400 : "
+    "self.endsWith('h') ? 3600 : self.endsWith('m') ? 60 : 1)"
+)
+
+
 def duration_seconds(text: str) -> int:
     """A duration DURATION_PATTERN admits (30m, 2h) in seconds."""
     return int(text[:-1]) * _UNIT_SECONDS[text[-1]]
+
+
+def duration(at_least: str, at_most: str) -> tuple[Any, ...]:
+    """A duration field's metadata, `Annotated[str, *duration("1s", "7d")]`: every duration of
+    the API is a string of this one form (as Flux and Argo Rollouts write them), checked for its
+    form and range by pydantic and, in the CRD, by CEL rules whose messages say what is
+    expected. Only Kubernetes' own embedded types (a toleration's tolerationSeconds) keep
+    Kubernetes' integer seconds."""
+    low, high = duration_seconds(at_least), duration_seconds(at_most)
+    message = f"must be between {at_least} and {at_most}"
+
+    def within(value: str) -> str:
+        if not low <= duration_seconds(value) <= high:
+            raise ValueError(message)
+        return value
+
+    # Guarded by the form: a value that is not a duration gets the form's message alone.
+    in_range = f"{_CEL_SECONDS} >= {low} && {_CEL_SECONDS} <= {high}"
+    rule = {"rule": f"!{cel_matches(DURATION_PATTERN)} || ({in_range})", "message": message}
+    field = matching(DURATION_PATTERN, DURATION_MESSAGE, max_length=12, rules=[rule])
+    return field, AfterValidator(within)
 
 
 # The CronJob controller names each run `<cronjob>-<minutes since the epoch>` (11 characters),
@@ -70,8 +99,9 @@ class JobRuntime(PodOptions):
     resources: dict[str, dict[str, str | int]] | None = None
     """Container resources as in a Pod spec; defaults to requests cpu 250m, memory 512Mi and a
     2Gi memory limit."""
-    active_deadline_seconds: int = Field(default=3600, ge=30, le=86400)
-    """A run taking longer than this is stopped and counted as failed."""
+    active_deadline: Annotated[str, *duration("30s", "1d")] = "1h"
+    """A run taking longer than this is stopped and counted as failed (the Job's
+    activeDeadlineSeconds)."""
     backoff_limit: int = Field(default=1, ge=0, le=10)
     """Retries of a failed run before the Job is marked failed. A run that fails on bad input
     (its flags, repo or data: exit code 2 or 3) fails the Job at once; an evicted pod is
@@ -97,7 +127,7 @@ class ScheduleFields(KubeModel):
     """Finished successful Jobs kept."""
     failed_jobs_history_limit: int = Field(default=3, ge=0, le=100)
     """Finished failed Jobs kept."""
-    starting_deadline_seconds: int | None = Field(default=None, ge=10)
-    """A run missed by more than this is skipped."""
+    starting_deadline: Annotated[str, *duration("10s", "7d")] | None = None
+    """A run missed by more than this is skipped (the CronJob's startingDeadlineSeconds)."""
     job: JobRuntime = Field(default_factory=JobRuntime)
     """The job container and its limits."""

@@ -200,7 +200,7 @@ def test_cache_from_secret_and_prediction_log_env(
     md = make_md(
         {
             "model": {"uri": "models:/fraud@champion", "credentialsSecretRef": {"name": "creds"}},
-            "cache": {"redisSecretRef": {"name": "redis", "key": "url"}, "ttlSeconds": 60},
+            "cache": {"redisSecretRef": {"name": "redis", "key": "url"}, "ttl": "1m"},
             "predictionLog": {
                 "enabled": True,
                 "sampleRate": 0.25,
@@ -326,7 +326,7 @@ def test_the_prediction_log_policy_reaches_the_runtime(
                 "redisUrl": "redis://r:6379/1",
                 "columns": {"exclude": ["ssn"], "hash": ["zip"]},
                 "hashKeySecretRef": {"name": "log-key", "key": "k"},
-                "maxAgeSeconds": 86400,
+                "maxAge": "1d",
             },
         }
     )
