@@ -204,11 +204,12 @@ def _hop(state: Path, name: str, port: int, address: str = NODE_IP) -> str:
     return f"{address}:{port}"
 
 
-def node_endpoint(state: Path, name: str, url: str) -> str:
-    """`url` (http://127.0.0.1:PORT) as an address the host and pods both reach: the node IP,
-    when the real node runs; else `url` unchanged. MLflow hands this address out in presigned
-    URLs, which clients on either side then fetch."""
+def node_endpoint(state: Path, name: str, url: str, address: str | None = None) -> str:
+    """`url` (http://127.0.0.1:PORT) as an address the host and pods both reach: `address`
+    (this machine as another cluster's pods reach it) when given, else the node IP when the
+    real node runs, else `url` unchanged. MLflow hands this address out in presigned URLs,
+    which clients on either side then fetch."""
     parts = urllib.parse.urlsplit(url)
-    if parts.port is None or not node_running(state):
+    if parts.port is None or (address is None and not node_running(state)):
         return url
-    return parts._replace(netloc=_hop(state, name, parts.port)).geturl()
+    return parts._replace(netloc=_hop(state, name, parts.port, address or NODE_IP)).geturl()

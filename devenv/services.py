@@ -276,13 +276,16 @@ def mlflow_start(state: Path, port: int | None = None, s3: dict[str, str] | None
 SERVICES = ("mlflow", "redis", "s3")
 
 
-def services_up(state: Path = STATE) -> dict[str, str]:
-    """Redis, the object store, and MLflow storing its artifacts there. The S3 endpoint,
-    bucket and keys are in the result (s3_*) and in the state dir's services.json."""
+def services_up(state: Path = STATE, address: str | None = None) -> dict[str, str]:
+    """Redis, the object store, and MLflow storing its artifacts there, naming the store by
+    `address` (this machine as another cluster's pods reach it) or the node's (see
+    node_endpoint). The S3 endpoint, bucket and keys are in the result (s3_*) and in the state
+    dir's services.json."""
     info = state / "services.json"
     if info.exists() and all(Proc(state, name).alive() for name in SERVICES):
         meta: dict[str, str] = json.loads(info.read_text())
-        if "s3_endpoint" in meta:
+        # Started for pods elsewhere, MLflow's presigned URLs would name the wrong address.
+        if "s3_endpoint" in meta and meta.get("pods_address") == (address or ""):
             return meta
     services_down(state)
     state.mkdir(parents=True, exist_ok=True)
@@ -291,8 +294,9 @@ def services_up(state: Path = STATE) -> dict[str, str]:
         "redis_url": redis_start(state),
         # Presigned download URLs name the store: an address pods reach too, with a real node.
         "mlflow_url": mlflow_start(
-            state, s3={**s3, "endpoint": node_endpoint(state, "s3", s3["endpoint"])}
+            state, s3={**s3, "endpoint": node_endpoint(state, "s3", s3["endpoint"], address)}
         ),
+        "pods_address": address or "",
         **{f"s3_{key}": value for key, value in s3.items()},
     }
     info.touch(mode=0o600)  # it holds the S3 secret key

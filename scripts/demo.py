@@ -144,7 +144,14 @@ def train_and_register(
 
 
 def wait_ready(kind: str, name: str, timeout: int = 180) -> None:
-    kubectl("wait", "--for=condition=Ready", f"--timeout={timeout}s", f"{kind}/{name}")
+    try:
+        kubectl("wait", "--for=condition=Ready", f"--timeout={timeout}s", f"{kind}/{name}")
+    except subprocess.CalledProcessError:
+        # What a person would look at next: the conditions, the pods, the operator's last words.
+        kubectl("get", kind, name, "-o", "jsonpath={.status.conditions}")
+        kubectl("get", "pods,events", "-o", "wide")
+        kubectl("logs", "deploy/modelops", "--tail=40")
+        raise
 
 
 def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -439,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         kubectl("get", "nodes", "-o", "wide")
 
     step("MLflow (artifacts in the S3 store), Redis and the store, published to pods by name")
-    services = devenv.services_up()
+    services = devenv.services_up(address=host if current else None)
     pods: dict[str, str] = {}
     for name, url in (
         ("mlflow", services["mlflow_url"]),
