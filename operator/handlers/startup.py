@@ -52,6 +52,12 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
         for kind in (*OWN_KINDS, *SERVING_CHILDREN, *RUN_KINDS):
             settings.watching.field_selectors[kind.resource] = excluded
     settings.networking.request_timeout = 30
+    # Named namespaces (no kopf glob, negation or list) need no namespace watch: a
+    # namespace-scoped install may not list namespaces, and kopf would retry the refusal for
+    # about a minute of errors before falling back to the names.
+    served = get_settings().namespaces
+    if served and not any(c in ns for ns in served for c in "!*?,"):
+        settings.scanning.disabled = True
     # kopf's 60 s would leave a rollout unattended for a minute after its leader is killed.
     settings.peering.lifetime = get_settings().peering_lifetime_seconds
     kube.api()  # fail fast on a missing kubeconfig

@@ -94,6 +94,18 @@ def test_the_install_script_installs_a_working_operator(
         )
         assert {p.spec.containers[0].image for p in pods.items} == {real_node["runtime"]}
         assert served["status"]["model"]["version"] == "1"
+        # A namespace-scoped operator names its namespace to kopf and lists no namespaces (it
+        # may not): no minute of refusals at start.
+        core = client.CoreV1Api(api_client)
+        operators = [
+            p.metadata.name
+            for p in core.list_namespaced_pod(ns).items
+            if any(c.name == "operator" for c in p.spec.containers)
+        ]
+        assert len(operators) == 2, operators
+        for pod in operators:
+            log = core.read_namespaced_pod_log(pod, ns, container="operator")
+            assert 'cannot list resource "namespaces"' not in log, log[-2000:]
     finally:
         subprocess.run(
             [str(Path(cluster["bin"]) / "helm"), "--kubeconfig", cluster["kubeconfig"],
