@@ -24,6 +24,16 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(600)
 
 
+def uninstall(cluster: dict[str, str], api_client: Any, release: str, ns: str) -> None:
+    """The release and its namespace gone, whatever the test left."""
+    subprocess.run(
+        [str(Path(cluster["bin"]) / "helm"), "--kubeconfig", cluster["kubeconfig"],
+         "uninstall", release, "-n", ns],
+        capture_output=True,
+    )  # fmt: skip
+    client.CoreV1Api(api_client).delete_namespace(ns)
+
+
 def test_the_install_script_installs_a_working_operator(
     cluster: dict[str, str],
     crds: None,
@@ -107,12 +117,7 @@ def test_the_install_script_installs_a_working_operator(
             log = core.read_namespaced_pod_log(pod, ns, container="operator")
             assert 'cannot list resource "namespaces"' not in log, log[-2000:]
     finally:
-        subprocess.run(
-            [str(Path(cluster["bin"]) / "helm"), "--kubeconfig", cluster["kubeconfig"],
-             "uninstall", "inst", "-n", ns],
-            capture_output=True,
-        )  # fmt: skip
-        client.CoreV1Api(api_client).delete_namespace(ns)
+        uninstall(cluster, api_client, "inst", ns)
 
 
 def test_the_install_script_says_what_it_needs(cluster: dict[str, str]) -> None:
@@ -183,12 +188,7 @@ def test_the_demo_runs_on_the_current_cluster(
         pods = core.list_namespaced_pod(ns, label_selector="app.kubernetes.io/instance=fraud")
         assert {p.spec.containers[0].image for p in pods.items} == {real_node["runtime"]}
     finally:
-        subprocess.run(
-            [str(Path(cluster["bin"]) / "helm"), "--kubeconfig", cluster["kubeconfig"],
-             "uninstall", "modelops", "-n", ns],
-            capture_output=True,
-        )  # fmt: skip
-        client.CoreV1Api(api_client).delete_namespace(ns)
+        uninstall(cluster, api_client, "modelops", ns)
         devenv.services_down(tmp_path)
         # The socat hops devenv.publish left under the demo's state directory.
         for hop in (tmp_path / "node" / "pids").glob("publish-*.pid"):
