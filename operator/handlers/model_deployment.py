@@ -115,8 +115,8 @@ async def reconcile(
 ) -> None:
     """One idempotent pass: create, update, resume, the poll timer and child events all land
     here and converge to the same children and status. With `deployment` (the latest body of a
-    status-only change of it, taken when the pass begins)
-    of it), only status is brought up to date, unless a rollout is under way."""
+    status-only change of the Deployment, taken when the pass begins), only status is brought
+    up to date, unless a rollout is under way: such a pass is short and goes first."""
 
     async def work(body: dict[str, Any]) -> None:
         seen = None
@@ -126,7 +126,7 @@ async def reconcile(
                 return  # a pass since read a newer Deployment than this change's
         await _reconcile(body, logger, resolve, seen)
 
-    await scaffold.reconcile(KIND.kind, namespace, name, work)
+    await scaffold.reconcile(KIND.kind, namespace, name, work, urgent=deployment is not None)
 
 
 async def _reconcile(

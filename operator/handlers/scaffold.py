@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from modelops.operator import metrics
 from modelops.operator.clients import kube
 from modelops.operator.handlers import events, locks, parsing
+from modelops.operator.handlers.gate import Gate
 from modelops.operator.status import failures
 from modelops.operator.status.patch import merge_patch
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 # Passes at work at once, over every object: a thousand objects created together are worked
 # through in turn (each finishing early, memory held for a few), not all held half done.
 CONCURRENCY = 16
-_gate: asyncio.Semaphore | None = None
+_gate: Gate | None = None
 _holding: contextvars.ContextVar[bool] = contextvars.ContextVar("holding", default=False)
 
 
@@ -39,21 +40,22 @@ def detached() -> contextvars.Context:
 
 
 @asynccontextmanager
-async def _slot() -> AsyncIterator[None]:
-    """One of the CONCURRENCY slots; a pass that starts another (a result recorded from within
-    a pass) reuses its own."""
+async def _slot(urgent: bool = False) -> AsyncIterator[None]:
+    """One of the CONCURRENCY slots, `urgent` ones handed out first; a pass that starts
+    another (a result recorded from within a pass) reuses its own."""
     global _gate
     if _holding.get():
         yield
         return
     if _gate is None:
-        _gate = asyncio.Semaphore(CONCURRENCY)
-    async with _gate:
-        token = _holding.set(True)
-        try:
-            yield
-        finally:
-            _holding.reset(token)
+        _gate = Gate(CONCURRENCY)
+    await _gate.acquire(urgent)
+    token = _holding.set(True)
+    try:
+        yield
+    finally:
+        _holding.reset(token)
+        _gate.release()
 
 
 def now() -> datetime:
@@ -61,10 +63,11 @@ def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-async def reconcile(kind: str, namespace: str, name: str, work: Pass) -> None:
+async def reconcile(kind: str, namespace: str, name: str, work: Pass, urgent: bool = False) -> None:
     """Run `work` on a fresh read of the object under its lock. Works from what is stored,
-    never from the (possibly older) body of the event that triggered the pass."""
-    async with locks.lock_for(kind, namespace, name), _slot():
+    never from the (possibly older) body of the event that triggered the pass. An `urgent`
+    pass (a short one that only brings status up to date) is let in before waiting full ones."""
+    async with locks.lock_for(kind, namespace, name), _slot(urgent):
         body = await asyncio.to_thread(kube.get, kind, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             locks.forget(kind, namespace, name)
