@@ -2,7 +2,7 @@
 docs/reliability-report.md, a table of each figure against its target with the run's date and
 commit. The parts: the operator at scale, the serving soak, the faults under load.
 
-    .venv/bin/python bench/reliability.py [--count 1000] [--only scale|soak|faults]
+    .venv/bin/python bench/reliability.py [--count 1000] [--only scale|soak|faults|report]
 """
 
 from __future__ import annotations
@@ -304,8 +304,9 @@ def main() -> int:
     parser.add_argument("--soak-seconds", type=int, default=600)
     parser.add_argument(
         "--only",
-        choices=["scale", "soak", "faults"],
-        help="run one part; the other's figures are the last run's (build/reliability.json)",
+        choices=["scale", "soak", "faults", "report"],
+        help="run one part, the others' figures the last run's (build/reliability.json); "
+        "report: rewrite the report from those figures, measuring nothing",
     )
     args = parser.parse_args()
     saved = ROOT / "build" / "reliability.json"
