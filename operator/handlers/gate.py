@@ -24,7 +24,8 @@ class Gate:
         return sum(1 for *_, f in self._waiting if not f.done())
 
     async def acquire(self, urgent: bool = False) -> None:
-        if self._free > 0 and not self.waiting:
+        # A free slot means no one waits: release hands a slot to a waiter before freeing it.
+        if self._free > 0:
             self._free -= 1
             return
         granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
