@@ -24,7 +24,12 @@ def restart(name: str, state: Path = STATE) -> float:
     else:
         raise ValueError(f"no component {name!r}")
     t0 = time.monotonic()
-    proc.restart()
+    proc.restart(ready=lambda: _wait_serving(name, proc, state))
+    return time.monotonic() - t0
+
+
+def _wait_serving(name: str, proc: Proc, state: Path) -> None:
+    """Until the restarted `name` serves; ProcessExited if it dies meanwhile."""
     if name in ("etcd", "kube-apiserver"):
         meta = json.loads((state / "cluster.json").read_text())
         wait_http(
@@ -38,10 +43,10 @@ def restart(name: str, state: Path = STATE) -> float:
         while subprocess.run(
             [node_bin(state, "ctr"), "-a", str(sock), "version"], capture_output=True
         ).returncode:
-            if time.monotonic() > deadline or not proc.alive():
+            proc.check_alive()
+            if time.monotonic() > deadline:
                 raise TimeoutError(f"containerd did not answer on {sock} after its restart")
             time.sleep(0.2)
-    return time.monotonic() - t0
 
 
 def _kubelet_healthz_port(state: Path) -> int:

@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,7 +112,25 @@ class Proc:
         return pid if want in names else None
 
     def alive(self) -> bool:
-        return self.pid() is not None
+        pid = self.pid()
+        if pid is not None and pid in _CHILDREN:
+            # Our own child: its exit status is the authority, not a read of /proc.
+            return _CHILDREN[pid].poll() is None
+        return pid is not None
+
+    def exit_status(self) -> str:
+        """How the process named by the pid file ended, as far as this process can tell."""
+        try:
+            pid = int(json.loads(self.pidfile.read_text())["pid"])
+        except (OSError, ValueError, KeyError):
+            return "no pid file"
+        child = _CHILDREN.get(pid)
+        if child is None:
+            return f"pid {pid}, not started by this process"
+        code = child.poll()
+        if code is None:
+            return f"pid {pid} still running"
+        return f"pid {pid} killed by signal {-code}" if code < 0 else f"pid {pid} exit code {code}"
 
     def stop(self, timeout: float = 15.0) -> None:
         pid = self.pid()
@@ -149,12 +168,73 @@ class Proc:
         )
         return argv, env
 
-    def restart(self) -> int:
+    def restart(self, ready: Callable[[], None] | None = None, attempts: int = 3) -> int:
         """Stop the process and start it again as it ran (a fault test's restart of kubelet,
-        containerd, etcd or the apiserver)."""
+        containerd, etcd or the apiserver), then wait with `ready` (which raises ProcessExited
+        if it dies; without it, watch it for 2 s). A start that dies at once (a port the old
+        process, or a stranger, still held) is retried once its ports are free again."""
         argv, env = self.command()
         self.stop()
-        return self.start(argv, env)
+        ports = listen_ports(argv)
+        failures = []
+        for _ in range(attempts):
+            wait_free(ports, 15)
+            pid = self.start(argv, env)
+            try:
+                if ready is not None:
+                    ready()
+                else:
+                    deadline = time.monotonic() + 2
+                    while time.monotonic() < deadline:
+                        self.check_alive()
+                        time.sleep(0.1)
+                return pid
+            except ProcessExited:
+                failures.append(self.exit_status())
+                log(f"{self.name} died at its restart ({failures[-1]}); starting it again")
+        raise RuntimeError(
+            f"{self.name} did not stay up after its restart ({'; '.join(failures)}); "
+            f"see {self.logfile}:\n{tail(self.logfile)}"
+        )
+
+    def check_alive(self) -> None:
+        if not self.alive():
+            raise ProcessExited(
+                f"{self.name} exited ({self.exit_status()}); see {self.logfile}:\n"
+                f"{tail(self.logfile)}"
+            )
+
+
+class ProcessExited(RuntimeError):
+    """A process that should be serving has exited."""
+
+
+def listen_ports(argv: list[str]) -> list[int]:
+    """The local ports a command line says it listens on (etcd's listen URLs, a server's
+    --secure-port or --port)."""
+    ports = []
+    for arg in argv:
+        flag, _, value = arg.partition("=")
+        if flag.startswith("--listen-") and flag.endswith("-urls"):
+            ports += [int(url.rsplit(":", 1)[1]) for url in value.split(",") if ":" in url]
+        elif flag in ("--secure-port", "--port") and value.isdigit():
+            ports.append(int(value))
+    return [p for p in ports if p]
+
+
+def wait_free(ports: list[int], timeout: float) -> None:
+    """Until each port can be bound again on 127.0.0.1 (as a server binds it, SO_REUSEADDR),
+    or `timeout` passes: the next start then reports what still holds it."""
+    deadline = time.monotonic() + timeout
+    for port in ports:
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind(("127.0.0.1", port))
+                    break
+                except OSError:
+                    time.sleep(0.2)
 
 
 def wait_http(
@@ -170,8 +250,8 @@ def wait_http(
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
-        if proc is not None and not proc.alive():
-            raise RuntimeError(f"{proc.name} exited; see {proc.logfile}:\n{tail(proc.logfile)}")
+        if proc is not None:
+            proc.check_alive()
         try:
             req = urllib.request.Request(url, headers=headers)
             with urllib.request.urlopen(req, context=ctx, timeout=2) as r:

@@ -35,6 +35,44 @@ def test_a_restart_runs_the_same_command_and_environment_anew(tmp_path: Path) ->
         proc.restart()
 
 
+# Runs anew on each start (cwd is the state dir): the first start serves, the second dies at
+# once with exit code 3, any later one serves.
+FLAKY = "if [ -e first ] && [ ! -e second ]; then touch second; exit 3; fi; touch first; sleep 60"
+
+
+def test_a_restart_that_dies_at_once_is_started_again(tmp_path: Path) -> None:
+    proc = process.Proc(tmp_path, "sh")
+    proc.start(["/bin/sh", "-c", FLAKY])
+    try:
+        pid = proc.restart()
+        assert (tmp_path / "second").exists(), "the second start ran and died"
+        assert proc.alive() and proc.pid() == pid
+    finally:
+        proc.stop(timeout=5)
+
+
+def test_a_restart_that_keeps_dying_says_how(tmp_path: Path) -> None:
+    proc = process.Proc(tmp_path, "sh")
+    proc.start(
+        ["/bin/sh", "-c", "if [ -e first ]; then echo no port; exit 3; fi; touch first; sleep 60"]
+    )
+    with pytest.raises(RuntimeError, match=r"(?s)sh did not stay up .*exit code 3.*no port"):
+        proc.restart(attempts=2)
+    proc.stop(timeout=1)
+
+
+def test_listen_ports_are_read_from_the_command_line() -> None:
+    argv = [
+        "etcd",
+        "--data-dir=/x",
+        "--listen-client-urls=http://127.0.0.1:2379",
+        "--advertise-client-urls=http://127.0.0.1:9999",
+        "--listen-peer-urls=http://127.0.0.1:2380,http://127.0.0.1:2381",
+        "--secure-port=6443",
+    ]
+    assert process.listen_ports(argv) == [2379, 2380, 2381, 6443]
+
+
 def test_proc_ignores_a_recycled_pid_of_another_program(tmp_path: Path) -> None:
     other = subprocess.Popen(["/bin/sleep", "60"])
     try:
@@ -59,7 +97,7 @@ def test_state_files_keep_their_places(tmp_path: Path) -> None:
 def test_wait_http_reports_a_process_that_exited(tmp_path: Path) -> None:
     proc = process.Proc(tmp_path, "true")
     proc.start(["/bin/true"])
-    with pytest.raises(RuntimeError, match="true exited"):
+    with pytest.raises(RuntimeError, match=r"true exited \(pid \d+ exit code 0\)"):
         process.wait_http(f"http://127.0.0.1:{process.free_port()}/", 5, proc=proc)
     proc.stop(timeout=1)
 
