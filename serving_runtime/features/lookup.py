@@ -91,6 +91,34 @@ class OnlineFeatures:
 
     def _open(self) -> None:
         self._opener(self)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """One read before the pod is ready, so that the first request does not pay for what
+        Feast and the Redis client set up lazily (imports, the provider, the connection): on a
+        busy node that took longer than the lookup deadline and the first request got a 503.
+        Best effort: a store that does not answer now is the request path's to report."""
+        probe = "" if self.entity_kind is str else 0
+        started = time.monotonic()
+        future = self.executor.submit(self._read, self.store, [{self.entity_key: probe}])
+        try:
+            future.result(timeout=max(10.0, self.timeout))
+        except Exception as e:  # any failure is only worth a warning here
+            log.warning(
+                "The online store did not answer the warm-up read",
+                extra={
+                    "online_store": self.online_store,
+                    "error": f"{type(e).__name__}: {e}"[:500],
+                },
+            )
+            return
+        log.info(
+            "Online store warmed up",
+            extra={
+                "online_store": self.online_store,
+                "seconds": round(time.monotonic() - started, 3),
+            },
+        )
 
     def _failed(self, e: Exception, wait: float) -> None:
         self.reason = reason_code(e, "OnlineStoreUnavailable", "FeatureStoreFailed")

@@ -107,6 +107,11 @@ async def test_one_batched_read_fills_the_rows() -> None:
     assert features.status()["reason"] == "WaitingForModel"
     await wait_ready(features)
     try:
+        # The warm-up read, before the store is ready: the lazy set-up is not the first
+        # request's to pay.
+        refs = ["customer_stats:avg_amount_30d", "customer_stats:txn_count_7d"]
+        assert store.calls == [(refs, [{"customer_id": 0}])]
+        store.calls.clear()
         x = await features.model_input(SCHEMA, [1, 2], [[1.5, "web"], [2.5, "app"]], 100)
         assert x.tolist() == [[10.5, 1.5, 3, "web"], [20.0, 2.5, 4, "app"]]
         assert store.calls == [
@@ -131,6 +136,7 @@ async def test_one_batched_read_fills_the_rows() -> None:
 
 async def test_a_failing_store_is_a_503_naming_it() -> None:
     features, metrics = online(FakeStore({}, fail=ConnectionError("Connection refused")))
+    # A failed warm-up read is not a failed store: the pod serves requests without entities.
     await wait_ready(features)
     try:
         with pytest.raises(FeatureStoreUnavailable) as caught:
