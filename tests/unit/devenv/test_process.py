@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -40,9 +41,20 @@ def test_a_restart_runs_the_same_command_and_environment_anew(tmp_path: Path) ->
 FLAKY = "if [ -e first ] && [ ! -e second ]; then touch second; exit 3; fi; touch first; sleep 60"
 
 
+def started(marker: Path) -> None:
+    """Until the first start has run its script this far: a restart before that would find the
+    state of a first start again."""
+    for _ in range(500):
+        if marker.exists():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{marker} never appeared")
+
+
 def test_a_restart_that_dies_at_once_is_started_again(tmp_path: Path) -> None:
     proc = process.Proc(tmp_path, "sh")
     proc.start(["/bin/sh", "-c", FLAKY])
+    started(tmp_path / "first")
     try:
         pid = proc.restart()
         assert (tmp_path / "second").exists(), "the second start ran and died"
@@ -56,6 +68,7 @@ def test_a_restart_that_keeps_dying_says_how(tmp_path: Path) -> None:
     proc.start(
         ["/bin/sh", "-c", "if [ -e first ]; then echo no port; exit 3; fi; touch first; sleep 60"]
     )
+    started(tmp_path / "first")
     with pytest.raises(RuntimeError, match=r"(?s)sh did not stay up .*exit code 3.*no port"):
         proc.restart(attempts=2)
     proc.stop(timeout=1)
