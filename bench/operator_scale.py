@@ -121,6 +121,15 @@ class Operator:
             stderr=subprocess.STDOUT,
         )
 
+    def started(self, timeout: float) -> None:
+        """Wait until kopf logged its last startup activity (its watches open next)."""
+        log = self.logdir / f"operator-{self.starts}.log"
+        deadline = time.monotonic() + timeout
+        while "Activity 'warm_registry_client' succeeded" not in log.read_text(errors="replace"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the operator did not start within {timeout:.0f} s")
+            time.sleep(0.5)
+
     def resumed(self, count: int, timeout: float) -> None:
         """Wait until kopf logged the resume of `count` objects (its resume handlers done)."""
         log = self.logdir / f"operator-{self.starts}.log"
@@ -336,6 +345,7 @@ def run(count: int, rest: float) -> dict[str, Any]:
     env = environment(count)
     meta, namespace, op, proxy = next(env)
     try:
+        op.started(120)
         time.sleep(5)  # the operator's watches open
         # Half follow an alias (polled), half pin a version (never asked about again).
         docs = [

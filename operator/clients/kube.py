@@ -14,6 +14,12 @@ from modelops.operator.api.kinds import Key
 from modelops.operator.status.failures import ApplyError, check_owned, server_message
 
 FIELD_MANAGER = "modelops-operator"
+# Blocking API calls in flight at once (the operator's I/O threads, and the client's kept-alive
+# connections to the apiserver): one for each pass that may run at once, and a few for what
+# runs beside them. Python's default pool has cpu_count + 4 threads (6 on two cores), which
+# held sixteen passes to six requests; urllib3's default of cpu_count * 5 connections would
+# open and drop a TLS connection for each request past it.
+IO_THREADS = 20
 
 _api_client: client.ApiClient | None = None
 
@@ -26,7 +32,9 @@ def api() -> client.ApiClient:
             config.load_incluster_config()
         except config.ConfigException:
             config.load_kube_config()
-        _api_client = client.ApiClient()
+        configuration = client.Configuration.get_default_copy()
+        configuration.connection_pool_maxsize = IO_THREADS
+        _api_client = client.ApiClient(configuration)
     return _api_client
 
 
@@ -142,17 +150,38 @@ def delete(key: Key, namespace: str) -> None:
             raise
 
 
-def patch_status(kind: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-    """Merge-patch the status subresource (never spec: GitOps tools would see drift)."""
-    _call(
-        "PATCH",
-        _path(kind, namespace, name, "status"),
-        body={"status": status},
-        header_params={
-            "Content-Type": "application/merge-patch+json",
-            "Accept": "application/json",
-        },
-    )
+class Conflict(Exception):
+    """The object changed since the version a conditional write named."""
+
+
+def patch_status(
+    kind: str,
+    namespace: str,
+    name: str,
+    status: dict[str, Any],
+    resource_version: str | None = None,
+) -> dict[str, Any]:
+    """Merge-patch the status subresource (never spec: GitOps tools would see drift); with
+    `resource_version`, only if the object is still at that version (else Conflict). Returns
+    the object as written."""
+    body: dict[str, Any] = {"status": status}
+    if resource_version is not None:
+        body["metadata"] = {"resourceVersion": resource_version}
+    try:
+        written: dict[str, Any] = _call(
+            "PATCH",
+            _path(kind, namespace, name, "status"),
+            body=body,
+            header_params={
+                "Content-Type": "application/merge-patch+json",
+                "Accept": "application/json",
+            },
+        )
+    except ApiException as e:
+        if e.status == 409 and resource_version is not None:
+            raise Conflict(f"{kind} {namespace}/{name} is past {resource_version}") from e
+        raise
+    return written
 
 
 def list_all(kind: str, namespace: str | None, fields: str = "") -> list[dict[str, Any]]:

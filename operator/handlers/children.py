@@ -15,6 +15,9 @@ CONTROLLER_ANNOTATIONS = frozenset({"deployment.kubernetes.io/revision"})
 
 # uid -> (digest, resourceVersion) of the last event or apply seen.
 _seen: dict[str, tuple[str, str]] = {}
+# uid -> digest of what this operator's own last apply returned: under load the watch brings a
+# child's creation before the apply that made it returns, and that echo is no hand edit.
+_applied: dict[str, str] = {}
 
 
 def fingerprint(body: Mapping[str, Any]) -> str:
@@ -32,7 +35,16 @@ def remember(body: Mapping[str, Any] | None) -> None:
     """Record a child as this operator just applied it: its own echo is then no hand edit."""
     meta = (body or {}).get("metadata") or {}
     if body is not None and meta.get("uid"):
-        _seen[meta["uid"]] = (fingerprint(body), str(meta.get("resourceVersion", "")))
+        digest = fingerprint(body)
+        _seen[meta["uid"]] = (digest, str(meta.get("resourceVersion", "")))
+        _applied[meta["uid"]] = digest
+
+
+def as_applied(body: Mapping[str, Any]) -> bool:
+    """Whether a child is, but for its status and the server's bookkeeping, exactly what this
+    operator's last apply of it returned."""
+    uid = (body.get("metadata") or {}).get("uid") or ""
+    return uid in _applied and _applied[uid] == fingerprint(body)
 
 
 def observe(event_type: str | None, body: Mapping[str, Any]) -> Change:
@@ -43,7 +55,7 @@ def observe(event_type: str | None, body: Mapping[str, Any]) -> Change:
     meta = body.get("metadata") or {}
     uid, version = meta.get("uid") or "", str(meta.get("resourceVersion", ""))
     if event_type == "DELETED":
-        _seen.pop(uid, None)
+        forget(uid)
         return "spec"
     before, digest = _seen.get(uid), fingerprint(body)
     _seen[uid] = (digest, version)
@@ -56,7 +68,9 @@ def observe(event_type: str | None, body: Mapping[str, Any]) -> Change:
 
 def forget(uid: str) -> None:
     _seen.pop(uid, None)
+    _applied.pop(uid, None)
 
 
 def forget_all() -> None:
     _seen.clear()
+    _applied.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -15,7 +16,15 @@ from modelops.operator.api import kinds
 from modelops.operator.api.v1alpha1.feature_materialization import FeatureStoreRef
 from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment, ResolvedModel
 from modelops.operator.clients import kube, registry
-from modelops.operator.handlers import children, events, parsing, resync, rollout, scaffold
+from modelops.operator.handlers import (
+    children,
+    events,
+    locks,
+    parsing,
+    resync,
+    rollout,
+    scaffold,
+)
 from modelops.operator.planning import key as child_key
 from modelops.operator.planning import plan as plan_children
 from modelops.operator.resources.common import managed_labels, managed_selector, selector_labels
@@ -118,15 +127,49 @@ async def reconcile(
     status-only change of the Deployment, taken when the pass begins), only status is brought
     up to date, unless a rollout is under way: such a pass is short and goes first."""
 
-    async def work(body: dict[str, Any]) -> None:
-        seen = None
-        if deployment is not None:
-            seen = deployment()
-            if seen is None:
-                return  # a pass since read a newer Deployment than this change's
-        await _reconcile(body, logger, resolve, seen)
+    taken: list[dict[str, Any] | None] = []
 
-    await scaffold.reconcile(KIND.kind, namespace, name, work, urgent=deployment is not None)
+    async def work(body: dict[str, Any]) -> None:
+        if deployment is not None:
+            if not taken:  # once: a pass run again on a fresh read keeps the change it took
+                taken.append(deployment())
+            if taken[0] is None:
+                return  # a pass since read a newer Deployment than this change's
+        await _reconcile(body, logger, resolve, taken[0] if taken else None)
+
+    if deployment is None:
+        _bodies.pop((namespace, name), None)  # a full pass reads; its write is kept again
+    await scaffold.reconcile(
+        KIND.kind,
+        namespace,
+        name,
+        work,
+        urgent=deployment is not None,
+        known=None if deployment is None else lambda: _known(namespace, name),
+    )
+
+
+# The newest body of each ModelDeployment this process has seen (from its watch and from its
+# own status writes), kept as compact JSON without managedFields: a status-only pass works
+# from it instead of a read of its own (its status write then conditional on the version).
+_bodies: dict[tuple[str, str], tuple[int, str]] = {}
+
+
+def _note(body: dict[str, Any]) -> None:
+    meta = body.get("metadata") or {}
+    version = str(meta.get("resourceVersion", ""))
+    if not version.isdigit() or "namespace" not in meta:
+        return
+    key = (meta["namespace"], meta["name"])
+    held = _bodies.get(key)
+    if held is None or int(version) > held[0]:
+        slim = {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+        _keep(_bodies, key, (int(version), json.dumps(slim, separators=(",", ":"))))
+
+
+def _known(namespace: str, name: str) -> dict[str, Any] | None:
+    held = _bodies.get((namespace, name))
+    return None if held is None else dict(json.loads(held[1]))
 
 
 async def _reconcile(
@@ -165,6 +208,7 @@ async def _reconcile(
     if served is not None and seen is not None and not plan.active and not policy.failing(md):
         deployment = seen  # a status-only change of a child whose spec is already as desired
     elif served is not None:
+        scaffold.read_first()
         _status_waiting.pop((ns, name), None)  # this pass reads newer children than it holds
         desired = desired_children(md, served, settings, feature_store, rollout.pods_spec(md, plan))
         # Before the first rollout there is nothing to list: each child is read once by name
@@ -204,7 +248,9 @@ async def _reconcile(
         selector=",".join(f"{k}={v}" for k, v in selector_labels(name, COMPONENT).items()),
     )
     old = md.status.wire() if md.status else {}
-    await scaffold.write_status(KIND.kind, md.metadata, old, new_status.wire())
+    written = await scaffold.write_status(KIND.kind, md.metadata, old, new_status.wire())
+    if written is not None:
+        _note(written)
     if plan.active:
         resync.soon(KIND.kind, ns, name, rollout.FOLLOW_UP_SECONDS, resync_model_deployment)
     if not resolve:
@@ -293,6 +339,11 @@ async def _alias_moved(listed: ModelDeployment) -> bool:
     return False
 
 
+# A full pass within this share of the poll interval stands for the periodic one an unsettled
+# ModelDeployment owes; a failing one is still retried at every tick (about an interval apart).
+RECENT_SHARE = 0.5
+
+
 @resync.every(KIND.kind, get_settings().model_poll_seconds)
 async def resync_model_deployment(
     namespace: str, name: str, logger: logging.Logger, listed: dict[str, Any] | None = None
@@ -308,7 +359,10 @@ async def resync_model_deployment(
                 pass  # the full pass reports it in status
         if md is not None:
             last = _last_full.setdefault((namespace, name), time.monotonic())
-            due = policy.periodic(md, time.monotonic() - last, get_settings().resync_seconds)
+            settings = get_settings()
+            since = time.monotonic() - last
+            recent = settings.model_poll_seconds * RECENT_SHARE
+            due = policy.periodic(md, since, settings.resync_seconds, recent)
             if due == "none" or (due == "poll" and not await _alias_moved(md)):
                 return
         await reconcile(namespace, name, logger, resolve=True)
@@ -331,9 +385,20 @@ async def _reconcile_owner(body: kopf.Body, logger: kopf.Logger) -> None:
     await reconcile(ns, owner, logger, resolve=False)
 
 
-async def _restore(body: kopf.Body, logger: kopf.Logger) -> None:
+async def _restore(type: str | None, body: kopf.Body, logger: kopf.Logger) -> None:
     """A full pass of the owner of a child edited, deleted or made by another. If it cannot
     run (the API down), the child's next event is taken for an edit again."""
+    owner, ns = _owner_name(body), body.get("metadata", {}).get("namespace")
+    if type != "DELETED" and owner is not None and ns is not None:
+        # The creation of a child can reach the watch before the apply that made it returns
+        # (a thousand owners created at once): once the owner's pass in flight is done, a
+        # child exactly as that pass applied it needs no pass of its own, only its status.
+        async with locks.lock_for(KIND.kind, ns, owner):
+            pass
+        if children.as_applied(body):
+            if body.get("kind") == kinds.DEPLOYMENT.kind:
+                _status_of_owner(body)
+            return
     try:
         await _reconcile_owner(body, logger)
     except Exception:
@@ -369,12 +434,18 @@ CHILD_LABELS = managed_labels(COMPONENT)
 
 
 @kopf.on.event(*KIND.resource)
-async def on_model_deployment_event(type: str, namespace: str | None, name: str, **_: Any) -> None:
-    """A deleted ModelDeployment's in-memory entries go with it."""
+async def on_model_deployment_event(
+    type: str, namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> None:
+    """The newest body is kept for status passes; a deleted ModelDeployment's in-memory
+    entries go with it."""
     if type == "DELETED" and namespace is not None:
         _last_full.pop((namespace, name), None)
         _status_waiting.pop((namespace, name), None)
+        _bodies.pop((namespace, name), None)
         metrics.forget(KIND.kind, namespace, name)
+    else:
+        _note(dict(body))
 
 
 @kopf.on.event(*kinds.DEPLOYMENT.resource, labels=CHILD_LABELS)
@@ -384,7 +455,7 @@ async def on_predictor_deployment_event(
     """Readiness changes flow into the owner's status; a hand edit or deletion is undone."""
     change = children.observe(type, body)
     if change == "spec":
-        await _restore(body, logger)
+        await _restore(type, body, logger)
     elif change == "status":
         _status_of_owner(body)
 
@@ -397,4 +468,4 @@ async def on_predictor_child_event(
     type: str | None, body: kopf.Body, logger: kopf.Logger, **_: Any
 ) -> None:
     if children.observe(type, body) == "spec":
-        await _restore(body, logger)
+        await _restore(type, body, logger)

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 CONCURRENCY = 16
 _gate: Gate | None = None
 _holding: contextvars.ContextVar[bool] = contextvars.ContextVar("holding", default=False)
+# Whether the pass works from a body it did not read (scaffold.reconcile's `known`).
+_conditional: contextvars.ContextVar[bool] = contextvars.ContextVar("conditional", default=False)
 
 
 def detached() -> contextvars.Context:
@@ -63,24 +65,61 @@ def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-async def reconcile(kind: str, namespace: str, name: str, work: Pass, urgent: bool = False) -> None:
+async def reconcile(
+    kind: str,
+    namespace: str,
+    name: str,
+    work: Pass,
+    urgent: bool = False,
+    known: Callable[[], dict[str, Any] | None] | None = None,
+) -> None:
     """Run `work` on a fresh read of the object under its lock. Works from what is stored,
     never from the (possibly older) body of the event that triggered the pass. An `urgent`
-    pass (a short one that only brings status up to date) is let in before waiting full ones."""
+    pass (a short one that only brings status up to date) is let in before waiting full ones.
+    `known` offers the newest body this process has seen instead of a read: the pass's status
+    write is then conditional on its resourceVersion, and the pass runs again on a fresh read
+    if the object has moved on since."""
     async with locks.lock_for(kind, namespace, name), _slot(urgent):
-        body = await asyncio.to_thread(kube.get, kind, namespace, name)
-        if body is None or body["metadata"].get("deletionTimestamp"):
-            locks.forget(kind, namespace, name)
-            metrics.forget(kind, namespace, name)
-            return
+        body = known() if known is not None else None
+        token = _conditional.set(body is not None)
+        try:
+            if body is None:
+                body = await asyncio.to_thread(kube.get, kind, namespace, name)
+            if body is None or body["metadata"].get("deletionTimestamp"):
+                locks.forget(kind, namespace, name)
+                metrics.forget(kind, namespace, name)
+                return
+            await _run(kind, body, work)
+        finally:
+            _conditional.reset(token)
+
+
+def read_first() -> None:
+    """Called before a pass acts on anything but status: one working from a body it did not
+    read starts again on a fresh read (a rollout step decided from an older status would undo
+    a newer one until the pass's conditional status write found out)."""
+    if _conditional.get():
+        raise kube.Conflict("a pass that acts on children works from a fresh read")
+
+
+async def _run(kind: str, body: dict[str, Any], work: Pass) -> None:
+    try:
         try:
             await work(body)
-        except kopf.TemporaryError:
-            raise  # the pass already put the reason in status (the registry is down)
-        except Exception as exc:
-            # Reported, not raised: kopf would post an Event for every retry, and each kind's
-            # timer retries anyway. The status says why until a pass succeeds.
-            await report_failure(kind, body, failures.describe(exc))
+        except kube.Conflict:  # the body offered was older than the stored one
+            _conditional.set(False)
+            meta = body["metadata"]
+            again = await asyncio.to_thread(kube.get, kind, meta["namespace"], meta["name"])
+            if again is None or again["metadata"].get("deletionTimestamp"):
+                return
+            body = again
+            await work(body)
+    except kopf.TemporaryError:
+        raise  # the pass already put the reason in status (the registry is down)
+    except Exception as exc:
+        # Reported, not raised: kopf would post an Event for every retry, and each kind's
+        # timer retries anyway. The status says why until a pass succeeds.
+        await report_failure(kind, body, failures.describe(exc))
 
 
 @asynccontextmanager
@@ -120,11 +159,16 @@ async def write_status(
     meta: dict[str, Any],
     old: dict[str, Any],
     new: dict[str, Any],
-) -> None:
+) -> dict[str, Any] | None:
     """Merge-patch status when it changed (an unchanged status costs no write, no watch event),
-    with null for what the new status no longer has."""
+    with null for what the new status no longer has; the object as written, if written."""
     # Every pass, changed or not: a restarted operator reports each resource it resumes.
     metrics.record_ready(kind, meta["namespace"], meta["name"], new)
-    if new != old:
-        patch = merge_patch(old, new)
-        await asyncio.to_thread(kube.patch_status, kind, meta["namespace"], meta["name"], patch)
+    if new == old:
+        return None
+    patch = merge_patch(old, new)
+    version = meta.get("resourceVersion") if _conditional.get() else None
+    written: dict[str, Any] = await asyncio.to_thread(
+        kube.patch_status, kind, meta["namespace"], meta["name"], patch, version
+    )
+    return written

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -13,7 +14,7 @@ from kubernetes.client.exceptions import ApiException
 
 from modelops.operator import metrics
 from modelops.operator.api import kinds
-from modelops.operator.clients import kube
+from modelops.operator.clients import kube, registry
 from modelops.operator.handlers import resync
 from modelops.operator.resources import drift_monitor, feature_materialization, model_deployment
 from modelops.operator.resources.common import managed_selector, outside
@@ -22,6 +23,16 @@ from modelops.operator.settings import get_settings
 OWN_KINDS = (kinds.MODEL_DEPLOYMENT, kinds.DRIFT_MONITOR, kinds.FEATURE_MATERIALIZATION)
 SERVING_CHILDREN = (kinds.DEPLOYMENT, kinds.SERVICE, kinds.HPA, kinds.PDB, kinds.CONFIG_MAP)
 RUN_KINDS = (kinds.JOB, kinds.POD)
+
+
+@kopf.on.startup()
+async def warm_registry_client(**_: Any) -> None:
+    # Every blocking call (asyncio.to_thread) runs on the loop's default pool: sized here.
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=kube.IO_THREADS, thread_name_prefix="modelops-io")
+    )
+    # Before the watches open: the first burst of ModelDeployments finds the client ready.
+    await asyncio.to_thread(registry.warm)
 
 
 @kopf.on.startup()

@@ -100,12 +100,38 @@ def settled(md: ModelDeployment) -> bool:
     )
 
 
-def periodic(md: ModelDeployment, since_full: float | None, resync_seconds: float) -> Periodic:
-    """What the periodic pass owes one ModelDeployment: a full pass while it is not settled or
-    once every `resync_seconds` (children are kept by their watches in between); else a look
-    at the registry when its URI or its rollout's candidate can move; else nothing."""
-    if not settled(md) or since_full is None or since_full >= resync_seconds:
+def waiting(md: ModelDeployment) -> bool:
+    """Whether the last pass saw this generation through to everything but its Deployment's
+    progress (pods starting, a rolling update), with nothing wrong: only the Deployment's own
+    status moves it on from there, and its watch brings each change to a status pass."""
+    st = md.status
+    if st is None or st.observed_generation != md.metadata.get("generation"):
+        return False
+    if md.spec.features is not None or (st.rollout is not None and st.rollout.phase in ACTIVE):
+        return False
+    degraded, ready = find(st.conditions, DEGRADED), find(st.conditions, READY)
+    return (
+        (degraded is None or degraded.status != "True")
+        and ready is not None
+        and ready.status == "False"
+        and ready.reason in (MINIMUM_REPLICAS_UNAVAILABLE, ROLLING_OUT)
+    )
+
+
+def periodic(
+    md: ModelDeployment, since_full: float | None, resync_seconds: float, recent: float = 0.0
+) -> Periodic:
+    """What the periodic pass owes one ModelDeployment: a full pass while it is neither settled
+    nor waiting on its Deployment, and once every `resync_seconds` (children are kept by their
+    watches in between); else a look at the registry when its URI or its rollout's candidate
+    can move; else nothing. A full pass less than `recent` seconds ago stands for whatever an
+    unsettled object would owe: the object as the periodic list read it can be older than that
+    pass (a thousand created at once are each passed once, by their create handler)."""
+    if since_full is None or since_full >= resync_seconds:
         return "full"
+    if not (settled(md) or waiting(md)):
+        # The recent pass resolved the URI too: no poll of the registry either.
+        return "full" if since_full >= recent else "none"
     return "poll" if movable(md) else "none"
 
 

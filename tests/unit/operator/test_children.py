@@ -101,3 +101,25 @@ def test_a_change_missed_while_the_watch_was_away_shows_on_the_relisting() -> No
     edited = copy.deepcopy(d)
     edited["spec"]["replicas"] = 5
     assert children.observe(None, edited) == "spec"
+
+
+def test_a_creation_seen_before_its_apply_returned_is_known_as_ours_after() -> None:
+    d = deployment()
+    assert children.observe("ADDED", d) == "spec"  # the watch was first
+    assert not children.as_applied(d)
+    children.remember(copy.deepcopy(d))  # then the apply returned
+    moved = copy.deepcopy(d)
+    moved["status"]["readyReplicas"] = 1
+    moved["metadata"]["resourceVersion"] = "2"
+    assert children.as_applied(d) and children.as_applied(moved)
+
+
+def test_an_edit_or_a_forgotten_child_is_not_as_applied() -> None:
+    d = deployment()
+    children.remember(d)
+    edited = copy.deepcopy(d)
+    edited["spec"]["replicas"] = 4
+    assert not children.as_applied(edited)
+    assert not children.as_applied(deployment("other"))
+    children.observe("DELETED", d)
+    assert not children.as_applied(d)

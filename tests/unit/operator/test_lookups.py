@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import kopf
 import pytest
 
 from modelops.operator.api.v1alpha1.model_deployment import ResolvedModel
@@ -83,7 +84,31 @@ async def test_a_deleted_model_deployment_takes_its_memory_with_it(
 ) -> None:
     monkeypatch.setattr(h, "_last_full", {("ns", "a"): 1.0, ("ns", "b"): 2.0})
     monkeypatch.setattr(h, "_status_waiting", {("ns", "a"): {}})
-    await h.on_model_deployment_event(type="MODIFIED", namespace="ns", name="a")
+    monkeypatch.setattr(h, "_bodies", {})
+    body = kopf.Body({"metadata": {"namespace": "ns", "name": "a", "resourceVersion": "7"}})
+    await h.on_model_deployment_event(type="MODIFIED", namespace="ns", name="a", body=body)
     assert ("ns", "a") in h._last_full and ("ns", "a") in h._status_waiting
-    await h.on_model_deployment_event(type="DELETED", namespace="ns", name="a")
+    assert h._known("ns", "a") == {
+        "metadata": {"namespace": "ns", "name": "a", "resourceVersion": "7"}
+    }
+    await h.on_model_deployment_event(type="DELETED", namespace="ns", name="a", body=body)
     assert h._last_full == {("ns", "b"): 2.0} and h._status_waiting == {}
+    assert h._known("ns", "a") is None
+
+
+def test_the_body_kept_for_status_passes_is_the_newest_without_managed_fields(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(h, "_bodies", {})
+
+    def body(version: str, ready: str) -> dict[str, Any]:
+        meta = {"namespace": "ns", "name": "a", "resourceVersion": version, "managedFields": [{}]}
+        return {"metadata": meta, "status": {"ready": ready}}
+
+    h._note(body("10", "new"))
+    h._note(body("9", "old"))  # a watch event older than the pass's own write
+    known = h._known("ns", "a")
+    assert known is not None and known["status"] == {"ready": "new"}
+    assert "managedFields" not in known["metadata"]
+    h._note(body("11", "newer"))
+    assert (h._known("ns", "a") or {})["status"] == {"ready": "newer"}

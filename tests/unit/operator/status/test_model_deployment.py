@@ -245,6 +245,48 @@ def test_a_full_pass_when_unsettled_or_once_per_resync_interval() -> None:
     assert s.periodic(failing, since_full=1, resync_seconds=3600) == "full"
 
 
+def md_seeing(dep: dict[str, Any] | None, uri: str = "models:/fraud/7", **changes: Any) -> Any:
+    """A ModelDeployment whose last pass of generation 3 saw `dep` as its Deployment."""
+    md = make_md({"model": {"uri": uri}}, generation=3)
+    served = V7.model_copy(update={"uri": uri})
+    observed = s.Observed(r.Resolution(served), r.Compatibility(True), dep, served)
+    md.status = compute(observed, md).model_copy(update={"observed_generation": 3, **changes})
+    return md
+
+
+def test_pods_still_starting_owe_the_periodic_pass_nothing_but_a_poll() -> None:
+    starting = md_seeing(deployment(desired=1, ready=0, updated=1))
+    assert s.waiting(starting) and not s.settled(starting)
+    assert s.periodic(starting, since_full=10, resync_seconds=3600) == "none"
+    polled = md_seeing(deployment(desired=1, ready=0, updated=1), uri="models:/fraud@champion")
+    assert s.periodic(polled, since_full=10, resync_seconds=3600) == "poll"
+    rolling = md_seeing(deployment(desired=2, ready=2, updated=1))
+    assert s.waiting(rolling)
+    # Once per resync interval all the same: a watch event missed is restored then.
+    assert s.periodic(starting, since_full=3600, resync_seconds=3600) == "full"
+
+
+def test_what_a_status_pass_cannot_mend_still_gets_full_passes() -> None:
+    missing = md_seeing(None)  # the Deployment is gone: only a full pass makes it again
+    stuck = deployment(desired=1, ready=0, updated=1)
+    stuck["status"]["conditions"].append(
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
+    )
+    for md in (missing, md_seeing(stuck), md_seeing(deployment(ready=0), observed_generation=2)):
+        assert not s.waiting(md)
+        assert s.periodic(md, since_full=10, resync_seconds=3600) == "full"
+
+
+def test_a_recent_full_pass_stands_for_the_one_an_unsettled_object_owes() -> None:
+    fresh = make_md({"model": {"uri": "models:/fraud/7"}})
+    assert fresh.status is None  # as listed before its create handler's pass
+    assert s.periodic(fresh, since_full=5, resync_seconds=3600, recent=30) == "none"
+    assert s.periodic(fresh, since_full=30, resync_seconds=3600, recent=30) == "full"
+    assert s.periodic(fresh, since_full=5, resync_seconds=3600) == "full"
+    aliased = make_md({"model": {"uri": "models:/fraud@champion"}})
+    assert s.periodic(aliased, since_full=5, resync_seconds=3600, recent=30) == "none"
+
+
 def test_a_resolved_numbered_version_is_not_looked_up_again() -> None:
     md = settled_md("models:/fraud/7")
     again = s.still_resolved(md)
