@@ -151,35 +151,54 @@ def delete(key: Key, namespace: str) -> None:
 
 
 class Conflict(Exception):
-    """The object changed since the version a conditional write named."""
+    """The object changed since the version a conditional write was made from."""
 
 
-def patch_status(
+def patch_status(kind: str, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+    """Merge-patch the status subresource (never spec: GitOps tools would see drift); the
+    object as written."""
+    written: dict[str, Any] = _call(
+        "PATCH",
+        _path(kind, namespace, name, "status"),
+        body={"status": status},
+        header_params={
+            "Content-Type": "application/merge-patch+json",
+            "Accept": "application/json",
+        },
+    )
+    return written
+
+
+def replace_status_if(
     kind: str,
     namespace: str,
     name: str,
     status: dict[str, Any],
-    resource_version: str | None = None,
+    generation: int | None,
+    previous: dict[str, Any],
 ) -> dict[str, Any]:
-    """Merge-patch the status subresource (never spec: GitOps tools would see drift); with
-    `resource_version`, only if the object is still at that version (else Conflict). Returns
-    the object as written."""
-    body: dict[str, Any] = {"status": status}
-    if resource_version is not None:
-        body["metadata"] = {"resourceVersion": resource_version}
+    """Replace status whole, only while the stored object still has `generation` and exactly
+    the status `previous`: the tests of a JSON patch, so that a change of metadata alone (kopf's
+    own annotation, written as its handler returns) does not count as a conflict, as a
+    resourceVersion precondition would. Conflict otherwise; the object as written."""
+    ops = [
+        {"op": "test", "path": "/metadata/generation", "value": generation},
+        {"op": "test", "path": "/status", "value": previous},
+        {"op": "replace", "path": "/status", "value": status},
+    ]
     try:
         written: dict[str, Any] = _call(
             "PATCH",
             _path(kind, namespace, name, "status"),
-            body=body,
+            body=ops,
             header_params={
-                "Content-Type": "application/merge-patch+json",
+                "Content-Type": "application/json-patch+json",
                 "Accept": "application/json",
             },
         )
     except ApiException as e:
-        if e.status == 409 and resource_version is not None:
-            raise Conflict(f"{kind} {namespace}/{name} is past {resource_version}") from e
+        if e.status == 422:  # a test failed (an invalid status fails the same way again)
+            raise Conflict(f"{kind} {namespace}/{name} changed since it was seen") from e
         raise
     return written
 

@@ -29,8 +29,10 @@ log = logging.getLogger(__name__)
 CONCURRENCY = 16
 _gate: Gate | None = None
 _holding: contextvars.ContextVar[bool] = contextvars.ContextVar("holding", default=False)
-# Whether the pass works from a body it did not read (scaffold.reconcile's `known`).
-_conditional: contextvars.ContextVar[bool] = contextvars.ContextVar("conditional", default=False)
+# The body the pass works from when it did not read it (scaffold.reconcile's `known`).
+_conditional: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "conditional", default=None
+)
 
 
 def detached() -> contextvars.Context:
@@ -77,11 +79,11 @@ async def reconcile(
     never from the (possibly older) body of the event that triggered the pass. An `urgent`
     pass (a short one that only brings status up to date) is let in before waiting full ones.
     `known` offers the newest body this process has seen instead of a read: the pass's status
-    write is then conditional on its resourceVersion, and the pass runs again on a fresh read
-    if the object has moved on since."""
+    write is then conditional on that body's status and generation, and the pass runs again
+    on a fresh read if the object has moved on since."""
     async with locks.lock_for(kind, namespace, name), _slot(urgent):
         body = known() if known is not None else None
-        token = _conditional.set(body is not None)
+        token = _conditional.set(body)
         try:
             if body is None:
                 body = await asyncio.to_thread(kube.get, kind, namespace, name)
@@ -98,7 +100,7 @@ def read_first() -> None:
     """Called before a pass acts on anything but status: one working from a body it did not
     read starts again on a fresh read (a rollout step decided from an older status would undo
     a newer one until the pass's conditional status write found out)."""
-    if _conditional.get():
+    if _conditional.get() is not None:
         raise kube.Conflict("a pass that acts on children works from a fresh read")
 
 
@@ -107,7 +109,7 @@ async def _run(kind: str, body: dict[str, Any], work: Pass) -> None:
         try:
             await work(body)
         except kube.Conflict:  # the body offered was older than the stored one
-            _conditional.set(False)
+            _conditional.set(None)
             meta = body["metadata"]
             again = await asyncio.to_thread(kube.get, kind, meta["namespace"], meta["name"])
             if again is None or again["metadata"].get("deletionTimestamp"):
@@ -166,9 +168,10 @@ async def write_status(
     metrics.record_ready(kind, meta["namespace"], meta["name"], new)
     if new == old:
         return None
-    patch = merge_patch(old, new)
-    version = meta.get("resourceVersion") if _conditional.get() else None
-    written: dict[str, Any] = await asyncio.to_thread(
-        kube.patch_status, kind, meta["namespace"], meta["name"], patch, version
-    )
-    return written
+    ns, name, known = meta["namespace"], meta["name"], _conditional.get()
+    if known is not None and isinstance(known.get("status"), dict):
+        generation = known["metadata"].get("generation")
+        return await asyncio.to_thread(
+            kube.replace_status_if, kind, ns, name, new, generation, known["status"]
+        )
+    return await asyncio.to_thread(kube.patch_status, kind, ns, name, merge_patch(old, new))
