@@ -162,8 +162,10 @@ async def write_status(
     old: dict[str, Any],
     new: dict[str, Any],
 ) -> dict[str, Any] | None:
-    """Merge-patch status when it changed (an unchanged status costs no write, no watch event),
-    with null for what the new status no longer has; the object as written, if written."""
+    """Write status when it changed (an unchanged status costs no write, no watch event): a
+    merge patch with null for what the new status no longer has, or, for a pass working from a
+    body it did not read, a whole replacement conditional on that body's status and generation
+    (kube.Conflict if they moved on). The object as written, if written."""
     # Every pass, changed or not: a restarted operator reports each resource it resumes.
     metrics.record_ready(kind, meta["namespace"], meta["name"], new)
     if new == old:
