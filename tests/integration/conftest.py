@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -139,10 +140,20 @@ def crds(cluster: dict[str, str], kubectl_bin: str) -> None:
     kc = ["--kubeconfig", cluster["kubeconfig"]]
     subprocess.run([kubectl_bin, *kc, "apply", "-f", str(ROOT / "crds")], check=True)
     names = [f"crd/{p.stem.split('_', 1)[1]}.modelops.dev" for p in (ROOT / "crds").glob("*.yaml")]
-    subprocess.run(
-        [kubectl_bin, *kc, "wait", "--for=condition=Established", "--timeout=30s", *names],
-        check=True,
-    )
+    deadline = time.monotonic() + 60
+    while True:
+        waited = subprocess.run(
+            [kubectl_bin, *kc, "wait", "--for=condition=Established", "--timeout=30s", *names],
+            capture_output=True,
+            text=True,
+        )
+        if waited.returncode == 0:
+            return
+        # A CRD created a moment ago has no conditions yet, and kubectl wait refuses that
+        # (".status.conditions accessor error: <nil>") instead of waiting for them.
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"CRDs not Established: {waited.stderr.strip()}")
+        time.sleep(1)
 
 
 class OperatorProcess:
