@@ -154,19 +154,25 @@ class Conflict(Exception):
     """The object changed since the version a conditional write was made from."""
 
 
-def patch_status(kind: str, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+def patch_status(
+    kind: str,
+    namespace: str,
+    name: str,
+    status: dict[str, Any],
+    resource_version: str | None = None,
+) -> dict[str, Any]:
     """Merge-patch the status subresource (never spec: GitOps tools would see drift); the
-    object as written."""
-    written: dict[str, Any] = _call(
-        "PATCH",
-        _path(kind, namespace, name, "status"),
-        body={"status": status},
-        header_params={
-            "Content-Type": "application/merge-patch+json",
-            "Accept": "application/json",
-        },
-    )
-    return written
+    object as written. With `resource_version`, only while the object is still at that version
+    (Conflict otherwise)."""
+    body: dict[str, Any] = {"status": status}
+    if resource_version is not None:
+        body["metadata"] = {"resourceVersion": resource_version}
+    try:
+        return _patch_status(kind, namespace, name, body, "application/merge-patch+json")
+    except ApiException as e:
+        if e.status == 409 and resource_version is not None:
+            raise Conflict(f"{kind} {namespace}/{name} changed since it was seen") from e
+        raise
 
 
 def replace_status_if(
@@ -178,8 +184,8 @@ def replace_status_if(
     previous: dict[str, Any],
 ) -> dict[str, Any]:
     """Replace status whole, only while the stored object still has `generation` and exactly
-    the status `previous`: the tests of a JSON patch, so that a change of metadata alone (kopf's
-    own annotation, written as its handler returns) does not count as a conflict, as a
+    the status `previous`: the tests of a JSON patch, so that a change of metadata alone (a
+    label, kopf's progress while a handler retries) does not count as a conflict, as a
     resourceVersion precondition would. Conflict otherwise; the object as written."""
     ops = [
         {"op": "test", "path": "/metadata/generation", "value": generation},
@@ -187,19 +193,22 @@ def replace_status_if(
         {"op": "replace", "path": "/status", "value": status},
     ]
     try:
-        written: dict[str, Any] = _call(
-            "PATCH",
-            _path(kind, namespace, name, "status"),
-            body=ops,
-            header_params={
-                "Content-Type": "application/json-patch+json",
-                "Accept": "application/json",
-            },
-        )
+        return _patch_status(kind, namespace, name, ops, "application/json-patch+json")
     except ApiException as e:
         if e.status == 422:  # a test failed (an invalid status fails the same way again)
             raise Conflict(f"{kind} {namespace}/{name} changed since it was seen") from e
         raise
+
+
+def _patch_status(
+    kind: str, namespace: str, name: str, body: Any, content_type: str
+) -> dict[str, Any]:
+    written: dict[str, Any] = _call(
+        "PATCH",
+        _path(kind, namespace, name, "status"),
+        body=body,
+        header_params={"Content-Type": content_type, "Accept": "application/json"},
+    )
     return written
 
 

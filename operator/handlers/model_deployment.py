@@ -18,6 +18,7 @@ from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment, Res
 from modelops.operator.clients import kube, registry
 from modelops.operator.handlers import (
     children,
+    diffbase,
     events,
     locks,
     parsing,
@@ -137,15 +138,15 @@ async def reconcile(
                 return  # a pass since read a newer Deployment than this change's
         await _reconcile(body, logger, resolve, taken[0] if taken else None)
 
-    if deployment is None:
-        _bodies.pop((namespace, name), None)  # a full pass reads; its write is kept again
     await scaffold.reconcile(
         KIND.kind,
         namespace,
         name,
         work,
         urgent=deployment is not None,
-        known=None if deployment is None else lambda: _known(namespace, name),
+        known=(lambda: _new(namespace, name))
+        if deployment is None
+        else (lambda: _known(namespace, name)),
     )
 
 
@@ -169,7 +170,16 @@ def _note(body: dict[str, Any]) -> None:
 
 def _known(namespace: str, name: str) -> dict[str, Any] | None:
     held = _bodies.get((namespace, name))
-    return None if held is None else dict(json.loads(held[1]))
+    return None if held is None else json.loads(held[1])
+
+
+def _new(namespace: str, name: str) -> dict[str, Any] | None:
+    """For a full pass: the newest body seen, if no pass has written its status yet (a
+    creation has nothing to read that its ADDED event did not bring). The body is dropped
+    either way: the full pass reads, and its write is kept again."""
+    held = _bodies.pop((namespace, name), None)
+    body = None if held is None else json.loads(held[1])
+    return body if body is not None and "status" not in body else None
 
 
 async def _reconcile(
@@ -225,10 +235,9 @@ async def _reconcile(
         actions = plan_children(desired, observed)
         owned = {child_key(o): o for o in observed}
         deployment = next((o for o in observed if o["kind"] == kinds.DEPLOYMENT.kind), None)
-        for obj in actions.apply:
-            applied = await asyncio.to_thread(kube.apply_child, obj, child_key(obj) in owned)
+        for applied in await _apply_all(actions.apply, owned):
             children.remember(applied)
-            if obj["kind"] == kinds.DEPLOYMENT.kind:
+            if applied["kind"] == kinds.DEPLOYMENT.kind:
                 deployment = applied
         for key in actions.delete:
             await asyncio.to_thread(kube.delete, key, ns)
@@ -261,6 +270,29 @@ async def _reconcile(
     if resolution.model is None:
         events.warn(body, resolution.reason, resolution.message)
         raise kopf.TemporaryError(resolution.message, delay=30)
+
+
+async def _apply_all(
+    objs: list[dict[str, Any]], owned: dict[kinds.Key, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Apply the children at once (each is a read and an apply, or an apply: a creation's
+    pass waits for the slowest, not for their sum), ConfigMaps first: the Deployment's pods
+    mount them. Every apply is waited for before the first failure is raised."""
+
+    async def apply(obj: dict[str, Any]) -> dict[str, Any]:
+        applied = await asyncio.to_thread(kube.apply_child, obj, child_key(obj) in owned)
+        applied.setdefault("kind", obj["kind"])
+        return applied
+
+    done: list[dict[str, Any]] = []
+    first = [o for o in objs if o["kind"] == kinds.CONFIG_MAP.kind]
+    for batch in (first, [o for o in objs if o["kind"] != kinds.CONFIG_MAP.kind]):
+        results = await asyncio.gather(*map(apply, batch), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            done.append(result)
+    return done
 
 
 @kopf.on.resume(*KIND.resource)
@@ -440,6 +472,7 @@ async def on_model_deployment_event(
     """The newest body is kept for status passes; a deleted ModelDeployment's in-memory
     entries go with it."""
     if type == "DELETED" and namespace is not None:
+        diffbase.storage.forget(str(body.get("metadata", {}).get("uid", "")))
         _last_full.pop((namespace, name), None)
         _status_waiting.pop((namespace, name), None)
         _bodies.pop((namespace, name), None)

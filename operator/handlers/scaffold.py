@@ -79,8 +79,9 @@ async def reconcile(
     never from the (possibly older) body of the event that triggered the pass. An `urgent`
     pass (a short one that only brings status up to date) is let in before waiting full ones.
     `known` offers the newest body this process has seen instead of a read: the pass's status
-    write is then conditional on that body's status and generation, and the pass runs again
-    on a fresh read if the object has moved on since."""
+    write is then conditional on that body's status and generation (on its version when it
+    has no status yet), and the pass runs again on a fresh read if the object has moved on
+    since."""
     async with locks.lock_for(kind, namespace, name), _slot(urgent):
         body = known() if known is not None else None
         token = _conditional.set(body)
@@ -99,8 +100,10 @@ async def reconcile(
 def read_first() -> None:
     """Called before a pass acts on anything but status: one working from a body it did not
     read starts again on a fresh read (a rollout step decided from an older status would undo
-    a newer one until the pass's conditional status write found out)."""
-    if _conditional.get() is not None:
+    a newer one until the pass's conditional status write found out). A body with no status
+    yet is the exception: no pass decided anything from it that this one could undo."""
+    body = _conditional.get()
+    if body is not None and "status" in body:
         raise kube.Conflict("a pass that acts on children works from a fresh read")
 
 
@@ -165,7 +168,8 @@ async def write_status(
     """Write status when it changed (an unchanged status costs no write, no watch event): a
     merge patch with null for what the new status no longer has, or, for a pass working from a
     body it did not read, a whole replacement conditional on that body's status and generation
-    (kube.Conflict if they moved on). The object as written, if written."""
+    (a merge patch conditional on its version when it had no status; kube.Conflict if they
+    moved on). The object as written, if written."""
     # Every pass, changed or not: a restarted operator reports each resource it resumes.
     metrics.record_ready(kind, meta["namespace"], meta["name"], new)
     if new == old:
@@ -176,4 +180,9 @@ async def write_status(
         return await asyncio.to_thread(
             kube.replace_status_if, kind, ns, name, new, generation, known["status"]
         )
-    return await asyncio.to_thread(kube.patch_status, kind, ns, name, merge_patch(old, new))
+    # A body with no status yet (a creation's) bounds the write by its version: a status
+    # written since (a failure report) would otherwise keep what this patch does not null.
+    version = None if known is None else known["metadata"].get("resourceVersion")
+    return await asyncio.to_thread(
+        kube.patch_status, kind, ns, name, merge_patch(old, new), version
+    )

@@ -15,7 +15,7 @@ from kubernetes.client.exceptions import ApiException
 from modelops.operator import metrics
 from modelops.operator.api import kinds
 from modelops.operator.clients import kube, registry
-from modelops.operator.handlers import resync
+from modelops.operator.handlers import diffbase, resync
 from modelops.operator.resources import drift_monitor, feature_materialization, model_deployment
 from modelops.operator.resources.common import managed_selector, outside
 from modelops.operator.settings import get_settings
@@ -26,23 +26,27 @@ RUN_KINDS = (kinds.JOB, kinds.POD)
 
 
 @kopf.on.startup()
-async def warm_registry_client(**_: Any) -> None:
-    # Every blocking call (asyncio.to_thread) runs on the loop's default pool: sized here.
+async def size_io_threads(**_: Any) -> None:
+    # Every blocking call (asyncio.to_thread) runs on the loop's default pool, which Python
+    # sizes from the cores (6 threads on 2): too few for the passes' requests in flight.
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=kube.IO_THREADS, thread_name_prefix="modelops-io")
     )
+
+
+@kopf.on.startup()
+async def warm_registry_client(**_: Any) -> None:
     # Before the watches open: the first burst of ModelDeployments finds the client ready.
     await asyncio.to_thread(registry.warm)
 
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> None:
-    # Progress and diff-base live in annotations under our own prefix; status is structural
-    # and belongs to the conditions and facts users read.
+    # Progress (written only while a handler retries) lives in annotations under our own
+    # prefix; status is structural and belongs to the conditions and facts users read. The
+    # diff-base lives in memory: an annotation would be one more write per handled change.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="modelops.dev")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="modelops.dev", key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = diffbase.storage
     settings.persistence.finalizer = "modelops.dev/finalizer"
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300

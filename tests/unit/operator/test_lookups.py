@@ -112,3 +112,45 @@ def test_the_body_kept_for_status_passes_is_the_newest_without_managed_fields(
     assert "managedFields" not in known["metadata"]
     h._note(body("11", "newer"))
     assert (h._known("ns", "a") or {})["status"] == {"ready": "newer"}
+
+
+def test_a_full_pass_works_from_the_newest_body_only_before_any_status(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(h, "_bodies", {})
+    meta = {"namespace": "ns", "name": "a", "resourceVersion": "5"}
+    h._note({"metadata": meta, "spec": {}})
+    assert h._new("ns", "a") == {"metadata": meta, "spec": {}}
+    assert h._known("ns", "a") is None  # taken: the pass's own write is kept again
+    h._note({"metadata": {**meta, "resourceVersion": "6"}, "status": {"ready": "x"}})
+    assert h._new("ns", "a") is None  # a pass wrote status: the full pass reads
+    assert h._new("ns", "a") is None
+
+
+async def test_children_are_applied_together_config_maps_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[str] = []
+    # The Deployment and Service in flight at once (sequential applies would time out).
+    together = [threading.Barrier(2, timeout=5)]
+
+    def apply_child(obj: dict[str, Any], known_owned: bool) -> dict[str, Any]:
+        started.append(obj["kind"])
+        if obj["kind"] != "ConfigMap":
+            together[0].wait()
+        if obj["kind"] == "Service":
+            raise RuntimeError("refused")
+        return {**obj, "metadata": {**obj["metadata"], "uid": obj["kind"]}}
+
+    monkeypatch.setattr(h.kube, "apply_child", apply_child)
+
+    def child(kind: str, api: str = "v1") -> dict[str, Any]:
+        return {"apiVersion": api, "kind": kind, "metadata": {"name": "a", "namespace": "ns"}}
+
+    objs = [child("Deployment", "apps/v1"), child("Service"), child("ConfigMap")]
+    with pytest.raises(RuntimeError, match="refused"):
+        await h._apply_all(objs, {})
+    assert started[0] == "ConfigMap" and sorted(started[1:]) == ["Deployment", "Service"]
+    together[0] = threading.Barrier(1)
+    applied = await h._apply_all([objs[0], objs[2]], {})
+    assert [a["metadata"]["uid"] for a in applied] == ["ConfigMap", "Deployment"]
