@@ -18,10 +18,10 @@ from modelops.operator.api.v1alpha1.model_deployment import ModelDeployment, Res
 from modelops.operator.clients import kube, registry
 from modelops.operator.handlers import (
     children,
-    diffbase,
     events,
     locks,
     parsing,
+    persistence,
     resync,
     rollout,
     scaffold,
@@ -472,7 +472,7 @@ async def on_model_deployment_event(
     """The newest body is kept for status passes; a deleted ModelDeployment's in-memory
     entries go with it."""
     if type == "DELETED" and namespace is not None:
-        diffbase.storage.forget(str(body.get("metadata", {}).get("uid", "")))
+        persistence.diffbase.forget(str(body.get("metadata", {}).get("uid", "")))
         _last_full.pop((namespace, name), None)
         _status_waiting.pop((namespace, name), None)
         _bodies.pop((namespace, name), None)

@@ -15,7 +15,7 @@ from kubernetes.client.exceptions import ApiException
 from modelops.operator import metrics
 from modelops.operator.api import kinds
 from modelops.operator.clients import kube, registry
-from modelops.operator.handlers import diffbase, resync
+from modelops.operator.handlers import persistence, resync
 from modelops.operator.resources import drift_monitor, feature_materialization, model_deployment
 from modelops.operator.resources.common import managed_selector, outside
 from modelops.operator.settings import get_settings
@@ -45,8 +45,8 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
     # Progress (written only while a handler retries) lives in annotations under our own
     # prefix; status is structural and belongs to the conditions and facts users read. The
     # diff-base lives in memory: an annotation would be one more write per handled change.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="modelops.dev")
-    settings.persistence.diffbase_storage = diffbase.storage
+    settings.persistence.progress_storage = persistence.UnmarkedProgress(prefix="modelops.dev")
+    settings.persistence.diffbase_storage = persistence.diffbase
     settings.persistence.finalizer = "modelops.dev/finalizer"
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300

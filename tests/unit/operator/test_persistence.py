@@ -1,15 +1,17 @@
 """kopf's diff-base in memory: kopf's own cause detection run against it, as it runs on the
-events of one object (creation, a failed first pass retried, a change, a restart)."""
+events of one object (creation, a failed first pass retried, a change, a restart); kopf's
+progress without its marker."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import kopf
+import pytest
 from kopf._cogs.structs import diffs
 from kopf._core.intents import causes
 
-from modelops.operator.handlers.diffbase import InMemoryDiffBase, handled
+from modelops.operator.handlers.persistence import InMemoryDiffBase, UnmarkedProgress, handled
 
 
 def body(
@@ -103,3 +105,26 @@ def test_handled_means_the_status_observed_the_current_generation() -> None:
     assert handled(body(generation=3, observed=3))
     assert not handled(body(generation=3, observed=2))
     assert not handled(body(generation=3))
+
+
+@pytest.mark.parametrize(
+    ("storage", "written"),
+    [
+        (UnmarkedProgress(prefix="modelops.dev"), {}),
+        # kopf's own: the marker is one more write of every object it first handles.
+        (
+            kopf.AnnotationsProgressStorage(prefix="modelops.dev"),
+            {"metadata": {"annotations": {"modelops.dev/kopf-managed": "yes"}}},
+        ),
+    ],
+)
+def test_a_handler_done_at_its_first_attempt_writes_no_progress(
+    storage: kopf.AnnotationsProgressStorage, written: dict[str, Any]
+) -> None:
+    """As kopf runs it: the handler's record stored, then purged once all are done."""
+    obj, patch = body(), kopf.Patch()
+    record: Any = {"started": "2026-12-03T00:00:00", "success": True, "retries": 1}
+    storage.store(key=kopf.HandlerId("on_change"), record=record, body=obj, patch=patch)
+    storage.flush()
+    storage.purge(key=kopf.HandlerId("on_change"), body=obj, patch=patch)
+    assert dict(patch) == written

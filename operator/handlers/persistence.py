@@ -1,5 +1,6 @@
-"""kopf's diff-base (each object's essence when its handlers last succeeded) kept in this
-process's memory instead of an annotation on the object.
+"""What kopf keeps about each object between events, and where: its diff-base (the object's
+essence when its handlers last succeeded) in this process's memory instead of an annotation,
+and its progress (only while a handler retries) in annotations without kopf's marker.
 
 kopf's annotation costs one more write of every object per handled change, and one more watch
 event back to the operator: a thousand ModelDeployments applied at once cost a thousand
@@ -72,5 +73,15 @@ def _uid(body: Mapping[str, Any]) -> str:
     return str((body.get("metadata") or {}).get("uid") or "")
 
 
+class UnmarkedProgress(kopf.AnnotationsProgressStorage):
+    """kopf's progress in annotations (written only while a handler retries), without the
+    `<prefix>/kopf-managed` marker kopf adds to every object it first handles: another write
+    of each, for other kopf operators to tell our annotations from users' (none share our
+    kinds, and this one's own are cleared from its essences by prefix)."""
+
+    def _store_marker(self, prefix: str, patch: kopf.Patch, body: kopf.Body) -> None:
+        return
+
+
 # The one the operator's settings use (handlers forget deleted objects in it).
-storage = InMemoryDiffBase()
+diffbase = InMemoryDiffBase()
